@@ -1,0 +1,38 @@
+# Every target creates .venv on first use and installs the project into it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo dev test lint bench install clean
+
+$(STAMP): pyproject.toml
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on embedded defaults: no server, no key, no setup.
+demo: $(STAMP)
+	$(BIN)/sync-platform demo
+
+## The local development environment (the full Dagster dev stack arrives with the platform issue).
+dev: $(STAMP)
+	@echo "Development environment ready: $(BIN)/sync-platform --help, $(BIN)/python -m pytest"
+
+## The whole test suite, slow end-to-end tests included.
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""Parsing helpers shared by CLI commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+
+def load_document(value: str | None, *, option: str) -> Any:
+    """Inline JSON (``{...}``/``[...]``), or ``@path`` / a path to a JSON or YAML file."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise click.BadParameter(
+                f"not valid JSON: {error.msg} (column {error.colno})", param_hint=option
+            ) from None
+    path = Path(text[1:] if text.startswith("@") else text)
+    if not path.is_file():
+        raise click.BadParameter(
+            f"expected inline JSON or a file path, and {path} is not a file", param_hint=option
+        )
+    try:
+        return (
+            yaml.safe_load(path.read_text())
+            if path.suffix in (".yaml", ".yml")
+            else json.loads(path.read_text())
+        )
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise click.BadParameter(f"{path} could not be parsed: {error}", param_hint=option) from None
+
+
+def split_names(value: str | None) -> list[str] | None:
+    """``"a, b"`` -> ``["a", "b"]``; None stays None (meaning "all")."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    return names or None

@@ -1,0 +1,1 @@
+"""Destination connectors. Each subpackage is one connector; none imports a source."""

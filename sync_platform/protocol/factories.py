@@ -1,0 +1,96 @@
+"""Short constructors for the messages connectors emit most, so call sites read like the protocol.
+
+``record`` skips pydantic validation on purpose: it sits on the hot path (every object of a backfill
+passes through it) and its arguments come from our own code, already typed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sync_platform.protocol.catalog import OpenTimeRange, TimeRange
+from sync_platform.protocol.messages import (
+    ConnectionStatusMessage,
+    DestinationConfigControl,
+    GlobalStatePayload,
+    LogLevel,
+    LogMessage,
+    LogPayload,
+    RecordMessage,
+    RecordPayload,
+    SourceConfigControl,
+    SourceStateMessage,
+    StreamStatePayload,
+    StreamStatusMessage,
+)
+from sync_platform.protocol.messages import ControlMessage as _ControlMessage
+from sync_platform.protocol.status import (
+    ConnectionStatus,
+    ConnectionStatusPayload,
+    StreamComplete,
+    StreamError,
+    StreamRangeComplete,
+    StreamSkip,
+    StreamStart,
+)
+from sync_platform.protocol.times import utc_now
+
+
+def record(
+    stream: str, data: dict[str, Any], *, deleted: bool = False, emitted_at: datetime | None = None
+) -> RecordMessage:
+    payload = RecordPayload.model_construct(
+        stream=stream,
+        data=data,
+        record_deleted=True if deleted else None,
+        emitted_at=emitted_at or utc_now(),
+    )
+    return RecordMessage.model_construct(type="record", record=payload, emitted_by=None, ts=None)
+
+
+def stream_state(stream: str, data: Any) -> SourceStateMessage:
+    return SourceStateMessage(source_state=StreamStatePayload(stream=stream, data=data))
+
+
+def global_state(data: Any) -> SourceStateMessage:
+    return SourceStateMessage(source_state=GlobalStatePayload(state_type="global", data=data))
+
+
+def log(level: LogLevel | str, message: str, data: dict[str, Any] | None = None) -> LogMessage:
+    return LogMessage(log=LogPayload(level=LogLevel(level), message=message, data=data))
+
+
+def connection_status(succeeded: bool, message: str | None = None) -> ConnectionStatusMessage:
+    status = ConnectionStatus.SUCCEEDED if succeeded else ConnectionStatus.FAILED
+    return ConnectionStatusMessage(connection_status=ConnectionStatusPayload(status=status, message=message))
+
+
+def stream_start(stream: str, time_range: OpenTimeRange | None = None) -> StreamStatusMessage:
+    return StreamStatusMessage(stream_status=StreamStart(stream=stream, time_range=time_range))
+
+
+def stream_range_complete(stream: str, gte: datetime, lt: datetime) -> StreamStatusMessage:
+    return StreamStatusMessage(
+        stream_status=StreamRangeComplete(stream=stream, range_complete=TimeRange(gte=gte, lt=lt))
+    )
+
+
+def stream_complete(stream: str) -> StreamStatusMessage:
+    return StreamStatusMessage(stream_status=StreamComplete(stream=stream))
+
+
+def stream_error(stream: str, error: str) -> StreamStatusMessage:
+    return StreamStatusMessage(stream_status=StreamError(stream=stream, error=error))
+
+
+def stream_skip(stream: str, reason: str) -> StreamStatusMessage:
+    return StreamStatusMessage(stream_status=StreamSkip(stream=stream, reason=reason))
+
+
+def source_config_control(config: dict[str, Any]) -> _ControlMessage:
+    return _ControlMessage(control=SourceConfigControl(source_config=config))
+
+
+def destination_config_control(config: dict[str, Any]) -> _ControlMessage:
+    return _ControlMessage(control=DestinationConfigControl(destination_config=config))

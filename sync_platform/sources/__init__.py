@@ -1,0 +1,1 @@
+"""Source connectors. Each subpackage is one connector; none imports a destination."""

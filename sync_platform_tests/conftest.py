@@ -1,0 +1,5 @@
+"""Shared fixtures: every test gets real servers (PostgreSQL, the Stripe emulator), never mocks."""
+
+pytest_plugins = [
+    "sync_platform_tests.plugins.postgres",
+]
