@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -17,7 +18,7 @@ class Clock(Protocol):
 
     def monotonic(self) -> float: ...
 
-    async def sleep(self, seconds: float) -> None: ...
+    def sleep(self, seconds: float) -> Awaitable[None]: ...
 
 
 class SystemClock:
@@ -48,13 +49,31 @@ class FakeClock:
     def monotonic(self) -> float:
         return self._elapsed
 
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
+    def sleep(self, seconds: float) -> asyncio.Future[None]:
+        """A future that resolves once ``advance`` has moved time ``seconds`` past *now*.
+
+        The sleeper is registered when ``sleep`` is called, not when it is first awaited, so a
+        test that advances the clock right after scheduling a sleep never misses it.
+        """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if seconds <= 0:
+            future.set_result(None)
+            return future
         heapq.heappush(self._sleepers, (self._elapsed + seconds, next(self._order), future))
-        await future
+        return future
+
+    @property
+    def sleepers(self) -> int:
+        """How many sleeps are waiting for time to move."""
+        return sum(1 for _, _, future in self._sleepers if not future.done())
+
+    async def until_sleeping(self, count: int = 1, *, max_turns: int = 10_000) -> None:
+        """Let other tasks run until ``count`` sleeps are waiting (a test waits for "idle" this way)."""
+        for _ in range(max_turns):
+            if self.sleepers >= count:
+                return
+            await asyncio.sleep(0)
+        raise AssertionError(f"expected {count} sleeper(s), found {self.sleepers}")
 
     def advance(self, seconds: float) -> None:
         """Move time forward and wake every sleeper whose deadline has passed."""

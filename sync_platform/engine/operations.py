@@ -19,8 +19,8 @@ from sync_platform.engine.catalog import exclude_terminal_streams, with_time_ran
 from sync_platform.engine.clock import Clock, SystemClock
 from sync_platform.engine.errors import ConnectorOutputError
 from sync_platform.engine.operators import (
-    _END,
-    _TIMEOUT,
+    END,
+    TIMEOUT,
     Prefetcher,
     enforce_catalog,
     pipe,
@@ -370,17 +370,16 @@ class Engine:
             source.connector.read(source.config, source_catalog, _source_state(prior), input), *stages
         )
         output = destination.connector.write(destination.config, write_catalog, destination_input)
-        hard = Prefetcher(output, clock) if time_limit is not None else None
-        hard_deadline = origin + time_limit if time_limit is not None else None
+        hard = Prefetcher(output, clock, origin + time_limit) if time_limit is not None else None
         natural_end = False
         try:
             while True:
                 if hard is not None:
-                    message = await hard.next(hard_deadline)
-                    if message is _TIMEOUT:
+                    message = await hard.next()
+                    if message is TIMEOUT:
                         cut.append(EofReason.TIME_LIMIT)
                         break
-                    if message is _END:
+                    if message is END:
                         natural_end = True
                         break
                 else:

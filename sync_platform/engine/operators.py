@@ -72,27 +72,33 @@ def take_through_states(limit: int, on_cut: Callable[[], None] | None = None) ->
     return operator
 
 
-_END: Final = object()
-_TIMEOUT: Final = object()
+END: Final = object()
+TIMEOUT: Final = object()
 
 
 class Prefetcher:
-    """Reads an upstream iterator in its own task so a consumer can wait for it with a deadline.
+    """Reads an upstream iterator in its own task, until a deadline, so a consumer can wait on it.
 
     Used only when a time limit is set: the limit must fire even while the upstream is blocked (an
-    idle source, a slow flush), which a plain ``async for`` cannot notice. Items are buffered (up
-    to ``max_buffer``) so the cost per item stays a deque operation, not a task switch.
+    idle source, a slow flush), which a plain ``async for`` cannot notice. Items read before the
+    deadline are buffered (up to ``max_buffer``, so the cost per item is a deque operation rather
+    than a task switch) and are all handed out; reading stops at the deadline, after which
+    ``next`` returns ``TIMEOUT`` once the buffer is empty.
     """
 
-    def __init__(self, upstream: AsyncIterator[Any], clock: Clock, *, max_buffer: int = 512) -> None:
+    def __init__(
+        self, upstream: AsyncIterator[Any], clock: Clock, deadline: float | None, *, max_buffer: int = 512
+    ) -> None:
         self._upstream = upstream
         self._clock = clock
+        self._deadline = deadline
         self._max_buffer = max_buffer
         self._buffer: deque[Any] = deque()
         self._ready = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
         self._finished = False
+        self.timed_out = False
         self._error: BaseException | None = None
         self._task = asyncio.create_task(self._run())
 
@@ -102,6 +108,9 @@ class Prefetcher:
                 async for item in self._upstream:
                     self._buffer.append(item)
                     self._ready.set()
+                    if self._deadline is not None and self._clock.monotonic() >= self._deadline:
+                        self.timed_out = True
+                        return
                     if len(self._buffer) >= self._max_buffer:
                         self._space.clear()
                         await self._space.wait()
@@ -113,11 +122,9 @@ class Prefetcher:
             self._finished = True
             self._ready.set()
 
-    async def next(self, deadline: float | None) -> Any:
-        """The next item, ``_END`` when the upstream finished, or ``_TIMEOUT`` at ``deadline``."""
+    async def next(self) -> Any:
+        """The next item, ``END`` when the upstream finished, or ``TIMEOUT`` after the deadline."""
         while True:
-            if deadline is not None and self._clock.monotonic() >= deadline:
-                return _TIMEOUT
             if self._buffer:
                 item = self._buffer.popleft()
                 if len(self._buffer) <= self._max_buffer // 2:
@@ -126,12 +133,14 @@ class Prefetcher:
             if self._finished:
                 if self._error is not None:
                     raise self._error
-                return _END
+                return TIMEOUT if self.timed_out else END
             self._ready.clear()
-            if deadline is None:
+            if self._deadline is None:
                 await self._ready.wait()
-            elif not await self._wait_ready_until(deadline):
-                return _TIMEOUT
+            elif not await self._wait_ready_until(self._deadline):
+                self.timed_out = True
+                self.cancel()
+                return TIMEOUT
 
     async def _wait_ready_until(self, deadline: float) -> bool:
         ready = asyncio.ensure_future(self._ready.wait())
@@ -170,10 +179,10 @@ def take_until(
                 async for message in messages:
                     yield message
             return
-        prefetch = Prefetcher(messages, clock)
+        prefetch = Prefetcher(messages, clock, deadline)
         try:
-            while (item := await prefetch.next(deadline)) is not _END:
-                if item is _TIMEOUT:
+            while (item := await prefetch.next()) is not END:
+                if item is TIMEOUT:
                     if on_cut is not None:
                         on_cut()
                     return

@@ -1,0 +1,76 @@
+"""``sync-platform sync`` and ``demo`` through click's runner, with the real engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from sync_platform.cli import cli
+from sync_platform.protocol import EofMessage, iter_messages
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_sync_shows_per_stream_progress_and_the_final_status() -> None:
+    code, _, err = invoke("sync", "--source-config", '{"streams": {"customer": 250, "invoice": 40}}')
+    assert code == 0, err
+    assert "customer: completed, 250 records" in err
+    assert "invoice: completed, 40 records" in err
+    assert "Final status: succeeded (290 records" in err
+
+
+def test_raw_prints_engine_messages_as_ndjson_ending_with_the_eof() -> None:
+    code, out, _ = invoke(
+        "sync", "--raw", "--source-config", '{"streams": {"customer": 30}, "state_every": 10}'
+    )
+    assert code == 0
+    messages = list(iter_messages(out.splitlines()))
+    assert isinstance(messages[-1], EofMessage)
+    assert messages[-1].eof.run_progress.derived.total_record_count == 30
+    assert {m.type for m in messages} == {"stream_status", "progress", "source_state", "eof"}
+
+
+def test_a_failing_source_exits_1_with_the_failure_in_the_final_status() -> None:
+    code, _, err = invoke("sync", "--source-config", '{"streams": {"customer": 50}, "fail_after": 20}')
+    assert code == 1
+    assert "Final status: failed" in err
+    assert "simulated failure after 20 records" in err
+    assert "Traceback" not in err
+
+
+def test_bad_config_is_one_line_naming_the_field_and_exit_2() -> None:
+    code, _, err = invoke("sync", "--source-config", '{"state_every": 0}')
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "Error: Invalid source config for 'fixture' at 'state_every': must be >= 1."
+    ]
+
+
+def test_an_unknown_stream_suggests_the_right_name() -> None:
+    code, _, err = invoke("sync", "--streams", "custmer")
+    assert code == 2
+    assert "Did you mean 'customer'?" in err
+
+
+def test_batches_loop_until_done_and_the_state_file_resumes(tmp_path: Path) -> None:
+    state_file = tmp_path / "state.json"
+    config = '{"streams": {"customer": 100}, "state_every": 10}'
+    code, _, err = invoke(
+        "sync", "--state-limit", "3", "--state-file", str(state_file), "--source-config", config
+    )
+    assert code == 0, err
+    assert json.loads(state_file.read_text())["source"]["streams"]["customer"] == {"offset": 100}
+    code, _, err = invoke("sync", "--state-file", str(state_file), "--source-config", config)
+    assert code == 0
+    assert "0 records" in err  # nothing left to read after resuming from the saved checkpoint
+
+
+def test_demo_runs_the_quick_start_sync() -> None:
+    code, _, err = invoke("demo", "--records", "200")
+    assert code == 0, err
+    assert "Final status: succeeded (800 records" in err

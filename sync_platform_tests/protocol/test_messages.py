@@ -1,0 +1,165 @@
+"""The wire envelope: every kind round-trips, unknown kinds and malformed payloads are rejected."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sync_platform.protocol import (
+    MESSAGE_TYPES,
+    ControlMessage,
+    GlobalStatePayload,
+    ProtocolError,
+    RecordMessage,
+    SourceStateMessage,
+    StreamStatePayload,
+    dump_message,
+    parse_message,
+)
+
+NOW = "2026-01-01T00:00:00Z"
+PROGRESS: dict[str, Any] = {
+    "started_at": NOW,
+    "elapsed_ms": 10,
+    "global_state_count": 1,
+    "derived": {
+        "status": "started",
+        "records_per_second": 1.0,
+        "states_per_second": 0.5,
+        "total_record_count": 3,
+        "total_state_count": 1,
+    },
+    "streams": {"customer": {"status": "started", "state_count": 1, "record_count": 3}},
+}
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "record": {"stream": "customer", "data": {"id": "cus_1"}, "recordDeleted": True, "emitted_at": NOW},
+    "source_state": {"state_type": "stream", "stream": "customer", "data": {"cursor": "cus_1"}},
+    "catalog": {
+        "streams": [{"name": "customer", "primary_key": [["id"]], "newer_than_field": "_updated_at"}]
+    },
+    "log": {"level": "warn", "message": "slow down", "data": {"attempt": 2}},
+    "spec": {"config": {"type": "object"}, "soft_limit_fraction": 0.5},
+    "connection_status": {"status": "failed", "message": "bad key"},
+    "stream_status": {
+        "stream": "customer",
+        "status": "range_complete",
+        "range_complete": {"gte": "2024-01-01T00:00:00Z", "lt": "2025-01-01T00:00:00Z"},
+    },
+    "control": {"control_type": "source_config", "source_config": {"account_id": "acct_1"}},
+    "progress": PROGRESS,
+    "eof": {"status": "succeeded", "has_more": False, "run_progress": PROGRESS, "request_progress": PROGRESS},
+    "source_input": {"id": "evt_1", "type": "customer.updated"},
+}
+
+
+def test_every_kind_of_the_protocol_has_an_example() -> None:
+    assert set(EXAMPLES) == set(MESSAGE_TYPES)
+    assert len(MESSAGE_TYPES) == 11
+
+
+@pytest.mark.parametrize("kind", MESSAGE_TYPES)
+def test_each_kind_round_trips_through_its_envelope(kind: str) -> None:
+    message = parse_message({"type": kind, kind: EXAMPLES[kind]})
+    assert message.type == kind
+    again = parse_message(json.loads(dump_message(message)))
+    assert again == message
+
+
+def test_source_state_without_state_type_is_a_stream_state() -> None:
+    message = parse_message({"type": "source_state", "source_state": {"stream": "customer", "data": 1}})
+    assert isinstance(message, SourceStateMessage)
+    assert isinstance(message.source_state, StreamStatePayload)
+    assert message.source_state.state_type == "stream"
+
+
+def test_global_state_parses_as_global() -> None:
+    message = parse_message(
+        {"type": "source_state", "source_state": {"state_type": "global", "data": {"c": 1}}}
+    )
+    assert isinstance(message.source_state, GlobalStatePayload)
+
+
+def test_control_rejects_an_unknown_control_type() -> None:
+    with pytest.raises(ProtocolError, match="control_type"):
+        parse_message(
+            {"type": "control", "control": {"control_type": "catalog_config", "catalog_config": {}}}
+        )
+
+
+def test_an_unknown_message_type_is_rejected() -> None:
+    with pytest.raises(ProtocolError, match="does not match any of the expected tags"):
+        parse_message({"type": "trace", "trace": {}})
+
+
+def test_a_payload_under_the_wrong_key_is_rejected() -> None:
+    with pytest.raises(ProtocolError, match=r"record\.record"):
+        parse_message({"type": "record", "source_state": EXAMPLES["source_state"]})
+
+
+def test_unknown_keys_are_ignored_like_the_reference() -> None:
+    message = parse_message(
+        {"type": "source_state", "source_state": {"stream": "s", "data": 1, "time_range": {}}, "extra": 1}
+    )
+    assert "time_range" not in dump_message(message)
+
+
+def test_record_keeps_the_camel_case_deleted_flag_and_engine_fields_on_the_wire() -> None:
+    message = parse_message(
+        {"type": "record", "record": EXAMPLES["record"], "_emitted_by": "source/stripe", "_ts": NOW}
+    )
+    assert isinstance(message, RecordMessage)
+    assert message.record.record_deleted is True
+    wire = json.loads(dump_message(message))
+    assert wire["record"]["recordDeleted"] is True
+    assert wire["_emitted_by"] == "source/stripe"
+    assert wire["_ts"] == NOW
+
+
+def test_messages_are_immutable() -> None:
+    message = parse_message({"type": "control", "control": EXAMPLES["control"]})
+    assert isinstance(message, ControlMessage)
+    with pytest.raises(ValueError, match="frozen"):
+        message.type = "log"  # type: ignore[misc]  # the point of the test
+
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(
+    stream=st.text(min_size=1, max_size=20),
+    data=st.dictionaries(st.text(max_size=10), json_values, max_size=6),
+    deleted=st.booleans(),
+    at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
+)
+def test_records_round_trip_through_ndjson(
+    stream: str, data: dict[str, Any], deleted: bool, at: datetime
+) -> None:
+    original = parse_message(
+        {
+            "type": "record",
+            "record": {"stream": stream, "data": data, "recordDeleted": deleted, "emitted_at": at},
+        }
+    )
+    line = dump_message(original)
+    assert line.endswith("\n")
+    assert "\n" not in line[:-1]
+    assert parse_message(json.loads(line)) == original
+
+
+@given(data=json_values, stream=st.text(min_size=1, max_size=10))
+def test_states_round_trip_through_ndjson(data: Any, stream: str) -> None:
+    original = parse_message({"type": "source_state", "source_state": {"stream": stream, "data": data}})
+    assert parse_message(json.loads(dump_message(original))) == original
