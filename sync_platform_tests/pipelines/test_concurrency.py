@@ -71,7 +71,8 @@ def test_a_stale_expected_version_is_a_clear_conflict(pipeline_store: PipelineSt
     seen_by_cli = pipeline_store.get("billing-sync")
     pipeline_store.set_status("billing-sync", S.BACKFILL)  # the platform writes in between
 
-    with pytest.raises(ConcurrentUpdateError, match=r"you had version 1, it is now 2\)\. Read the pipeline again"):
+    stale = r"you had version 1, it is now 2\)\. Read the pipeline again"
+    with pytest.raises(ConcurrentUpdateError, match=stale):
         pipeline_store.update(
             "billing-sync",
             PipelineUpdate(streams=[StreamSelection(name="customer")]),
@@ -142,7 +143,8 @@ def test_two_writers_hammering_one_pipeline_lose_no_update(pipeline_store: Pipel
     user_thread.join()
     platform_thread.join()
 
-    assert "error" not in user_out and "error" not in platform_out
+    assert "error" not in user_out
+    assert "error" not in platform_out
     versions = user_out["value"] + platform_out["value"]
     assert sorted(versions) == list(range(2, 2 + 2 * rounds))  # every write got its own version
     final = pipeline_store.get("billing-sync")

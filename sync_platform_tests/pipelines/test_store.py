@@ -38,9 +38,8 @@ def fixture_request(**overrides: object) -> PipelineCreate:
 
 
 def failure(kind: FailureType = FailureType.AUTH) -> PipelineError:
-    return PipelineError(
-        failure_type=kind, message="Stripe said: invalid API key", occurred_at=datetime(2025, 1, 1, tzinfo=UTC)
-    )
+    when = datetime(2025, 1, 1, tzinfo=UTC)
+    return PipelineError(failure_type=kind, message="Stripe said: invalid API key", occurred_at=when)
 
 
 def test_create_then_get_round_trips_with_connector_defaults_applied(pipeline_store: PipelineStore) -> None:
@@ -55,7 +54,8 @@ def test_create_then_get_round_trips_with_connector_defaults_applied(pipeline_st
     assert (loaded.desired_status, loaded.status) == (DesiredStatus.ACTIVE, S.SETUP)
     assert loaded.display_status is DisplayStatus.SETTING_UP
     assert loaded.version == 1
-    assert loaded.sync_state is None and loaded.live_state is None
+    assert loaded.sync_state is None
+    assert loaded.live_state is None
     assert loaded.created_at == loaded.updated_at
 
 
@@ -75,7 +75,8 @@ def test_create_with_a_taken_id_is_a_conflict(pipeline_store: PipelineStore) -> 
 
 
 def test_create_rejects_a_config_the_connector_spec_refuses(pipeline_store: PipelineStore) -> None:
-    with pytest.raises(ConfigError, match=r"Invalid source config for 'fixture' at 'state_every': must be >= 1"):
+    refused = r"Invalid source config for 'fixture' at 'state_every': must be >= 1"
+    with pytest.raises(ConfigError, match=refused):
         pipeline_store.create(
             fixture_request(source={"type": "fixture", "fixture": {"state_every": 0}}, id="bad-config")
         )
@@ -257,7 +258,8 @@ def test_env_reference_survives_a_control_message_with_the_same_value(pipeline_s
     """Setup echoes the full config back with the key in plaintext; the env reference must stay."""
     pipeline_store.create(
         fixture_request(
-            id="stripe-sync", source={"type": "secretive", "secretive": {"api_key": {"env": "STRIPE_API_KEY"}}}
+            id="stripe-sync",
+            source={"type": "secretive", "secretive": {"api_key": {"env": "STRIPE_API_KEY"}}},
         )
     )
 
@@ -269,4 +271,3 @@ def test_env_reference_survives_a_control_message_with_the_same_value(pipeline_s
     assert updated.source.config["api_key"] == {"env": "STRIPE_API_KEY"}
     assert set(updated.source.config["webhook_secret"]) == {"encrypted"}
     assert pipeline_store.webhook_target("stripe-sync").secrets[0].get_secret_value() == "whsec_fresh"  # type: ignore[union-attr]  # the pipeline exists
-
