@@ -184,8 +184,8 @@ def target_status(current: Lifecycle) -> PipelineStatus | None:
         return None
     if current.desired_status is D.DELETED:
         return None if current.status in (S.TEARDOWN, S.ERROR) else S.TEARDOWN
-    if current.status is S.ERROR and current.error is not None:
-        return None
+    if current.status is S.TEARDOWN or (current.status is S.ERROR and current.error is not None):
+        return None  # teardown without a delete cannot happen; a parked error waits for the user
     if current.desired_status is D.PAUSED:
         return None if current.status in (S.PAUSED, S.ERROR) else S.PAUSED
     return None if current.status in WORKING_STATUSES else resume_target(current)

@@ -63,11 +63,23 @@ def _connector_envelope(value: Any, *, side: str) -> Any:
     return value
 
 
-def _hide_configs(args: Iterator[tuple[str | None, Any]]) -> Iterator[tuple[str | None, Any]]:
-    """repr arguments with connector configs replaced by their masked form."""
+def _stored_configs_masked(args: Iterator[tuple[str | None, Any]]) -> Iterator[tuple[str | None, Any]]:
+    """repr arguments of a stored pipeline: configs in their masked output form."""
     for name, value in args:
         if isinstance(value, ConnectorConfig):
             yield name, {"type": value.type, value.type: mask_config(value.config)}
+        else:
+            yield name, value
+
+
+def _request_configs_hidden(args: Iterator[tuple[str | None, Any]]) -> Iterator[tuple[str | None, Any]]:
+    """repr arguments of a request: configs may hold plaintext secrets, so only their keys show."""
+    for name, value in args:
+        if isinstance(value, ConnectorConfig):
+            yield (
+                name,
+                {"type": value.type, value.type: f"<{', '.join(sorted(value.config))}: values hidden>"},
+            )
         else:
             yield name, value
 
@@ -105,7 +117,7 @@ class _Request(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     def __repr_args__(self) -> Any:
-        return _hide_configs(iter(super().__repr_args__()))
+        return _request_configs_hidden(iter(super().__repr_args__()))
 
 
 class PipelineCreate(_Request):
@@ -196,7 +208,7 @@ class Pipeline(BaseModel):
         return {"type": connector.type, connector.type: mask_config(connector.config)}
 
     def __repr_args__(self) -> Any:
-        return _hide_configs(iter(super().__repr_args__()))
+        return _stored_configs_masked(iter(super().__repr_args__()))
 
     def masked(self) -> dict[str, Any]:
         """The JSON-ready output form (CLI, API): configs masked, display status included."""

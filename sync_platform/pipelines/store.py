@@ -103,6 +103,16 @@ class PipelineStore:
         with self._pool.connection() as connection, connection.transaction():
             yield StoreTransaction(connection, self.tables, self.configs)
 
+    @contextmanager
+    def _single_statement(self) -> Iterator[StoreTransaction]:
+        """For calls that run one statement: autocommit, so no BEGIN/COMMIT round trips.
+
+        The webhook receiver calls ``webhook_target`` and ``insert_inbox_event`` per request; each
+        is then one round trip to the database.
+        """
+        with self._pool.connection() as connection:
+            yield StoreTransaction(connection, self.tables, self.configs)
+
     # --- pipelines ------------------------------------------------------------------------------
 
     def create(self, request: PipelineCreate) -> Pipeline:
@@ -110,15 +120,15 @@ class PipelineStore:
             return tx.create(request)
 
     def get(self, pipeline_id: str) -> Pipeline:
-        with self.transaction() as tx:
+        with self._single_statement() as tx:
             return tx.get(pipeline_id)
 
     def find(self, pipeline_id: str) -> Pipeline | None:
-        with self.transaction() as tx:
+        with self._single_statement() as tx:
             return tx.find(pipeline_id)
 
     def list_pipelines(self, *, include_deleted: bool = False) -> list[Pipeline]:
-        with self.transaction() as tx:
+        with self._single_statement() as tx:
             return tx.list_pipelines(include_deleted=include_deleted)
 
     def update(
@@ -178,7 +188,7 @@ class PipelineStore:
             return tx.save_checkpoint(pipeline_id, sync_state, lane=lane, expected_version=expected_version)
 
     def get_checkpoint(self, pipeline_id: str, lane: CheckpointLane = CheckpointLane.BACKFILL) -> Checkpoint:
-        with self.transaction() as tx:
+        with self._single_statement() as tx:
             return tx.get_checkpoint(pipeline_id, lane)
 
     def reset_checkpoints(self, pipeline_id: str, lanes: list[CheckpointLane] | None = None) -> Pipeline:
@@ -188,26 +198,26 @@ class PipelineStore:
     # --- webhook receiver and inbox -------------------------------------------------------------
 
     def webhook_target(self, pipeline_id: str) -> WebhookTarget | None:
-        with self.transaction() as tx:
+        with self._single_statement() as tx:
             return tx.webhook_target(pipeline_id)
 
     def insert_inbox_event(
         self, pipeline_id: str, event_id: str, event_type: str, payload: dict[str, Any]
     ) -> bool:
         """Store a verified event; False if this pipeline already has it (a redelivery)."""
-        with self.transaction() as tx:
+        with self._single_statement() as tx:
             return tx.insert_inbox_event(pipeline_id, event_id, event_type, payload)
 
     def pending_inbox(self, after_id: int = 0, limit: int = _inbox.DEFAULT_SCAN_LIMIT) -> list[InboxRef]:
-        with self.transaction() as tx:
+        with self._single_statement() as tx:
             return tx.pending_inbox(after_id, limit)
 
     def pending_inbox_summary(
         self, after_id: int = 0, limit: int = _inbox.DEFAULT_SCAN_LIMIT
     ) -> list[InboxSummary]:
-        with self.transaction() as tx:
+        with self._single_statement() as tx:
             return tx.pending_inbox_summary(after_id, limit)
 
     def count_pending_inbox(self, pipeline_id: str) -> int:
-        with self.transaction() as tx:
+        with self._single_statement() as tx:
             return tx.count_pending_inbox(pipeline_id)

@@ -49,6 +49,7 @@ class SecretiveSourceConfig(BaseModel):
     poll_events: bool = False
     credentials: _Credentials | None = None
     streams: dict[str, int] = {"customer": 5}
+    state_every: int = 5
     account_id: str = "acct_secretive"
 
 
@@ -61,7 +62,7 @@ class SecretiveSource(FixtureSource):
     @staticmethod
     def _fixture_config(config: Config) -> Config:
         parsed = SecretiveSourceConfig.model_validate(config)
-        return {"streams": parsed.streams, "account_id": parsed.account_id}
+        return {"streams": parsed.streams, "state_every": parsed.state_every, "account_id": parsed.account_id}
 
     async def check(self, config: Config) -> ConnectionStatusPayload:
         return await super().check(self._fixture_config(config))
