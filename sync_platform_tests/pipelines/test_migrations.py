@@ -17,7 +17,7 @@ from sync_platform_tests.plugins.postgres import PgTestDatabase
 def applied_versions(pg: PgTestDatabase) -> list[int]:
     with pg.connect() as connection:
         rows = connection.execute(f'SELECT version FROM "{pg.schema}".schema_migrations ORDER BY version')
-        return [row[0] for row in rows.fetchall()]
+        return [int(str(row[0])) for row in rows.fetchall()]
 
 
 def tables(pg: PgTestDatabase) -> set[str]:
@@ -25,7 +25,7 @@ def tables(pg: PgTestDatabase) -> set[str]:
         rows = connection.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (pg.schema,)
         ).fetchall()
-        return {row[0] for row in rows}
+        return {str(row[0]) for row in rows}
 
 
 def test_migrate_creates_the_schema_and_is_a_no_op_the_second_time(pg: PgTestDatabase) -> None:

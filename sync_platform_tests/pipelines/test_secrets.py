@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from cryptography.fernet import Fernet
+from jsonschema import Draft202012Validator
 from pydantic import BaseModel, SecretStr
 
 from sync_platform.errors import ConfigError
@@ -74,8 +75,6 @@ def test_a_dict_secret_in_a_pattern_properties_map_is_found() -> None:
 
 
 def test_stored_form_schema_accepts_references_and_still_checks_plaintext() -> None:
-    from jsonschema import Draft202012Validator
-
     validator = Draft202012Validator(stored_form_schema(SCHEMA))
     assert validator.is_valid({"api_key": {"env": "STRIPE_API_KEY"}})
     assert validator.is_valid(
