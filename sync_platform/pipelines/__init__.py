@@ -34,6 +34,7 @@ from sync_platform.pipelines.lifecycle import (
     resume_target,
     target_status,
 )
+from sync_platform.pipelines.masking import mask_config
 from sync_platform.pipelines.migrations import MIGRATIONS, Migration, MigrationError, migrate
 from sync_platform.pipelines.model import (
     PIPELINE_ID_PATTERN,
@@ -44,7 +45,7 @@ from sync_platform.pipelines.model import (
     generate_pipeline_id,
 )
 from sync_platform.pipelines.run_config import RevealedPipelineConfig, resolve_secrets
-from sync_platform.pipelines.secrets import SECRET_KEY_ENV, SecretVault, mask_config, secret_paths
+from sync_platform.pipelines.secret_fields import secret_paths
 from sync_platform.pipelines.states import (
     DesiredStatus,
     DisplayStatus,
@@ -54,6 +55,7 @@ from sync_platform.pipelines.states import (
 )
 from sync_platform.pipelines.store import DEFAULT_SCHEMA, PipelineStore, StoreUnavailableError
 from sync_platform.pipelines.transaction import StoreTransaction
+from sync_platform.pipelines.vault import SECRET_KEY_ENV, SecretVault
 from sync_platform.pipelines.webhook_target import WebhookTarget
 
 __all__ = [

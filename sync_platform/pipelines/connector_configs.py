@@ -1,4 +1,4 @@
-"""Validates connector configs against their connector's spec and keeps their secrets sealed.
+"""The gate connector configs pass through on their way into the store and out to a run.
 
 The one way a config enters the store is ``prepare``: it checks the config against the connector's
 JSON schema (defaults applied), then replaces every plaintext secret with its stored form. The one
@@ -15,19 +15,19 @@ from pydantic import SecretStr
 from sync_platform.engine.config import validate_config
 from sync_platform.engine.registry import ConnectorRegistry, default_registry
 from sync_platform.errors import ConfigError
-from sync_platform.pipelines.secrets import (
+from sync_platform.pipelines.masking import mask_paths
+from sync_platform.pipelines.secret_fields import (
     ConfigPath,
-    SecretVault,
     find_at,
     is_reference,
     iter_secret_values,
-    mask_paths,
     reference_problem,
     render_path,
     secret_paths,
     set_at,
     stored_form_schema,
 )
+from sync_platform.pipelines.vault import SecretVault
 from sync_platform.protocol import ConnectorConfig
 from sync_platform.redaction import MASK
 

@@ -62,9 +62,12 @@ class ConcurrentUpdateError(SyncPlatformError, RuntimeError):
         self.pipeline_id = pipeline_id
         self.expected = expected
         self.actual = actual
+        if actual is None:  # a retried write kept losing
+            detail = f"kept changing while this write retried (last seen version {expected})"
+        else:
+            detail = f"was changed by another writer (you had version {expected}, it is now {actual})"
         super().__init__(
-            f"Pipeline {pipeline_id!r}: the {what} was changed by another writer (you had version "
-            f"{expected}, it is now {actual}). Read the pipeline again and re-apply your change."
+            f"Pipeline {pipeline_id!r}: the {what} {detail}. Read it again and re-apply your change."
         )
 
 

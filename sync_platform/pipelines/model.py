@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from sync_platform.pipelines.lifecycle import Lifecycle, display_status
-from sync_platform.pipelines.secrets import mask_config
+from sync_platform.pipelines.masking import mask_config
 from sync_platform.pipelines.states import (
     DesiredStatus,
     DisplayStatus,

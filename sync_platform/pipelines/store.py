@@ -26,10 +26,10 @@ from sync_platform.pipelines.inbox import InboxRef, InboxSummary
 from sync_platform.pipelines.migrations import migrate
 from sync_platform.pipelines.model import Pipeline, PipelineCreate, PipelineUpdate
 from sync_platform.pipelines.run_config import RevealedPipelineConfig, resolve_secrets
-from sync_platform.pipelines.secrets import SecretVault
 from sync_platform.pipelines.states import DesiredStatus, PipelineError, PipelineStatus
 from sync_platform.pipelines.tables import Tables
 from sync_platform.pipelines.transaction import ControlInput, StoreTransaction
+from sync_platform.pipelines.vault import SecretVault
 from sync_platform.pipelines.webhook_target import WebhookTarget
 from sync_platform.redaction import redact
 

@@ -19,6 +19,7 @@ from sync_platform.pipelines import (
     PipelineUpdate,
     StreamSelection,
     TransitionError,
+    transaction,
 )
 from sync_platform_tests.plugins.postgres import PgTestDatabase
 
@@ -71,7 +72,7 @@ def test_a_stale_expected_version_is_a_clear_conflict(pipeline_store: PipelineSt
     seen_by_cli = pipeline_store.get("billing-sync")
     pipeline_store.set_status("billing-sync", S.BACKFILL)  # the platform writes in between
 
-    stale = r"you had version 1, it is now 2\)\. Read the pipeline again"
+    stale = r"the pipeline was changed by another writer \(you had version 1, it is now 2\)\. Read it again"
     with pytest.raises(ConcurrentUpdateError, match=stale):
         pipeline_store.update(
             "billing-sync",
@@ -151,3 +152,20 @@ def test_two_writers_hammering_one_pipeline_lose_no_update(pipeline_store: Pipel
     assert final.version == 1 + 2 * rounds
     assert final.streams == [StreamSelection(name=f"stream_{rounds - 1}")]
     assert final.status is statuses[-1]
+
+
+def test_a_write_that_keeps_losing_gives_up_with_a_clear_conflict(
+    pipeline_store: PipelineStore, pg: PgTestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transaction, "MAX_WRITE_ATTEMPTS", 1)  # lose once, give up
+    create(pipeline_store)
+
+    with pipeline_store.transaction() as user:
+        user.set_desired_status("billing-sync", DesiredStatus.PAUSED)
+        platform, outcome = in_thread(lambda: pipeline_store.set_status("billing-sync", S.BACKFILL))
+        wait_until_a_writer_waits_for_a_row_lock(pg)
+    platform.join()
+
+    assert isinstance(outcome.get("error"), ConcurrentUpdateError)
+    assert "kept changing while this write retried" in str(outcome["error"])
+    assert pipeline_store.get("billing-sync").status is S.SETUP

@@ -22,7 +22,7 @@ from sync_platform.pipelines import (
     resolve_secrets,
     secret_paths,
 )
-from sync_platform.pipelines.secrets import stored_form_schema
+from sync_platform.pipelines.secret_fields import stored_form_schema
 from sync_platform.protocol import source_config_control
 from sync_platform_tests.plugins.pipelines import DB_PASSWORD, STRIPE_KEY, SecretiveSourceConfig
 

@@ -1,31 +1,18 @@
-"""Finds the secrets in a connector config from its JSON schema, and seals or reveals them.
+"""Where the secrets sit in a connector config, found from its JSON schema, and their stored shapes.
 
 A connector marks a secret field the way pydantic does for ``SecretStr`` (``"format": "password"``,
 ``"writeOnly": true``). In the pipeline store a secret is never plaintext: it is either a reference
-to an environment variable, ``{"env": "STRIPE_API_KEY"}``, resolved only when a run binds the
-pipeline, or ``{"encrypted": "<Fernet token>"}``, sealed with the key(s) in
-``SYNC_PLATFORM_SECRET_KEY``. Masked output shows references as they are and every token as ``***``.
+to an environment variable, ``{"env": "STRIPE_API_KEY"}``, or ``{"encrypted": "<Fernet token>"}``
+(see ``vault``). This module only finds secrets and recognises those shapes; it holds no key.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-
-from sync_platform.pipelines.errors import (
-    MissingEnvSecretError,
-    MissingSecretKeyError,
-    SecretDecryptionError,
-    SecretError,
-)
-from sync_platform.redaction import MASK, redact
-
-SECRET_KEY_ENV = "SYNC_PLATFORM_SECRET_KEY"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 ConfigPath = tuple[str | int, ...]
@@ -190,120 +177,6 @@ def find_at(config: Any, path: ConfigPath) -> tuple[bool, Any]:
             return False, None
         node = node[part]
     return True, node
-
-
-# --- masking ------------------------------------------------------------------------------------
-
-
-def mask_config(value: Any) -> Any:
-    """A copy of a stored config fit for output: tokens become ``***``, env references stay.
-
-    Needs no schema, because the store never holds a plaintext secret: every encrypted token is
-    recognisable by its shape. Strings also pass through ``redact`` as a second net (a password
-    inside a URL field that a connector forgot to declare secret).
-    """
-    if is_encrypted(value):
-        return MASK
-    if isinstance(value, dict):
-        return {key: mask_config(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask_config(item) for item in value]
-    if isinstance(value, str):
-        return redact(value)
-    return value
-
-
-def mask_paths(config: Any, paths: list[ConfigPath]) -> Any:
-    """A copy of a plaintext config with the values at ``paths`` replaced by ``***``."""
-    masked = copy.deepcopy(config)
-    for path in paths:
-        found, value = find_at(masked, path)
-        if found and not is_env_reference(value):
-            set_at(masked, path, MASK)
-    return mask_config(masked)
-
-
-# --- sealing and revealing ----------------------------------------------------------------------
-
-
-class SecretVault:
-    """Seals plaintext secrets with the Fernet key(s) from the environment and reveals them again.
-
-    ``SYNC_PLATFORM_SECRET_KEY`` holds one key, or several comma-separated: the first encrypts,
-    all of them decrypt, so a key can be rotated without re-encrypting every pipeline at once.
-    The environment is read when a secret is used, never at import, so one process can be
-    configured after it starts and tests can pass their own mapping.
-    """
-
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        self._environ = environ
-        self._cipher_for: tuple[str, MultiFernet] | None = None
-
-    @property
-    def environ(self) -> Mapping[str, str]:
-        return os.environ if self._environ is None else self._environ
-
-    @property
-    def has_key(self) -> bool:
-        return bool(self.environ.get(SECRET_KEY_ENV, "").strip())
-
-    def _cipher(self, *, field: str | None, connector: str | None, action: str) -> MultiFernet:
-        raw = self.environ.get(SECRET_KEY_ENV, "").strip()
-        if not raw:
-            raise MissingSecretKeyError(
-                field=field, connector=connector, env_var=SECRET_KEY_ENV, action=action
-            )
-        if self._cipher_for is None or self._cipher_for[0] != raw:
-            try:
-                cipher = MultiFernet([Fernet(key.strip()) for key in raw.split(",") if key.strip()])
-            except (ValueError, TypeError):
-                raise SecretError(
-                    f"{SECRET_KEY_ENV} is not a valid Fernet key (32 url-safe base64-encoded bytes; "
-                    'several keys are separated by commas). Generate one with `python -c "from '
-                    'cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.',
-                    field=SECRET_KEY_ENV,
-                ) from None
-            self._cipher_for = (raw, cipher)
-        return self._cipher_for[1]
-
-    def seal(
-        self, plaintext: str, *, field: str | None = None, connector: str | None = None
-    ) -> dict[str, str]:
-        """The stored form of a plaintext secret: ``{"encrypted": <token>}``."""
-        cipher = self._cipher(field=field, connector=connector, action="encrypt")
-        return {"encrypted": cipher.encrypt(plaintext.encode()).decode()}
-
-    def reveal(self, stored: Any, *, field: str | None = None, connector: str | None = None) -> str:
-        """The plaintext behind a stored secret (an env reference, a token, or a bare string)."""
-        if isinstance(stored, str):
-            return stored
-        if is_env_reference(stored):
-            name = stored["env"]
-            value = self.environ.get(name)
-            if value is None or value == "":
-                raise MissingEnvSecretError(name, field=field, connector=connector)
-            return value
-        if is_encrypted(stored):
-            cipher = self._cipher(field=field, connector=connector, action="decrypt")
-            try:
-                return cipher.decrypt(stored["encrypted"].encode()).decode()
-            except InvalidToken:
-                raise SecretDecryptionError(
-                    field=field, connector=connector, env_var=SECRET_KEY_ENV
-                ) from None
-        raise SecretError(
-            f"The secret at {field!r} of connector {connector!r} is not in a stored form: "
-            f"{reference_problem(stored)}.",
-            field=field,
-            connector=connector,
-        )
-
-    def holds(self, stored: Any, plaintext: str) -> bool:
-        """Whether ``stored`` reveals to ``plaintext`` here (False when it cannot be revealed)."""
-        try:
-            return self.reveal(stored) == plaintext
-        except SecretError:
-            return False
 
 
 def iter_secret_values(config: Any, paths: list[ConfigPath]) -> Iterator[tuple[ConfigPath, Any]]:
