@@ -1,0 +1,129 @@
+"""Checkpoints: one per lane, written without touching the pipeline, conflicts detected by version."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync_platform.pipelines import (
+    CheckpointLane,
+    ConcurrentUpdateError,
+    PipelineCreate,
+    PipelineNotFoundError,
+    PipelineStore,
+    PipelineUpdate,
+    StreamSelection,
+)
+from sync_platform.protocol import SourceState, SyncState
+
+BACKFILL, LIVE = CheckpointLane.BACKFILL, CheckpointLane.LIVE
+
+
+def backfill_state(offset: int) -> SyncState:
+    return SyncState(source=SourceState(streams={"customer": {"offset": offset}}))
+
+
+def events_state(cursor: str) -> SyncState:
+    return SyncState.model_validate({"source": {"global": {"events_cursor": cursor}}})
+
+
+@pytest.fixture
+def pipeline_id(pipeline_store: PipelineStore) -> str:
+    return pipeline_store.create(
+        PipelineCreate.model_validate(
+            {
+                "id": "billing-sync",
+                "source": {"type": "fixture", "fixture": {}},
+                "destination": {"type": "null"},
+            }
+        )
+    ).id
+
+
+def test_a_saved_checkpoint_is_the_pipelines_sync_state(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    version = pipeline_store.save_checkpoint(pipeline_id, backfill_state(200))
+
+    loaded = pipeline_store.get(pipeline_id)
+    assert version == 1
+    assert loaded.sync_state == backfill_state(200).model_dump(mode="json", by_alias=True)
+    assert SyncState.model_validate(loaded.sync_state) == backfill_state(200)
+    checkpoint = pipeline_store.get_checkpoint(pipeline_id)
+    assert (checkpoint.version, checkpoint.state) == (1, loaded.sync_state)
+
+
+def test_the_live_lane_never_overwrites_the_backfill_position(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    """Reference bug #4: every live call replaced sync_state with a near-empty state."""
+    pipeline_store.save_checkpoint(pipeline_id, backfill_state(300), lane=BACKFILL)
+    pipeline_store.save_checkpoint(pipeline_id, events_state("evt_9"), lane=LIVE)
+    pipeline_store.save_checkpoint(pipeline_id, events_state("evt_10"), lane=LIVE)
+
+    loaded = pipeline_store.get(pipeline_id)
+    assert SyncState.model_validate(loaded.sync_state).source.streams == {"customer": {"offset": 300}}
+    assert SyncState.model_validate(loaded.live_state).source.global_ == {"events_cursor": "evt_10"}
+
+
+def test_checkpoints_do_not_bump_the_pipeline_version_so_user_edits_do_not_conflict(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    seen_by_cli = pipeline_store.get(pipeline_id)
+    for offset in (100, 200, 300):
+        pipeline_store.save_checkpoint(pipeline_id, backfill_state(offset))
+
+    edited = pipeline_store.update(
+        pipeline_id,
+        PipelineUpdate(streams=[StreamSelection(name="customer")]),
+        expected_version=seen_by_cli.version,
+    )
+    assert edited.version == 2
+    assert SyncState.model_validate(edited.sync_state) == backfill_state(300)  # the edit kept the checkpoint
+
+
+def test_a_writer_with_a_stale_checkpoint_version_is_refused(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    first = pipeline_store.save_checkpoint(pipeline_id, backfill_state(100), expected_version=0)
+    second = pipeline_store.save_checkpoint(pipeline_id, backfill_state(200), expected_version=first)
+
+    with pytest.raises(
+        ConcurrentUpdateError, match=r"backfill checkpoint was changed .*version 1, it is now 2"
+    ):
+        pipeline_store.save_checkpoint(pipeline_id, backfill_state(150), expected_version=first)
+    with pytest.raises(ConcurrentUpdateError, match="version 0, it is now 2"):
+        pipeline_store.save_checkpoint(pipeline_id, backfill_state(150), expected_version=0)
+    assert second == 2
+    assert SyncState.model_validate(pipeline_store.get(pipeline_id).sync_state) == backfill_state(200)
+
+
+def test_a_reset_is_seen_by_the_run_that_read_before_it(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    """Versions only grow: a run holding version 1 cannot write over a reset, even a re-saved one."""
+    held = pipeline_store.save_checkpoint(pipeline_id, backfill_state(100))
+    pipeline_store.save_checkpoint(pipeline_id, events_state("evt_1"), lane=LIVE)
+
+    reset = pipeline_store.reset_checkpoints(pipeline_id)
+
+    assert (reset.sync_state, reset.live_state) == (None, None)
+    assert pipeline_store.get_checkpoint(pipeline_id).version == 2
+    with pytest.raises(ConcurrentUpdateError):
+        pipeline_store.save_checkpoint(pipeline_id, backfill_state(200), expected_version=held)
+
+
+def test_resetting_one_lane_keeps_the_other(pipeline_store: PipelineStore, pipeline_id: str) -> None:
+    pipeline_store.save_checkpoint(pipeline_id, backfill_state(100))
+    pipeline_store.save_checkpoint(pipeline_id, events_state("evt_1"), lane=LIVE)
+
+    reset = pipeline_store.reset_checkpoints(pipeline_id, [LIVE])
+
+    assert reset.live_state is None
+    assert reset.sync_state is not None
+
+
+def test_a_checkpoint_for_an_unknown_pipeline_is_refused(pipeline_store: PipelineStore) -> None:
+    with pytest.raises(PipelineNotFoundError, match="'ghost' not found"):
+        pipeline_store.save_checkpoint("ghost", backfill_state(1))
+    with pytest.raises(PipelineNotFoundError):
+        pipeline_store.save_checkpoint("ghost", backfill_state(1), expected_version=3)
