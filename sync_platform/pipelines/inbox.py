@@ -9,7 +9,7 @@ never travel in run config.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ class InboxSummary:
     pipeline_id: str
     max_id: int
     count: int
+    event_types: tuple[str, ...] = field(default=(), compare=False)  # which streams the run touches
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def insert_event(
 
 def _pending_window(tables: Tables) -> sql.Composed:
     return sql.SQL(
-        "SELECT id, pipeline_id FROM {} WHERE processed_at IS NULL AND id > %s ORDER BY id LIMIT %s"
+        "SELECT id, pipeline_id, event_type FROM {} "
+        "WHERE processed_at IS NULL AND id > %s ORDER BY id LIMIT %s"
     ).format(tables.inbox)
 
 
@@ -101,12 +103,16 @@ def pending_summary(
     """
     rows = connection.execute(
         sql.SQL(
-            "SELECT pipeline_id, max(id) AS max_id, count(*) AS count FROM ({}) AS pending "
+            "SELECT pipeline_id, max(id) AS max_id, count(*) AS count, "
+            "array_agg(DISTINCT event_type ORDER BY event_type) AS event_types FROM ({}) AS pending "
             "GROUP BY pipeline_id ORDER BY max(id)"
         ).format(_pending_window(tables)),
         (after_id, limit),
     ).fetchall()
-    return [InboxSummary(row["pipeline_id"], int(row["max_id"]), int(row["count"])) for row in rows]
+    return [
+        InboxSummary(row["pipeline_id"], int(row["max_id"]), int(row["count"]), tuple(row["event_types"]))
+        for row in rows
+    ]
 
 
 def claim(

@@ -1,0 +1,19 @@
+"""Asset jobs: one per destination family, partitioned by that family's pipeline ids."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,  # not exported at top level
+)
+
+from sync_platform.defs.families import DestinationFamily
+
+
+def sync_job(family: DestinationFamily, assets: dg.AssetsDefinition) -> UnresolvedAssetJobDefinition:
+    """The job sensors and schedules launch for the family (a run may select any subset of streams)."""
+    return dg.define_asset_job(
+        name=family.job_name,
+        selection=dg.AssetSelection.assets(assets),
+        description=f"Sync Stripe streams of one pipeline into its {family.destination_type} destination.",
+    )

@@ -1,0 +1,1 @@
+"""Sensors: fixed definitions that consult each pipeline's lanes on every tick."""
