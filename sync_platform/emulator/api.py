@@ -116,12 +116,11 @@ class ApiRoutes:
         if definition is not None:
             _check_params(params, definition.list_params | {"expand"})
             request = parse_page_request(params)
-            names = self.field_names[definition.name]
-            filters = {
-                k: v for k, v in params.items() if k in names and k not in PAGING_PARAMS and k != "created"
-            }
+            filters, excluded = list_filters(definition.name, params, self.field_names[definition.name])
             table = store.table(account, definition.name)
-            return store.list_page(account, table, request, filters=filters, url=definition.list_path)
+            return store.list_page(
+                account, table, request, filters=filters, excluded=excluded, url=definition.list_path
+            )
         if path == ACCOUNT_PATH:
             return dumps(account.account_object)
         if path == EVENTS_PATH:
@@ -195,6 +194,32 @@ class ApiRoutes:
             )
             return dumps(result.object)
         raise unrecognized_url("DELETE", path)
+
+
+def list_filters(
+    stream: str, params: Mapping[str, Any], field_names: frozenset[str]
+) -> tuple[dict[str, str | frozenset[str]], dict[str, frozenset[str]]]:
+    """Equality filters from list parameters named after fields (``customer``, ``charge``, ``status``).
+
+    Subscriptions follow Stripe's default: without ``status`` the list leaves out canceled ones;
+    ``status=all`` lists every one and ``status=ended`` the canceled and incomplete-expired ones.
+    A sync that forgets ``status=all`` misses canceled subscriptions, here as against Stripe.
+    """
+    filters: dict[str, str | frozenset[str]] = {
+        name: value
+        for name, value in params.items()
+        if name in field_names and name not in PAGING_PARAMS and name != "created" and isinstance(value, str)
+    }
+    excluded: dict[str, frozenset[str]] = {}
+    if stream == "subscription":
+        match filters.get("status"):
+            case None:
+                excluded["status"] = frozenset({"canceled"})
+            case "all":
+                del filters["status"]
+            case "ended":
+                filters["status"] = frozenset({"canceled", "incomplete_expired"})
+    return filters, excluded
 
 
 def _check_params(params: Mapping[str, Any], allowed: frozenset[str] | set[str]) -> None:

@@ -19,6 +19,7 @@ from sync_platform.emulator.ids import MonotonicIds, random_id
 from sync_platform.emulator.objects import StoredObject, reference_id
 from sync_platform.emulator.store import AccountData, EmulatorStore, StreamTable
 from sync_platform.emulator.values import ObjectSynthesizer
+from sync_platform.sources.stripe import stream_for_object
 from sync_platform.sources.stripe.id_prefixes import id_prefix
 from sync_platform.sources.stripe.sdk_fields import FieldKind
 
@@ -66,9 +67,8 @@ class Mutator:
             fields, children = self._split_nested(table, fields)
             created = int(fields.get("created", now))
             assert definition.sdk_class is not None  # every catalog stream comes from an SDK class
-            data = ObjectSynthesizer(self.rng, lambda _refs: None).build(
-                definition.sdk_class, created=created
-            )
+            synthesizer = ObjectSynthesizer(self.rng, lambda references: self._pick(account, references))
+            data = synthesizer.build(definition.sdk_class, created=created)
             data.pop("deleted", None)
             data.update(id=random_id(definition.id_prefix, self.rng), object=definition.object_name)
             data.update(fields)
@@ -158,6 +158,15 @@ class Mutator:
             account, EventSpec(event_type, rendered, previous_attributes(old.data, data)), request_id
         )
         return MutationResult(rendered, event)
+
+    def _pick(self, account: AccountData, references: tuple[type, ...]) -> str | None:
+        """A random live object for a generated reference, so new objects point at real ones."""
+        for reference in references:
+            definition = stream_for_object(str(getattr(reference, "OBJECT_NAME", "")))
+            table = account.tables.get(definition.name) if definition is not None else None
+            if table is not None and table.index.keys:
+                return self.rng.choice(table.index.keys)[1]
+        return None
 
     def _live(self, table: StreamTable, object_id: str) -> StoredObject:
         stored = table.live(object_id)

@@ -154,11 +154,16 @@ class EmulatorStore:
         table: StreamTable,
         request: PageRequest,
         *,
-        filters: Mapping[str, Any],
+        filters: Mapping[str, str | frozenset[str]],
+        excluded: Mapping[str, frozenset[str]] | None = None,
         url: str,
     ) -> bytes:
-        """One page of a top-level list, as the JSON bytes of a Stripe list object."""
-        index = self._filtered_index(account, table, filters)
+        """One page of a top-level list, as the JSON bytes of a Stripe list object.
+
+        ``filters`` keep objects whose field equals the value (or is one of a set of values);
+        ``excluded`` drops objects whose field is one of the given values.
+        """
+        index = self._filtered_index(account, table, filters, excluded or {})
         keys, has_more = select_page(index, request, cursor_key=self._cursor_key(table, request))
         bodies = [self.body(account, table, table.objects[object_id]) for _, object_id in keys]
         return list_body(bodies, has_more=has_more, url=url)
@@ -205,22 +210,27 @@ class EmulatorStore:
         return stored.key
 
     def _filtered_index(
-        self, account: AccountData, table: StreamTable, filters: Mapping[str, Any]
+        self,
+        account: AccountData,
+        table: StreamTable,
+        filters: Mapping[str, str | frozenset[str]],
+        excluded: Mapping[str, frozenset[str]],
     ) -> SortedIndex:
-        if not filters:
+        if not filters and not excluded:
             return table.index
-        if len(filters) == 1:
+        if len(filters) == 1 and not excluded:
             ((name, value),) = filters.items()
             by_parent = account.references.get((table.definition.name, name))
             if by_parent is not None and isinstance(value, str):
                 return by_parent.get(value) or SortedIndex()
-        return SortedIndex(
-            [
-                key
-                for key in table.index.keys
-                if all(_field_matches(table.objects[key[1]].data.get(n), v) for n, v in filters.items())
-            ]
-        )
+        keys = []
+        for key in table.index.keys:
+            data = table.objects[key[1]].data
+            if all(_field_matches(data.get(n), v) for n, v in filters.items()) and not any(
+                _field_matches(data.get(n), v) for n, v in excluded.items()
+            ):
+                keys.append(key)
+        return SortedIndex(keys)
 
     # Changes --------------------------------------------------------------------------------------
 
@@ -266,10 +276,12 @@ def _page_of_items(items: list[dict[str, Any]], request: PageRequest) -> tuple[l
     return items[: request.limit], request.limit < len(items)
 
 
-def _field_matches(value: Any, wanted: Any) -> bool:
+def _field_matches(value: Any, wanted: str | frozenset[str]) -> bool:
+    if isinstance(wanted, frozenset):
+        return any(_field_matches(value, one) for one in wanted)
     if isinstance(value, bool):
-        return str(value).lower() == str(wanted).lower()
+        return str(value).lower() == wanted.lower()
     identifier = reference_id(value)
     if identifier is not None:
         return identifier == wanted
-    return value is not None and str(value) == str(wanted)
+    return value is not None and str(value) == wanted

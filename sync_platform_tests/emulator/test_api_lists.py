@@ -135,3 +135,16 @@ def test_checkout_session_line_items_are_embedded_and_listable(stripe_emulator: 
     listed = list(client.v1.checkout.sessions.line_items.list(session["id"]).auto_paging_iter())
     assert [item.id for item in listed][:10] == [item["id"] for item in session["line_items"]["data"]]
     assert all(item.object == "item" for item in listed)
+
+
+def test_subscriptions_list_leaves_out_canceled_ones_unless_status_asks(
+    stripe_emulator: RunningEmulator,
+) -> None:
+    client = stripe_emulator.client()
+    everything = stripe_emulator.objects("subscription")
+    canceled = {s["id"] for s in everything if s["status"] == "canceled"}
+    assert canceled, "the generated account has canceled subscriptions"
+    default = {s.id for s in client.v1.subscriptions.list({"limit": 100}).auto_paging_iter()}
+    every = {s.id for s in client.v1.subscriptions.list({"limit": 100, "status": "all"}).auto_paging_iter()}
+    assert default == {s["id"] for s in everything} - canceled
+    assert every == {s["id"] for s in everything}

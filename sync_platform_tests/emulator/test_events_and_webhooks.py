@@ -23,6 +23,11 @@ def test_creating_an_object_lists_it_and_records_a_created_event(stripe_emulator
     assert event.id == result.event["id"]
 
 
+def test_created_objects_refer_to_existing_objects(stripe_emulator: RunningEmulator) -> None:
+    subscription = stripe_emulator.create("subscription").object
+    assert stripe_emulator.retrieve("customer", subscription["customer"]) is not None
+
+
 def test_an_update_sends_previous_attributes_and_keeps_created(stripe_emulator: RunningEmulator) -> None:
     customer = stripe_emulator.objects("customer")[-1]
     result = stripe_emulator.update(
