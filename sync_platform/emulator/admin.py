@@ -8,6 +8,7 @@ need no API key and are never subject to injected faults.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -111,7 +112,9 @@ def admin_routes(emulator: Emulator) -> list[Route]:
     return [Route(route.path, _with_errors(route.endpoint), methods=route.methods) for route in handlers]
 
 
-def _with_errors(handler: Any) -> Any:
+def _with_errors(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
     """Turn emulator errors into a JSON 4xx with the message, as the public API does."""
 
     async def guarded(request: Request) -> Response:

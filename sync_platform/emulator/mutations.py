@@ -149,7 +149,7 @@ class Mutator:
                 "status; update the object instead."
             )
         now = self.now()
-        changes = {"status": CANCELED_STATUS}
+        changes: dict[str, Any] = {"status": CANCELED_STATUS}
         changes.update({name: now for name in ("canceled_at", "ended_at") if name in old.data})
         data = merge(old.data, changes)
         stored = self._store(account, table, StoredObject(data, old.created), replacing=old)

@@ -26,7 +26,8 @@ def decode_params(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
             raise ApiError(400, f"Invalid parameter name: {key}", code="parameter_unknown", param=key)
         path = [match.group(1), *_PART.findall(match.group(2))]
         _insert(root, path, value)
-    return _lists_from_indexed_dicts(root)
+    decoded = _lists_from_indexed_dicts(root)
+    return decoded if isinstance(decoded, dict) else {}
 
 
 def _insert(node: dict[str, Any], path: list[str], value: str) -> None:

@@ -6,6 +6,7 @@ An endpoint belongs to the account it was created for. Endpoints of the platform
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +29,9 @@ def public(endpoint: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in endpoint.items() if key not in _PRIVATE_KEYS}
 
 
-def create_endpoint(account: AccountData, params: Mapping[str, Any], *, now: int, rng: Any) -> dict[str, Any]:
+def create_endpoint(
+    account: AccountData, params: Mapping[str, Any], *, now: int, rng: random.Random
+) -> dict[str, Any]:
     url = params.get("url")
     if not isinstance(url, str) or not url:
         raise missing_parameter("url")

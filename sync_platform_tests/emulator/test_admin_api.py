@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 import stripe
@@ -10,7 +12,7 @@ from sync_platform.emulator import RunningEmulator
 
 
 @pytest.fixture
-def admin(stripe_emulator: RunningEmulator) -> httpx.Client:
+def admin(stripe_emulator: RunningEmulator) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"{stripe_emulator.base_url}/_emulator") as client:
         yield client
 

@@ -88,7 +88,7 @@ def _walk(module_name: str, class_name: str, dotted: str, found: list[ListEndpoi
         _walk(child_module, child_class, f"{dotted}.{attribute}", found)
 
 
-def _describe_list(service_class: type, dotted: str) -> ListEndpoint:
+def _describe_list(service_class: Any, dotted: str) -> ListEndpoint:
     signature = inspect.signature(service_class.list)
     path_args = [
         f"{{{p.name}}}"
