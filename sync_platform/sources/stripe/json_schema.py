@@ -16,11 +16,10 @@ from sync_platform.sources.stripe.sdk_fields import FieldDefinition, FieldKind, 
 ACCOUNT_ID_FIELD = "_account_id"
 UPDATED_AT_FIELD = "_updated_at"
 UNIX_TIME_FORMAT = "unix-time"
-DECIMAL_FORMAT = "decimal"  # a decimal number as a string, so no precision is lost on the way
 OMITTED_FIELDS = frozenset({"deleted"})
 _JSON_TYPES = {
     FieldKind.STRING: "string",
-    FieldKind.DECIMAL: "string",
+    FieldKind.DECIMAL: "string",  # Stripe sends decimals as strings ("1000.25")
     FieldKind.INTEGER: "integer",
     FieldKind.NUMBER: "number",
     FieldKind.BOOLEAN: "boolean",
@@ -38,8 +37,6 @@ def property_schema(field_type: FieldType, description: str | None = None) -> di
         schema["type"] = [json_type, "null"] if field_type.nullable else json_type
     if field_type.kind is FieldKind.INTEGER and field_type.unix_time:
         schema["format"] = UNIX_TIME_FORMAT
-    if field_type.kind is FieldKind.DECIMAL:
-        schema["format"] = DECIMAL_FORMAT
     if field_type.enum:
         schema["enum"] = [*field_type.enum, None] if field_type.nullable else list(field_type.enum)
     if field_type.expandable:
