@@ -8,6 +8,7 @@ page is then the cached bodies of its objects joined together.
 
 from __future__ import annotations
 
+import functools
 import threading
 import urllib.parse
 from collections.abc import Mapping
@@ -42,7 +43,13 @@ class NestedListSpec:
     reference_field: str | None = None  # ...whose field with this name holds the parent's id
 
 
+@functools.cache
 def nested_specs(definition: StripeStreamDefinition) -> tuple[NestedListSpec, ...]:
+    """How each nested list of a stream is held, and whether it is embedded in its parent.
+
+    Items are objects of another stream when that stream's objects name their parent (a refund has
+    ``charge``), and are otherwise kept per parent (invoice lines).
+    """
     specs: list[NestedListSpec] = []
     nullable = {f.name: f.type.nullable for f in definition.fields}
     parent_field = definition.object_name.rsplit(".", 1)[-1]
