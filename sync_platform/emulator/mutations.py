@@ -16,6 +16,7 @@ from typing import Any
 from sync_platform.emulator.errors import EmulatorError
 from sync_platform.emulator.events import ChangeKind, EventSpec, build_event, event_type_for
 from sync_platform.emulator.ids import MonotonicIds, random_id
+from sync_platform.emulator.listing import SortedIndex
 from sync_platform.emulator.objects import StoredObject, reference_id
 from sync_platform.emulator.store import AccountData, EmulatorStore, StreamTable
 from sync_platform.emulator.values import ObjectSynthesizer
@@ -107,7 +108,8 @@ class Mutator:
                 data["updated"] = max(self.now(), int(old.data.get("updated") or 0))
             previous = previous_attributes(old.data, data)
             self._replace_children(table, object_id, children)
-            stored = self._store(account, table, StoredObject(data, old.created), replacing=old)
+            created = int(fields["created"]) if "created" in fields else old.created
+            stored = self._store(account, table, StoredObject(data, created), replacing=old)
             rendered = self.store.render(account, table, stored)
             event = self._record(account, EventSpec(kind_of_event, rendered, previous), request_id)
             return MutationResult(rendered, event)
@@ -206,7 +208,7 @@ class Mutator:
             parent_id = reference_id(stored.data.get(field_name))
             if parent_id is None:
                 continue
-            index = by_parent.setdefault(parent_id, type(table.index)())
+            index = by_parent.setdefault(parent_id, SortedIndex())
             index.add(stored.key) if add else index.remove(stored.key)
             touched.update(
                 (parent, parent_id) for parent in self.store.parents_of(account, child_stream, field_name)
