@@ -3,4 +3,5 @@
 pytest_plugins = [
     "sync_platform_tests.plugins.postgres",
     "sync_platform_tests.plugins.pipelines",
+    "sync_platform_tests.plugins.stripe_emulator",
 ]
