@@ -11,8 +11,9 @@ import dagster as dg
 
 from sync_platform.defs.config import SyncConfig
 from sync_platform.defs.families import DestinationFamily
+from sync_platform.defs.reporting import ROW_CHECK
 from sync_platform.defs.resources import PipelineResource, SyncEngineResource
-from sync_platform.defs.sync_run import ROW_CHECK, SyncRun
+from sync_platform.defs.sync_run import SyncRun
 from sync_platform.defs.translator import StripeAssetTranslator
 from sync_platform.protocol import Stream
 

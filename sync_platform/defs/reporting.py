@@ -1,0 +1,115 @@
+"""What a sync run shows in Dagster: a materialization per finished stream, observations per batch.
+
+``RunReporter`` owns the per-stream tallies of one run and turns them into events: a stream's
+``MaterializeResult`` (destination row count, this run's work, its cursor, and the row-count check
+after a completed backfill), and one ``AssetObservation`` per stream a batch touched, recording the
+batch number, its records and the committed checkpoint. Observations are written the moment they
+are logged, so a run that dies later still shows every checkpoint it committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+import dagster as dg
+
+from sync_platform.defs.probes import destination_row_count
+from sync_platform.defs.stream_metadata import StreamTally, materialization_metadata, observation_metadata
+from sync_platform.defs.tags import Lane
+from sync_platform.pipelines import PipelineStore
+from sync_platform.protocol import EofPayload
+
+ROW_CHECK = "row_count_matches_source"
+
+
+class RunReporter:
+    """Tallies and Dagster events of one run of one pipeline."""
+
+    def __init__(
+        self,
+        context: dg.AssetExecutionContext,
+        store: PipelineStore,
+        *,
+        pipeline_id: str,
+        lane: Lane,
+        keys_by_stream: Mapping[str, dg.AssetKey],
+        selected: Sequence[str],
+    ) -> None:
+        self.context = context
+        self.store = store
+        self.pipeline_id = pipeline_id
+        self.lane = lane
+        self.keys_by_stream = keys_by_stream
+        self.selected = set(selected)
+        self.tallies: dict[str, StreamTally] = {}
+
+    def tally(self, name: str) -> StreamTally:
+        return self.tallies.setdefault(name, StreamTally(name))
+
+    def reportable(self, name: str) -> bool:
+        return name in self.selected and name in self.keys_by_stream
+
+    def finished(self, name: str) -> Iterator[dg.MaterializeResult]:
+        """The stream's materialization, once per run, if the run selected it."""
+        tally = self.tally(name)
+        if self.reportable(name) and not tally.reported:
+            yield self.materialization(tally)
+
+    def materialization(self, tally: StreamTally) -> dg.MaterializeResult:
+        tally.reported = True
+        destination = self.store.resolve_secrets(self.store.get(self.pipeline_id)).destination
+        rows = destination_row_count(destination, tally.name)
+        key = self.keys_by_stream[tally.name]
+        return dg.MaterializeResult(
+            asset_key=key,
+            metadata=materialization_metadata(
+                tally, pipeline_id=self.pipeline_id, lane=self.lane.value, row_count=rows
+            ),
+            check_results=self._row_check(tally, key, rows),
+        )
+
+    def _row_check(self, tally: StreamTally, key: dg.AssetKey, rows: int | None) -> list[dg.AssetCheckResult]:
+        """After a completed backfill: destination rows against the objects the backfill listed."""
+        listed = tally.cursor.get("listed") if isinstance(tally.cursor, dict) else None
+        complete = isinstance(tally.cursor, dict) and tally.cursor.get("remaining") == []
+        if self.lane is not Lane.BACKFILL or not complete or not isinstance(listed, int) or rows is None:
+            return []
+        return [
+            dg.AssetCheckResult(
+                asset_key=key,
+                check_name=ROW_CHECK,
+                passed=rows == listed,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"destination_rows": rows, "source_objects": listed, "difference": rows - listed},
+                description="Rows in the destination against the objects the completed backfill listed.",
+            )
+        ]
+
+    def touched(self, eof: EofPayload) -> Iterator[dg.MaterializeResult]:
+        """Live and poll batches: a materialization for every selected stream the batch wrote to."""
+        for name, progress in eof.request_progress.streams.items():
+            if progress.record_count and self.reportable(name):
+                tally = self.tally(name)
+                tally.status = "applied"
+                yield self.materialization(tally)
+
+    def observe(self, eof: EofPayload, batch: int) -> None:
+        """One ``AssetObservation`` per selected stream the batch touched: its work and checkpoint."""
+        for name, progress in eof.request_progress.streams.items():
+            if not self.reportable(name) or not (progress.record_count or progress.state_count):
+                continue
+            committed = eof.ending_state.source.streams.get(name) if eof.ending_state else None
+            self.context.log_event(
+                dg.AssetObservation(
+                    asset_key=self.keys_by_stream[name],
+                    partition=self.pipeline_id,
+                    metadata=observation_metadata(
+                        batch,
+                        progress.record_count,
+                        progress.state_count,
+                        committed if committed is not None else self.tally(name).cursor,
+                        status=progress.status.value,
+                        has_more=eof.has_more,
+                    ),
+                )
+            )
