@@ -72,6 +72,7 @@ class ProgressView:
     ) -> None:
         self.console = Console(file=stream or sys.stderr, highlight=False)
         self.live_mode = self.console.is_terminal if live is None else live
+        self.console.soft_wrap = not self.live_mode  # plain lines stay whole lines, for logs and grep
         self.title = title
         self._live: Live | None = None
         self._statuses: dict[str, StreamRunStatus] = {}
