@@ -14,7 +14,7 @@ docstring); every test that takes ``pipeline_scenario`` then runs for it too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -54,7 +54,9 @@ class CliInvoker:
         root = logging.getLogger()
         handlers, level = list(root.handlers), root.level
         try:
-            result = CliRunner().invoke(sync_platform_cli, list(args), obj=self.context_factory(), catch_exceptions=False)
+            result = CliRunner().invoke(
+                sync_platform_cli, list(args), obj=self.context_factory(), catch_exceptions=False
+            )
         finally:  # the CLI installs its own log handler on stderr; give pytest's back
             root.handlers, root.level = handlers, level
         self.transcript.append(result.stdout + result.stderr)
@@ -130,15 +132,23 @@ def fixture_to_rows(request: pytest.FixtureRequest) -> PipelineScenario:
     return PipelineScenario(
         name="fixture-to-rows",
         create_args=lambda pipeline_id: [
-            "--source", "secretive",
-            "--source.api-key-env", "STRIPE_API_KEY",
-            "--source.streams", "{" + streams + "}",
-            "--source.state-every", "3",
-            "--destination", "rows",
-            "--destination.dsn-env", ROWS_DSN_ENV,
-            "--destination.schema-name", pg.schema,
-            "--destination.table", f"rows_{pipeline_id}",
-        ],  # fmt: skip
+            "--source",
+            "secretive",
+            "--source.api-key-env",
+            "STRIPE_API_KEY",
+            "--source.streams",
+            "{" + streams + "}",
+            "--source.state-every",
+            "3",
+            "--destination",
+            "rows",
+            "--destination.dsn-env",
+            ROWS_DSN_ENV,
+            "--destination.schema-name",
+            pg.schema,
+            "--destination.table",
+            f"rows_{pipeline_id}",
+        ],
         rows=lambda pipeline_id: rows_in(pg, f"rows_{pipeline_id}"),
         expected={(name, f"{name}_{i:09d}") for name, count in FIXTURE_STREAMS.items() for i in range(count)},
     )
@@ -156,6 +166,5 @@ SCENARIOS: dict[str, Callable[[pytest.FixtureRequest], PipelineScenario]] = {
 
 
 @pytest.fixture(params=sorted(SCENARIOS))
-def pipeline_scenario(request: pytest.FixtureRequest) -> Iterator[PipelineScenario]:
-    yield SCENARIOS[request.param](request)
-
+def pipeline_scenario(request: pytest.FixtureRequest) -> PipelineScenario:
+    return SCENARIOS[request.param](request)

@@ -43,6 +43,10 @@ def rows_table(config: RowsConfig) -> sql.Identifier:
     return sql.Identifier(config.schema_name, config.table)
 
 
+async def connect(config: RowsConfig, **kwargs: Any) -> psycopg.AsyncConnection[Any]:
+    return await psycopg.AsyncConnection.connect(config.dsn.get_secret_value(), **kwargs)
+
+
 class RowsDestination:
     """Registered as ``rows`` in CLI tests: one table of ``(stream, id, account_id, data)``."""
 
@@ -52,7 +56,7 @@ class RowsDestination:
     async def check(self, config: Config) -> ConnectionStatusPayload:
         parsed = RowsConfig.model_validate(config)
         try:
-            async with await psycopg.AsyncConnection.connect(parsed.dsn.get_secret_value(), connect_timeout=3):
+            async with await connect(parsed, connect_timeout=3):
                 pass
         except psycopg.Error as error:
             return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=f"cannot connect: {error}")
@@ -60,19 +64,20 @@ class RowsDestination:
 
     async def setup(self, config: Config, catalog: ConfiguredCatalog) -> AsyncIterator[Message]:
         parsed = RowsConfig.model_validate(config)
-        async with await psycopg.AsyncConnection.connect(parsed.dsn.get_secret_value(), autocommit=True) as db:
-            await db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(parsed.schema_name)))
+        async with await connect(parsed, autocommit=True) as db:
+            schema = sql.Identifier(parsed.schema_name)
+            await db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
             await db.execute(
                 sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (stream text, id text, account_id text, data jsonb NOT NULL, "
-                    "PRIMARY KEY (stream, id, account_id))"
+                    "CREATE TABLE IF NOT EXISTS {} (stream text, id text, account_id text, "
+                    "data jsonb NOT NULL, PRIMARY KEY (stream, id, account_id))"
                 ).format(rows_table(parsed))
             )
         yield log("info", f"rows: table {parsed.schema_name}.{parsed.table} ready")
 
     async def teardown(self, config: Config) -> AsyncIterator[Message]:
         parsed = RowsConfig.model_validate(config)
-        async with await psycopg.AsyncConnection.connect(parsed.dsn.get_secret_value(), autocommit=True) as db:
+        async with await connect(parsed, autocommit=True) as db:
             await db.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(rows_table(parsed)))
         return
         yield  # pragma: no cover - makes this an async generator
@@ -85,7 +90,7 @@ class RowsDestination:
             "INSERT INTO {} (stream, id, account_id, data) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (stream, id, account_id) DO UPDATE SET data = EXCLUDED.data"
         ).format(rows_table(parsed))
-        async with await psycopg.AsyncConnection.connect(parsed.dsn.get_secret_value()) as db:
+        async with await connect(parsed) as db:
             async for message in messages:
                 if isinstance(message, RecordMessage):
                     data: dict[str, Any] = message.record.data
@@ -103,4 +108,5 @@ class RejectingSource(SecretiveSource):
 
     async def check(self, config: Config) -> ConnectionStatusPayload:
         key = SecretiveSourceConfig.model_validate(config).api_key.get_secret_value()
-        return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=f"Invalid API Key provided: {key}")
+        message = f"Invalid API Key provided: {key}"
+        return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=message)
