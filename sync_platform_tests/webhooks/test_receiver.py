@@ -12,7 +12,8 @@ import pytest
 from sync_platform.pipelines import InboxEvent, PipelineStore
 from sync_platform.webhooks import JsonLogFormatter
 from sync_platform_tests.plugins.pipelines import WEBHOOK_SECRET
-from sync_platform_tests.webhooks.conftest import Receiver, create_pipeline, signed, stripe_event
+from sync_platform_tests.webhooks.conftest import Receiver
+from sync_platform_tests.webhooks.stripe_webhooks import create_pipeline, signed, stripe_event
 
 OLD_SECRET = "whsec_PreviousSecretStillValid7"
 

@@ -7,7 +7,8 @@ import pytest
 from sync_platform.pipelines import PipelineStore
 from sync_platform.webhooks import ReceiverSettings
 from sync_platform_tests.plugins.pipelines import WEBHOOK_SECRET
-from sync_platform_tests.webhooks.conftest import Receiver, create_pipeline, stripe_event
+from sync_platform_tests.webhooks.conftest import Receiver
+from sync_platform_tests.webhooks.stripe_webhooks import create_pipeline, stripe_event
 
 
 @pytest.fixture
