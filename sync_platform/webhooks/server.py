@@ -23,7 +23,7 @@ from sync_platform.webhooks.app import ReceiverSettings, WebhookVerifier, create
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
-DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 10.0
+DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 10
 
 
 def bind_socket(host: str = DEFAULT_HOST, port: int = 0) -> socket.socket:
@@ -47,7 +47,7 @@ class WebhookServer:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         sock: socket.socket | None = None,
-        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+        shutdown_timeout: int = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
     ) -> None:
         self._sock = sock
         if sock is not None:
@@ -86,7 +86,7 @@ def run(
     port: int = DEFAULT_PORT,
     settings: ReceiverSettings | None = None,
     verifier: WebhookVerifier = verify_webhook,
-    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+    shutdown_timeout: int = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
 ) -> None:
     """Serve ``POST /webhooks/{pipeline_id}`` and ``GET /healthz`` on ``host:port`` until stopped."""
     app = create_app(store, verifier=verifier, settings=settings)

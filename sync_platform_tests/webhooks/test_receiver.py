@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -167,7 +168,7 @@ def test_a_streamed_body_over_1_mib_is_a_413_without_buffering_it(receiver: Rece
     """No Content-Length (chunked): the receiver counts the bytes as they arrive and stops."""
     _, signature = signed(stripe_event("evt_big"))
 
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         for _ in range(40):  # 40 x 64 KiB = 2.5 MiB, sent without a length
             yield b"x" * 65536
 
