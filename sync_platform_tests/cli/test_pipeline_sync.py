@@ -155,3 +155,24 @@ def test_sync_with_an_id_refuses_ad_hoc_options(cli: CliInvoker) -> None:
 
     assert result.exit_code == 2
     assert "--source, --state-file cannot be combined with a pipeline id" in result.stderr
+
+
+def test_a_paused_pipeline_is_synced_when_asked_with_a_note(cli: CliInvoker) -> None:
+    cli.ok("pipelines", "create", "--id", "shop", "--source", "fixture", "--destination", "null", "--paused")
+
+    result = cli.ok("sync", "shop")
+
+    assert "Pipeline shop is paused; syncing it anyway because you asked." in result.stderr
+    assert "Final status: succeeded" in result.stderr
+
+
+def test_the_first_run_sets_the_pipeline_up_before_writing(
+    cli: CliInvoker, pipeline_scenario: PipelineScenario
+) -> None:
+    """The destination's tables come from its setup: without it the first write would fail."""
+    create(cli, pipeline_scenario, "shop")
+
+    result = cli.ok("sync-batch", "shop", "--loop", "0")
+
+    assert "Running connector setup first" in result.stderr
+    assert pipeline_scenario.rows("shop") == pipeline_scenario.expected
