@@ -13,9 +13,11 @@ docstring); every test that takes ``pipeline_scenario`` then runs for it too.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -67,6 +69,16 @@ class CliInvoker:
         result = self(*args)
         assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}"
         return result
+
+
+SECRETIVE = ("--source", "secretive", "--source.api-key-env", "STRIPE_API_KEY")
+NULL = ("--destination", "null")
+
+
+def get(cli: CliInvoker, pipeline_id: str) -> dict[str, Any]:
+    """``pipelines get <id> --json``, parsed."""
+    data: dict[str, Any] = json.loads(cli.ok("pipelines", "get", pipeline_id, "--json").stdout)
+    return data
 
 
 def cli_registry() -> ConnectorRegistry:

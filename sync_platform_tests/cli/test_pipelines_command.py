@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sync_platform.cli import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_FAILED
-from sync_platform_tests.cli.conftest import ROWS_DSN_ENV, CliInvoker
+from sync_platform_tests.cli.conftest import NULL, ROWS_DSN_ENV, SECRETIVE, CliInvoker, get
 from sync_platform_tests.plugins.pipelines import STRIPE_KEY, WEBHOOK_SECRET
 from sync_platform_tests.plugins.postgres import PgTestDatabase
-
-SECRETIVE = ("--source", "secretive", "--source.api-key-env", "STRIPE_API_KEY")
-NULL = ("--destination", "null")
-
-
-def get(cli: CliInvoker, pipeline_id: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(cli.ok("pipelines", "get", pipeline_id, "--json").stdout)
-    return data
-
 
 # --- list and get --------------------------------------------------------------------------------
 

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from sync_platform.cli import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_FAILED
-from sync_platform_tests.cli.conftest import CliInvoker
+from sync_platform_tests.cli.conftest import NULL, SECRETIVE, CliInvoker, get
 from sync_platform_tests.plugins.pipelines import STRIPE_KEY, WEBHOOK_SECRET
-
-SECRETIVE = ("--source", "secretive", "--source.api-key-env", "STRIPE_API_KEY")
-NULL = ("--destination", "null")
-
-
-def get(cli: CliInvoker, pipeline_id: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(cli.ok("pipelines", "get", pipeline_id, "--json").stdout)
-    return data
 
 
 def test_create_with_shorthand_flags_stores_typed_fields_and_an_env_reference(cli: CliInvoker) -> None:
