@@ -67,6 +67,7 @@ def _report(ctx: click.Context, error: BaseException) -> None:
     hint = hint_for(error)
     if _debug(ctx):
         click.echo(redact("".join(traceback.format_exception(error))), err=True, nl=False)
+        hint = None if hint and "--debug" in hint else hint
     if _json_mode(ctx):
         payload = {
             "type": type(error).__name__,
