@@ -1,25 +1,85 @@
 """The ``sync-platform`` command group: global flags, logging, and error reporting.
 
-Errors are one clear line (plus the hint the error already carries), never a traceback, unless
-``--debug`` is given. Exit codes: 0 success, 1 a sync or check failed, 2 bad input (usage or
-config), 130 interrupted.
+Errors are one clear line (plus a hint when there is a next step to suggest), never a traceback,
+unless ``--debug`` is given; with ``--json`` the error is one JSON object on stderr instead. Every
+line is redacted, the ``--debug`` traceback included. Exit codes: 0 success, 1 a sync or check
+failed, 2 bad input (usage, config, unknown pipeline), 3 a conflict (the pipeline is deleted,
+already exists, or changed under you), 130 interrupted.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+import traceback
 from typing import Any
 
 import click
 
+from sync_platform.cli.app_database import APP_DATABASE_SCHEMA_ENV, APP_DATABASE_URL_ENV
+from sync_platform.cli.context import CliContext
 from sync_platform.errors import ConfigError, SyncPlatformError
+from sync_platform.pipelines import DEFAULT_SCHEMA, StoreUnavailableError
 from sync_platform.redaction import install_redaction, redact
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_CONFLICT = 3
 EXIT_INTERRUPTED = 130
+
+
+def exit_code_for(error: BaseException) -> int:
+    if getattr(error, "http_status", None) == 409:
+        return EXIT_CONFLICT
+    if isinstance(error, ConfigError | ValueError | LookupError):
+        return EXIT_BAD_INPUT
+    return EXIT_FAILED
+
+
+def hint_for(error: BaseException) -> str | None:
+    """A next step the error message itself does not already give, or None.
+
+    A command can attach one to an error it lets through (``error.cli_hint = "..."``), for a step
+    that only makes sense on the command line (such as ``--skip-check``).
+    """
+    attached = getattr(error, "cli_hint", None)
+    if isinstance(attached, str):
+        return attached
+    if isinstance(error, StoreUnavailableError):
+        return f"Set --database-url / {APP_DATABASE_URL_ENV}, or unset them to use the embedded PostgreSQL."
+    if not isinstance(error, SyncPlatformError):
+        return "Rerun with --debug for the full traceback."
+    return None
+
+
+def _json_mode(ctx: click.Context) -> bool:
+    return isinstance(ctx.obj, CliContext) and ctx.obj.json_output
+
+
+def _report(ctx: click.Context, error: BaseException) -> None:
+    message = (
+        redact(str(error))
+        if isinstance(error, SyncPlatformError)
+        else redact(f"{type(error).__name__}: {error}")
+    )
+    hint = hint_for(error)
+    if _debug(ctx):
+        click.echo(redact("".join(traceback.format_exception(error))), err=True, nl=False)
+        hint = None if hint and "--debug" in hint else hint
+    if _json_mode(ctx):
+        payload = {
+            "type": type(error).__name__,
+            "message": message,
+            "hint": hint,
+            "exit_code": exit_code_for(error),
+        }
+        click.echo(json.dumps({"error": payload}), err=True)
+        return
+    click.echo(f"Error: {message}", err=True)
+    if hint:
+        click.echo(f"Hint: {hint}", err=True)
 
 
 class SyncPlatformGroup(click.Group):
@@ -38,19 +98,9 @@ class SyncPlatformGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(EXIT_INTERRUPTED)
-        except SyncPlatformError as error:
-            if _debug(ctx):
-                raise
-            click.echo(f"Error: {redact(str(error))}", err=True)
-            ctx.exit(
-                EXIT_BAD_INPUT if isinstance(error, ConfigError | ValueError | LookupError) else EXIT_FAILED
-            )
         except Exception as error:
-            if _debug(ctx):
-                raise
-            click.echo(f"Error: {type(error).__name__}: {redact(str(error))}", err=True)
-            click.echo("Hint: rerun with --debug for the full traceback.", err=True)
-            ctx.exit(EXIT_FAILED)
+            _report(ctx, error)
+            ctx.exit(exit_code_for(error))
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -69,9 +119,41 @@ def configure_logging(*, debug: bool, verbose: bool) -> None:
 
 
 @click.group(cls=SyncPlatformGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("--debug", is_flag=True, help="Show tracebacks (redacted) and debug logs.")
 @click.option("-v", "--verbose", is_flag=True, help="Show info logs.")
+@click.option(
+    "--json", "json_output", is_flag=True, help="Machine-readable JSON output (also after a command)."
+)
+@click.option(
+    "--database-url",
+    envvar=APP_DATABASE_URL_ENV,
+    metavar="URL",
+    help=f"App database (pipelines, checkpoints, webhook inbox). [env: {APP_DATABASE_URL_ENV}; default: "
+    "DATABASE_URL, else an embedded PostgreSQL under SYNC_PLATFORM_HOME]",
+)
+@click.option(
+    "--database-schema",
+    envvar=APP_DATABASE_SCHEMA_ENV,
+    default=DEFAULT_SCHEMA,
+    show_default=True,
+    help=f"Schema of the platform's tables in the app database. [env: {APP_DATABASE_SCHEMA_ENV}]",
+)
 @click.version_option(package_name="sync-platform")
-def cli(debug: bool, verbose: bool) -> None:
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    debug: bool,
+    verbose: bool,
+    json_output: bool,
+    database_url: str | None,
+    database_schema: str,
+) -> None:
     """Keep Stripe data in sync in PostgreSQL and Google Sheets."""
     configure_logging(debug=debug, verbose=verbose)
+    settings = ctx.ensure_object(CliContext)
+    if database_url:
+        settings.database_url = database_url
+    if ctx.get_parameter_source("database_schema") is not click.core.ParameterSource.DEFAULT:
+        settings.database_schema = database_schema
+    settings.json_output = settings.json_output or json_output
+    ctx.call_on_close(settings.close)

@@ -70,8 +70,9 @@ class ProgressView:
     def __init__(
         self, *, title: str = "sync", live: bool | None = None, stream: IO[str] | None = None
     ) -> None:
-        self.console = Console(file=stream or sys.stderr, highlight=False)
+        self.console = Console(file=stream or sys.stderr, highlight=False, log_path=False)
         self.live_mode = self.console.is_terminal if live is None else live
+        self.console.soft_wrap = not self.live_mode  # plain lines stay whole lines, for logs and grep
         self.title = title
         self._live: Live | None = None
         self._statuses: dict[str, StreamRunStatus] = {}

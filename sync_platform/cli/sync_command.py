@@ -1,20 +1,31 @@
-"""``sync-platform sync``: run one sync through the engine with a live per-stream progress display."""
+"""``sync-platform sync``: run one sync through the engine with a live per-stream progress display.
+
+With a pipeline id it syncs that stored pipeline (``PipelineRun``: secrets resolved in-process,
+setup on its first run, every chunk's checkpoint saved to the pipeline, ``control`` messages
+persisted). Without one it is the ad-hoc form: ``--source`` / ``--destination`` with inline
+configs and an optional ``--state-file``.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from sync_platform.cli.app import EXIT_FAILED, cli
+from sync_platform.cli.context import CliContext, pass_cli
 from sync_platform.cli.options import load_document, split_names
+from sync_platform.cli.output import json_option, print_json
+from sync_platform.cli.pipeline_runs import PipelineRun
 from sync_platform.cli.progress import ProgressView
 from sync_platform.engine import Engine, blocking
 from sync_platform.protocol import (
+    ControlMessage,
     EofMessage,
     EofPayload,
     LogMessage,
@@ -43,22 +54,26 @@ def run_sync_loop(
     engine: Engine,
     pipeline: PipelineConfig,
     *,
-    state: SyncState | None,
+    state: SyncState | dict[str, Any] | None,
     run_id: str | None,
     time_limit: float | None,
     state_limit: int | None,
     raw: bool,
     title: str,
-    on_checkpoint: Any = None,
+    on_checkpoint: Callable[[SyncState], None] | None = None,
+    on_control: Callable[[ControlMessage], None] | None = None,
+    quiet: bool = False,
 ) -> EofPayload:
     """Call ``engine.sync`` until ``has_more`` is false, showing progress; returns the last eof.
 
-    ``on_checkpoint(ending_state)`` is called after every chunk so the caller can persist it.
+    ``on_checkpoint(ending_state)`` is called after every chunk (a failed one included: its state
+    is what was committed before the failure) so the caller can persist it; ``on_control`` gets
+    each connector ``control`` message. ``quiet`` shows nothing (the caller prints the eof).
     """
     looping = time_limit is not None or state_limit is not None
     run_id = run_id or (str(uuid.uuid4()) if looping else None)
     eof: EofPayload | None = None
-    with ProgressView(title=title, live=False if raw else None) as view:
+    with ProgressView(title=title, live=False if raw or quiet else None) as view:
         while True:
             eof = None
             messages = blocking.iterate(
@@ -68,7 +83,10 @@ def run_sync_loop(
             )
             try:
                 for message in messages:
-                    _show(message, view, raw)
+                    if not quiet:
+                        _show(message, view, raw)
+                    if isinstance(message, ControlMessage) and on_control is not None:
+                        on_control(message)
                     if isinstance(message, EofMessage):
                         eof = message.eof
             except Exception:
@@ -79,11 +97,11 @@ def run_sync_loop(
             if eof is None:
                 raise click.ClickException("the sync ended without an eof message")
             state = eof.ending_state
-            if on_checkpoint is not None and state is not None:
-                on_checkpoint(state)
+            if on_checkpoint is not None and eof.ending_state is not None:
+                on_checkpoint(eof.ending_state)
             if not eof.has_more or eof.status is RunStatus.FAILED:
                 break
-        if not raw:
+        if not raw and not quiet:
             view.finish(eof)
     return eof
 
@@ -98,24 +116,142 @@ def _show(message: Any, view: ProgressView, raw: bool) -> None:
         view.log(f"[{message.log.level}] {message.emitted_by}: {message.log.message}")
 
 
+AD_HOC_OPTIONS = ("source_type", "source_config", "destination_type", "destination_config", "state_file")
+
+
+def _sync_stored_pipeline(
+    cli_ctx: CliContext,
+    pipeline_id: str,
+    *,
+    streams: list[str] | None,
+    reset_state: bool,
+    run_id: str | None,
+    time_limit: float | None,
+    state_limit: int | None,
+    raw: bool,
+) -> EofPayload:
+    engine = cli_ctx.engine()
+    run = PipelineRun(cli_ctx.store(), engine, pipeline_id, streams=streams)
+    quiet = cli_ctx.json_output
+    log: Callable[[str], None] = (
+        (lambda _: None) if quiet or raw else (lambda line: click.echo(line, err=True))
+    )
+    if run.paused:
+        log(f"Pipeline {pipeline_id} is paused; syncing it anyway because you asked.")
+    run.setup_if_needed(log)
+    return run_sync_loop(
+        engine,
+        run.config,
+        state=None if reset_state else run.starting_state,
+        run_id=run_id or str(uuid.uuid4()),
+        time_limit=time_limit,
+        state_limit=state_limit,
+        raw=raw,
+        title=f"{pipeline_id}: {run.config.source.type} → {run.config.destination.type}",
+        on_checkpoint=run.save,
+        on_control=run.apply_control,
+        quiet=quiet,
+    )
+
+
 @cli.command("sync")
-@click.option("--source", "source_type", default="fixture", show_default=True, help="Source connector.")
-@click.option("--source-config", help="Source config: inline JSON, or @file (JSON/YAML).")
+@click.argument("pipeline_id", required=False)
 @click.option(
-    "--destination", "destination_type", default="null", show_default=True, help="Destination connector."
+    "--source", "source_type", default="fixture", show_default=True, help="Source connector (ad hoc)."
 )
-@click.option("--destination-config", help="Destination config: inline JSON, or @file (JSON/YAML).")
-@click.option("--streams", help="Comma-separated stream names (default: all).")
+@click.option("--source-config", help="Source config (ad hoc): inline JSON, or @file (JSON/YAML).")
+@click.option(
+    "--destination",
+    "destination_type",
+    default="null",
+    show_default=True,
+    help="Destination connector (ad hoc).",
+)
+@click.option("--destination-config", help="Destination config (ad hoc): inline JSON, or @file (JSON/YAML).")
+@click.option("--streams", help="Comma-separated stream names (default: all, or the pipeline's).")
 @click.option("--state-limit", type=click.IntRange(min=1), help="Checkpoints per request; loops until done.")
 @click.option("--time-limit", type=click.FloatRange(min=0.1), help="Seconds per request; loops until done.")
 @click.option(
     "--state-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Resume from this file and save every checkpoint to it.",
+    help="Ad hoc: resume from this file and save every checkpoint to it.",
 )
+@click.option("--reset-state", is_flag=True, help="With a pipeline id: start over instead of resuming.")
 @click.option("--run-id", help="Continue this run (same id = skip streams it already finished).")
 @click.option("--raw", is_flag=True, help="Print every engine message as NDJSON on stdout.")
+@json_option
+@pass_cli
+@click.pass_context
 def sync_command(
+    ctx: click.Context,
+    cli_ctx: CliContext,
+    pipeline_id: str | None,
+    source_type: str,
+    source_config: str | None,
+    destination_type: str,
+    destination_config: str | None,
+    streams: str | None,
+    state_limit: int | None,
+    time_limit: float | None,
+    state_file: Path | None,
+    reset_state: bool,
+    run_id: str | None,
+    raw: bool,
+) -> None:
+    """Run a sync with live per-stream progress: a stored pipeline by id, or an ad-hoc one.
+
+    \b
+    Examples:
+      sync-platform sync shop                        # the stored pipeline, resuming its checkpoint
+      sync-platform sync --source fixture --destination null \\
+        --source-config '{"streams": {"customer": 50000, "invoice": 20000}}'
+    """
+    if pipeline_id is not None:
+        given = [
+            f"--{name.removesuffix('_type').replace('_', '-')}"
+            for name in AD_HOC_OPTIONS
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+        ]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} cannot be combined with a pipeline id: the pipeline's stored config "
+                "and checkpoint are used (change them with `sync-platform pipelines update`)."
+            )
+        eof = _sync_stored_pipeline(
+            cli_ctx,
+            pipeline_id,
+            streams=split_names(streams),
+            reset_state=reset_state,
+            run_id=run_id,
+            time_limit=time_limit,
+            state_limit=state_limit,
+            raw=raw,
+        )
+    else:
+        if reset_state:
+            raise click.UsageError("--reset-state needs a pipeline id (ad hoc, delete the --state-file).")
+        eof = _sync_ad_hoc(
+            cli_ctx,
+            source_type=source_type,
+            source_config=source_config,
+            destination_type=destination_type,
+            destination_config=destination_config,
+            streams=streams,
+            state_limit=state_limit,
+            time_limit=time_limit,
+            state_file=state_file,
+            run_id=run_id,
+            raw=raw,
+        )
+    if cli_ctx.json_output and not raw:
+        print_json(eof.to_wire())
+    if eof.status is RunStatus.FAILED:
+        sys.exit(EXIT_FAILED)
+
+
+def _sync_ad_hoc(
+    cli_ctx: CliContext,
+    *,
     source_type: str,
     source_config: str | None,
     destination_type: str,
@@ -126,14 +262,7 @@ def sync_command(
     state_file: Path | None,
     run_id: str | None,
     raw: bool,
-) -> None:
-    """Run a sync from a source to a destination, with live per-stream progress.
-
-    \b
-    Example (offline, no setup):
-      sync-platform sync --source fixture --destination null \\
-        --source-config '{"streams": {"customer": 50000, "invoice": 20000}}'
-    """
+) -> EofPayload:
     pipeline = build_pipeline(
         source_type,
         load_document(source_config, option="--source-config"),
@@ -149,8 +278,8 @@ def sync_command(
         if state_file is not None:
             state_file.write_text(json.dumps(checkpoint.to_wire(), indent=2) + "\n")
 
-    eof = run_sync_loop(
-        Engine(),
+    return run_sync_loop(
+        cli_ctx.engine(),
         pipeline,
         state=state,
         run_id=run_id,
@@ -159,6 +288,5 @@ def sync_command(
         raw=raw,
         title=f"{source_type} → {destination_type}",
         on_checkpoint=save,
+        quiet=cli_ctx.json_output,
     )
-    if eof.status is RunStatus.FAILED:
-        sys.exit(EXIT_FAILED)

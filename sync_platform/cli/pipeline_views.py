@@ -1,0 +1,124 @@
+"""Human views of pipelines (rich tables) and their JSON forms, always from the masked model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.table import Table
+
+from sync_platform.cli.connector_check import CheckResult
+from sync_platform.pipelines import Pipeline
+from sync_platform.redaction import redact, redact_value
+
+_DISPLAY_STYLE = {
+    "ready": "green",
+    "backfilling": "cyan",
+    "setting_up": "cyan",
+    "resuming": "cyan",
+    "pausing": "yellow",
+    "paused": "yellow",
+    "tearing_down": "magenta",
+    "deleted": "dim",
+    "error": "bold red",
+}
+
+
+def pipeline_json(pipeline: Pipeline, *, pending_events: int | None = None) -> dict[str, Any]:
+    """``Pipeline.masked()`` (secrets as ``***`` or ``{"env": ...}``), plus the inbox backlog if known."""
+    data = pipeline.masked()
+    if pending_events is not None:
+        data["pending_webhook_events"] = pending_events
+    return data
+
+
+def _connector(masked: dict[str, Any]) -> str:
+    connector_type = masked["type"]
+    config = masked.get(connector_type) or {}
+    return (
+        f"{connector_type} {json.dumps(redact_value(config), sort_keys=True)}" if config else connector_type
+    )
+
+
+def _streams(pipeline: Pipeline) -> str:
+    if pipeline.streams is None:
+        return "all"
+    return ", ".join(
+        s.name if s.backfill_limit is None else f"{s.name} (limit {s.backfill_limit:,})"
+        for s in pipeline.streams
+    )
+
+
+def _status(pipeline: Pipeline) -> str:
+    display = pipeline.display_status.value
+    return f"[{_DISPLAY_STYLE.get(display, '')}]{display}[/]"
+
+
+def _checkpoint(state: dict[str, Any] | None) -> str:
+    if not state:
+        return "none"
+    streams = sorted((state.get("source") or {}).get("streams") or {})
+    derived = ((state.get("sync_run") or {}).get("progress") or {}).get("derived") or {}
+    records = derived.get("total_record_count")
+    counted = (
+        f", last run {records:,} records ({derived.get('status', '?')})" if isinstance(records, int) else ""
+    )
+    return f"{len(streams)} stream(s): {', '.join(streams) or '-'}{counted}"
+
+
+def pipeline_table(pipeline: Pipeline, *, pending_events: int | None = None) -> Table:
+    """Every field of one pipeline, one row each, configs masked."""
+    masked = pipeline.masked()
+    table = Table(title=f"Pipeline {pipeline.id}", show_header=False, expand=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row(
+        "status",
+        f"{_status(pipeline)} (desired {pipeline.desired_status.value}, platform {pipeline.status.value})",
+    )
+    if pipeline.error is not None:
+        table.add_row("error", redact(f"[{pipeline.error.failure_type.value}] {pipeline.error.message}"))
+    table.add_row("source", _connector(masked["source"]))
+    table.add_row("destination", _connector(masked["destination"]))
+    table.add_row("streams", _streams(pipeline))
+    table.add_row("backfill checkpoint", _checkpoint(pipeline.sync_state))
+    table.add_row("live checkpoint", _checkpoint(pipeline.live_state))
+    if pending_events is not None:
+        table.add_row("webhook inbox", f"{pending_events:,} pending")
+    table.add_row("version", str(pipeline.version))
+    table.add_row("created", f"{pipeline.created_at:%Y-%m-%d %H:%M:%S %Z}")
+    table.add_row("updated", f"{pipeline.updated_at:%Y-%m-%d %H:%M:%S %Z}")
+    return table
+
+
+def pipelines_table(pipelines: list[Pipeline]) -> Table:
+    """One row per pipeline: id, status, connectors, streams, last update."""
+    table = Table(title="Pipelines", expand=False)
+    for column in ("id", "status", "source", "destination", "streams", "updated"):
+        table.add_column(column, overflow="fold")
+    for pipeline in pipelines:
+        table.add_row(
+            pipeline.id,
+            _status(pipeline),
+            pipeline.source.type,
+            pipeline.destination.type,
+            _streams(pipeline),
+            f"{pipeline.updated_at:%Y-%m-%d %H:%M}",
+        )
+    return table
+
+
+def check_line(result: CheckResult) -> str:
+    """``✓ source/stripe: connected`` or ``✗ destination/postgres: <message>``."""
+    tag = f"{result.side}/{result.connector}"
+    if result.succeeded:
+        return f"[green]✓[/] {tag}: connected"
+    return f"[red]✗[/] {tag}: {redact(result.message or 'failed')}"
+
+
+def lifecycle_line(pipeline: Pipeline, what: str) -> str:
+    """One line after a lifecycle command: what was asked and what users will see."""
+    return (
+        f"Pipeline {pipeline.id} {what}: desired_status {pipeline.desired_status.value}, "
+        f"shown as {_status(pipeline)}."
+    )

@@ -1,0 +1,278 @@
+"""``sync-platform pipelines …``: create, list, get, update, pause, resume, delete and check pipelines.
+
+Every command reads and writes the app database through ``PipelineStore``; secrets go in as
+``{"env": ...}`` references (``--source.<field>-env VAR``) or plaintext that the store encrypts,
+and come out masked. ``delete`` only records the intent (``desired_status = deleted``): the
+platform tears the pipeline down, and a deleted pipeline can no longer be changed (exit 3).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import click
+
+from sync_platform.cli.app import EXIT_FAILED, cli
+from sync_platform.cli.connector_check import check_connectors, require_checks_pass
+from sync_platform.cli.connector_flags import ConnectorFlagsCommand, connector_flags
+from sync_platform.cli.context import CliContext, pass_cli
+from sync_platform.cli.options import load_document, split_names
+from sync_platform.cli.output import json_option, print_json, stdout_console
+from sync_platform.cli.pipeline_input import creation_request, update_request
+from sync_platform.cli.pipeline_runs import refuse_deleted
+from sync_platform.cli.pipeline_views import (
+    check_line,
+    lifecycle_line,
+    pipeline_json,
+    pipeline_table,
+    pipelines_table,
+)
+from sync_platform.pipelines import MissingEnvSecretError, Pipeline, PipelineCreate, RevealedPipelineConfig
+
+SHORTHAND_HELP = """
+\b
+Connector fields (from the connector's spec; kebab-case or snake_case):
+  --source.<field> VALUE           set a field (JSON-parsed unless it is a string field)
+  --source.<field>-env VAR         a secret read from environment variable VAR where the pipeline runs
+  --destination.<field> VALUE      the same for the destination
+"""
+
+file_option = click.option(
+    "-f", "--file", "file_", metavar="FILE", help="Pipeline file (YAML or JSON), or inline JSON."
+)
+expected_version_option = click.option(
+    "--expected-version",
+    type=click.IntRange(min=1),
+    help="Only change the pipeline if it is still at this version (as `get` showed it).",
+)
+
+
+@cli.group("pipelines")
+def pipelines_group() -> None:
+    """Create, inspect and change pipelines (kept in the app database)."""
+
+
+def _print_pipeline(cli_ctx: CliContext, pipeline: Pipeline, *, pending_events: int | None = None) -> None:
+    if cli_ctx.json_output:
+        print_json(pipeline_json(pipeline, pending_events=pending_events))
+    else:
+        stdout_console().print(pipeline_table(pipeline, pending_events=pending_events))
+
+
+def _revealed(cli_ctx: CliContext, request: PipelineCreate) -> RevealedPipelineConfig:
+    """The request's configs with env references resolved, for a check before anything is stored."""
+    configs = cli_ctx.store().configs
+    try:
+        return RevealedPipelineConfig.model_validate(
+            {
+                "source": configs.reveal("source", request.source).model_dump(),
+                "destination": configs.reveal("destination", request.destination).model_dump(),
+            }
+        )
+    except MissingEnvSecretError as error:
+        error.cli_hint = (  # type: ignore[attr-defined]  # read by the CLI's error report
+            f"Export {error.env_var} in this shell to check the connection, or pass --skip-check to "
+            "store the pipeline without checking."
+        )
+        raise
+
+
+@pipelines_group.command("create", cls=ConnectorFlagsCommand, epilog=SHORTHAND_HELP)
+@file_option
+@click.option("--id", "pipeline_id", help="Pipeline id (default: generated pipe_<hex>).")
+@click.option("--source", "source_type", metavar="CONNECTOR", help="Source connector, e.g. stripe.")
+@click.option(
+    "--destination", "destination_type", metavar="CONNECTOR", help="Destination connector, e.g. postgres."
+)
+@click.option("--streams", help="Comma-separated streams to sync (default: all).")
+@click.option("--paused", is_flag=True, help="Create it paused (the platform sets nothing up until resumed).")
+@click.option("--skip-check", is_flag=True, help="Store it without checking both connectors first.")
+@json_option
+@pass_cli
+@click.pass_context
+def create_command(
+    ctx: click.Context,
+    cli_ctx: CliContext,
+    file_: str | None,
+    pipeline_id: str | None,
+    source_type: str | None,
+    destination_type: str | None,
+    streams: str | None,
+    paused: bool,
+    skip_check: bool,
+) -> None:
+    """Create a pipeline; both connectors are checked first unless --skip-check.
+
+    \b
+    Example:
+      sync-platform pipelines create --id shop \\
+        --source stripe --source.api-key-env STRIPE_API_KEY \\
+        --destination postgres --destination.url-env DEST_DATABASE_URL
+    """
+    store = cli_ctx.store()
+    request = creation_request(
+        load_document(file_, option="--file"),
+        configs=store.configs,
+        pipeline_id=pipeline_id,
+        connector_types={"source": source_type, "destination": destination_type},
+        flags=connector_flags(ctx),
+        streams=split_names(streams),
+        paused=paused,
+    )
+    results = [] if skip_check else check_connectors(cli_ctx.engine(), _revealed(cli_ctx, request))
+    require_checks_pass(results)
+    pipeline = store.create(request)
+    if cli_ctx.json_output:
+        print_json(pipeline_json(pipeline))
+        return
+    console = stdout_console()
+    for result in results:
+        console.print(check_line(result))
+    console.print(pipeline_table(pipeline))
+    console.print(f"Created pipeline {pipeline.id}; the platform sets it up and backfills it.")
+
+
+@pipelines_group.command("list")
+@click.option("--all", "include_deleted", is_flag=True, help="Include deleted pipelines.")
+@json_option
+@pass_cli
+def list_command(cli_ctx: CliContext, include_deleted: bool) -> None:
+    """List pipelines (deleted ones only with --all).
+
+    \b
+    Example:
+      sync-platform pipelines list --json
+    """
+    pipelines = cli_ctx.store().list_pipelines(include_deleted=include_deleted)
+    if cli_ctx.json_output:
+        print_json([pipeline_json(pipeline) for pipeline in pipelines])
+    elif not pipelines:
+        stdout_console().print("No pipelines yet. Create one with `sync-platform pipelines create`.")
+    else:
+        stdout_console().print(pipelines_table(pipelines))
+
+
+@pipelines_group.command("get")
+@click.argument("pipeline_id")
+@json_option
+@pass_cli
+def get_command(cli_ctx: CliContext, pipeline_id: str) -> None:
+    """Show one pipeline: status, masked configs, checkpoints, webhook backlog.
+
+    \b
+    Example:
+      sync-platform pipelines get shop
+    """
+    store = cli_ctx.store()
+    pipeline = store.get(pipeline_id)
+    _print_pipeline(cli_ctx, pipeline, pending_events=store.count_pending_inbox(pipeline_id))
+
+
+@pipelines_group.command("update", cls=ConnectorFlagsCommand, epilog=SHORTHAND_HELP)
+@click.argument("pipeline_id")
+@file_option
+@click.option("--source", "source_type", metavar="CONNECTOR", help="Switch the source to another connector.")
+@click.option(
+    "--destination", "destination_type", metavar="CONNECTOR", help="Switch the destination connector."
+)
+@click.option("--streams", help="Comma-separated streams to sync from now on.")
+@click.option("--all-streams", is_flag=True, help="Sync every stream the source offers.")
+@expected_version_option
+@json_option
+@pass_cli
+@click.pass_context
+def update_command(
+    ctx: click.Context,
+    cli_ctx: CliContext,
+    pipeline_id: str,
+    file_: str | None,
+    source_type: str | None,
+    destination_type: str | None,
+    streams: str | None,
+    all_streams: bool,
+    expected_version: int | None,
+) -> None:
+    """Change a pipeline's configs or streams (fields not given are kept; secrets stay as stored).
+
+    \b
+    Example:
+      sync-platform pipelines update shop --streams customer,invoice --source.api-key-env NEW_KEY
+    """
+    if streams and all_streams:
+        raise click.UsageError("Give --streams or --all-streams, not both.")
+    store = cli_ctx.store()
+    current = store.get(pipeline_id)
+    change = update_request(
+        current,
+        load_document(file_, option="--file"),
+        configs=store.configs,
+        connector_types={"source": source_type, "destination": destination_type},
+        flags=connector_flags(ctx),
+        streams=split_names(streams),
+        all_streams=all_streams,
+    )
+    pipeline = store.update(pipeline_id, change, expected_version=expected_version)
+    _print_pipeline(cli_ctx, pipeline)
+
+
+def _lifecycle_command(name: str, done: str, summary: str, example: str) -> None:
+    @pipelines_group.command(name, help=f"{summary}\n\n\b\nExample:\n  {example}")
+    @click.argument("pipeline_id")
+    @expected_version_option
+    @json_option
+    @pass_cli
+    def command(cli_ctx: CliContext, pipeline_id: str, expected_version: int | None) -> None:
+        store = cli_ctx.store()
+        change = {"pause": store.pause, "resume": store.resume, "delete": store.delete}[name]
+        pipeline = change(pipeline_id, expected_version=expected_version)
+        if cli_ctx.json_output:
+            print_json(pipeline_json(pipeline))
+        else:
+            stdout_console().print(lifecycle_line(pipeline, done))
+
+
+_lifecycle_command(
+    "pause",
+    "paused",
+    "Pause a pipeline: no new runs; webhooks are still stored and applied on resume.",
+    "sync-platform pipelines pause shop",
+)
+_lifecycle_command(
+    "resume",
+    "resumed",
+    "Resume a paused (or failed) pipeline where it left off.",
+    "sync-platform pipelines resume shop",
+)
+_lifecycle_command(
+    "delete",
+    "deleted",
+    "Delete a pipeline: the platform tears down what it set up; deleted is final.",
+    "sync-platform pipelines delete shop",
+)
+
+
+@pipelines_group.command("check")
+@click.argument("pipeline_id")
+@click.option("--only", type=click.Choice(["source", "destination"]), help="Check one side only.")
+@json_option
+@pass_cli
+def check_command(
+    cli_ctx: CliContext, pipeline_id: str, only: Literal["source", "destination"] | None
+) -> None:
+    """Check that the pipeline's connectors can reach their systems (exit 1 if one cannot).
+
+    \b
+    Example:
+      sync-platform pipelines check shop
+    """
+    store = cli_ctx.store()
+    pipeline = refuse_deleted(store.get(pipeline_id), "checked")
+    results = check_connectors(cli_ctx.engine(), store.resolve_secrets(pipeline), only=only)
+    if cli_ctx.json_output:
+        print_json([result.to_json() for result in results])
+    else:
+        console = stdout_console()
+        for result in results:
+            console.print(check_line(result))
+    if any(not result.succeeded for result in results):
+        raise click.exceptions.Exit(EXIT_FAILED)
