@@ -74,3 +74,9 @@ def configure_json_logging(level: int = logging.INFO, stream: IO[str] | None = N
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # uvicorn configures its own loggers (handlers, no propagation) when a server starts; route them
+    # through the root handler so the service writes one log format only.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers = []
+        uvicorn_logger.propagate = True
