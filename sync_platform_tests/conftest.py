@@ -2,4 +2,5 @@
 
 pytest_plugins = [
     "sync_platform_tests.plugins.postgres",
+    "sync_platform_tests.plugins.sheets_server",
 ]

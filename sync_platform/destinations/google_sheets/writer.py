@@ -1,0 +1,161 @@
+"""The write loop: buffer records, flush them in few requests, and re-emit states only after.
+
+This is where the destination contract lives. Everything that arrives after the first unflushed
+record (records, states, statuses, logs) is held, in order, until the flush that covers it has
+succeeded; then the flush's per-stream stats are logged and the held messages are released. A
+message that arrives while nothing is pending passes straight through.
+
+A failure is contained to the streams it concerns: a record with no key, a tab that is not ours, or
+a failed flush (which covers every stream it carried) turns into a ``stream_status: error`` for each
+affected stream; their held records and states are dropped and later ones ignored for the rest of
+the run, so their checkpoints never move past data that was not written. Global states fence every
+stream, so after any failure they are dropped too. Other streams carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from sync_platform.destinations.google_sheets.buffer import FlushBuffer, RecordError
+from sync_platform.destinations.google_sheets.config import GoogleSheetsDestinationConfig
+from sync_platform.destinations.google_sheets.errors import SheetsDestinationError
+from sync_platform.destinations.google_sheets.session import SheetsSession
+from sync_platform.protocol import (
+    GlobalStatePayload,
+    LogLevel,
+    Message,
+    RecordMessage,
+    SourceStateMessage,
+    StreamStatePayload,
+    StreamStatusMessage,
+    log,
+    stream_error,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _stream_of(message: Message) -> str | None:
+    """The stream a held message belongs to (``None`` for global states and stream-less messages)."""
+    if isinstance(message, RecordMessage):
+        return message.record.stream
+    if isinstance(message, SourceStateMessage) and isinstance(message.source_state, StreamStatePayload):
+        return message.source_state.stream
+    if isinstance(message, StreamStatusMessage):
+        return message.stream_status.stream
+    return None
+
+
+class SheetsWriter:
+    """One run of ``write``: owns the buffer, the held output and the set of failed streams."""
+
+    def __init__(self, session: SheetsSession, config: GoogleSheetsDestinationConfig) -> None:
+        self.session = session
+        self.config = config
+        self.buffer = FlushBuffer()
+        self.held: list[Message] = []
+        self.failed: set[str] = set()
+        self.global_fence_broken = False
+        self.totals: dict[str, int] = {"inserted": 0, "updated": 0, "skipped_stale": 0, "deleted": 0}
+
+    async def run(self, messages: AsyncIterator[Message]) -> AsyncIterator[Message]:
+        for stream, conflict in self.session.conflicts.items():
+            for out in self._fail({stream}, str(conflict)):
+                yield out
+        async for message in messages:
+            if isinstance(message, RecordMessage):
+                for out in self._accept(message):
+                    yield out
+                if self._full():
+                    async for out in self._flush():
+                        yield out
+            elif self._dropped(message):
+                continue
+            elif self.held:
+                self.held.append(message)
+            else:
+                yield message
+        async for out in self._flush():
+            yield out
+        yield log(
+            LogLevel.INFO,
+            f"google_sheets: wrote to spreadsheet {self.session.spreadsheet_id}",
+            data={
+                "spreadsheet_id": self.session.spreadsheet_id,
+                "flushes": self.session.flushes,
+                "requests": dict(self.session.api.requests),
+                "retries": self.session.api.retries,
+                **self.totals,
+            },
+        )
+
+    def _accept(self, message: RecordMessage) -> list[Message]:
+        stream = message.record.stream
+        if stream in self.failed:
+            return []
+        if stream not in self.session.streams:
+            return self._fail(
+                {stream}, f"Stream {stream!r} is not in the catalog this write was started with."
+            )
+        try:
+            self.buffer.add(self.session.rows_for(stream), message.record)
+        except RecordError as error:
+            return self._fail({stream}, str(error))
+        self.held.append(message)
+        return []
+
+    def _full(self) -> bool:
+        return (
+            self.buffer.cells >= self.config.max_cells_per_flush
+            or self.buffer.bytes >= self.config.max_bytes_per_flush
+        )
+
+    def _dropped(self, message: Message) -> bool:
+        """States and statuses of failed streams, and global states once any stream failed."""
+        if isinstance(message, SourceStateMessage) and isinstance(message.source_state, GlobalStatePayload):
+            return self.global_fence_broken
+        stream = _stream_of(message)
+        return stream is not None and stream in self.failed
+
+    async def _flush(self) -> AsyncIterator[Message]:
+        changes = self.buffer.take()
+        if changes:
+            try:
+                plan = await self.session.flush(dict(changes))
+            except SheetsDestinationError as error:
+                logger.error("google_sheets flush failed: %s", error, extra={"streams": sorted(changes)})
+                for out in self._fail(set(changes), str(error)):
+                    yield out
+            else:
+                for stream, outcome in plan.outcomes.items():
+                    for name, value in outcome.as_log_data(stream).items():
+                        if name in self.totals:
+                            self.totals[name] += value
+                    yield log(
+                        LogLevel.INFO, f"google_sheets: flushed {stream}", data=outcome.as_log_data(stream)
+                    )
+                    truncated = self.session.rows_for(stream).cell_writer.truncated
+                    if truncated:
+                        yield log(
+                            LogLevel.WARN,
+                            f"google_sheets: {truncated} value(s) of stream {stream!r} exceeded 50,000 "
+                            "characters and were truncated (marked '…[truncated by sync_platform]').",
+                            data={"stream": stream, "truncated": truncated},
+                        )
+                        self.session.rows_for(stream).cell_writer.truncated = 0
+        held, self.held = self.held, []
+        for message in held:
+            yield message
+
+    def _fail(self, streams: set[str], reason: str) -> list[Message]:
+        """Mark ``streams`` failed for this run: drop what they hold, report one error each."""
+        streams = streams - self.failed
+        if not streams:
+            return []
+        self.failed |= streams
+        self.global_fence_broken = True
+        for stream in streams:
+            self.buffer.drop(stream)
+        self.held = [message for message in self.held if not self._dropped(message)]
+        return [stream_error(stream, reason) for stream in sorted(streams)]
