@@ -1,4 +1,4 @@
-"""The emulator's HTTP surface: Sheets v4, the Drive v3 calls gspread makes, and an OAuth token URL.
+"""The emulator's HTTP surface: Sheets v4, the Drive v3 calls gspread makes, and google-auth's URLs.
 
 Paths mirror Google's (``/v4/spreadsheets/{id}:batchUpdate``, ``/drive/v3/files``, ``/token``), so a
 client only swaps the scheme and host. Ranges arrive percent-encoded (gspread quotes ``:`` and
@@ -71,6 +71,14 @@ class _Api:
             return JSONResponse(self.emulator.token(form))
         except TokenError as error:
             return JSONResponse(error.oauth_body(), status_code=400)
+
+    async def allowed_locations(self, request: Request) -> Response:
+        """IAM's "regional access boundary" lookup, which google-auth makes in the background: the
+        answer Google gives an unrestricted account (no boundary), so there is nothing to apply."""
+        if not request.url.path.endswith("/allowedLocations"):
+            return JSONResponse(not_found().body(), status_code=404)
+        self.emulator.note("iam.allowedLocations")
+        return JSONResponse({"locations": [], "encodedLocations": "0x0"})
 
     async def spreadsheets(self, request: Request) -> Response:
         try:
@@ -321,5 +329,6 @@ def create_app(emulator: SheetsEmulator) -> Starlette:
             Route("/v4/spreadsheets/{rest:path}", api.spreadsheets, methods=methods),
             Route("/drive/v3/files", api.drive, methods=methods),
             Route("/drive/v3/files/{rest:path}", api.drive, methods=methods),
+            Route("/v1/{rest:path}", api.allowed_locations, methods=["GET"]),
         ]
     )

@@ -103,11 +103,12 @@ class SheetsEmulator:
         status: int = 503,
         kinds: Iterable[str] = ("spreadsheets.batchUpdate",),
         after_apply: bool = False,
+        skip: int = 0,
     ) -> None:
-        """Answer the next ``count`` requests of ``kinds`` with ``status``; ``after_apply`` applies
-        them first, as when a response is lost on the way back."""
+        """Answer ``count`` requests of ``kinds`` with ``status``, after letting ``skip`` through;
+        ``after_apply`` applies them first, as when a response is lost on the way back."""
         with self._lock:
-            self.quotas.script(ScriptedFailure(count, status, frozenset(kinds), after_apply))
+            self.quotas.script(ScriptedFailure(count, status, frozenset(kinds), after_apply, skip))
 
     def pending_failures(self) -> int:
         with self._lock:
@@ -207,6 +208,11 @@ class SheetsEmulator:
             except SheetsApiError as error:
                 self.log.rejected[(kind, error.code)] += 1
                 raise
+
+    def note(self, kind: str) -> None:
+        """Count a request that needs no handling (google-auth's side lookups)."""
+        with self._lock:
+            self.log.accepted[kind] += 1
 
     def token(self, form: dict[str, str]) -> dict[str, Any]:
         with self._lock:

@@ -90,6 +90,7 @@ class ScriptedFailure:
     status: int
     kinds: frozenset[str]
     after_apply: bool
+    skip: int = 0  # matching requests to let through before failing
 
 
 @dataclass
@@ -144,6 +145,9 @@ class Quotas:
     def take_failure(self, kind: str) -> ScriptedFailure | None:
         """The scripted failure that applies to this request, if any (consumes one of its count)."""
         for failure in self._failures:
+            if kind in failure.kinds and failure.skip > 0:
+                failure.skip -= 1
+                return None
             if kind in failure.kinds and failure.remaining > 0:
                 failure.remaining -= 1
                 if failure.remaining == 0:

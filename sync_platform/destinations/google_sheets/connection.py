@@ -1,26 +1,27 @@
 """Opening gspread against Google (or, for tests and the demo, a loopback Sheets emulator).
 
-gspread builds every URL from constants in ``gspread.urls`` and sends it through its ``HTTPClient``;
-google-auth posts token requests to the credentials' ``token_uri``. With ``api_base_url`` set, a
-small ``HTTPClient`` subclass re-points the Google hosts at that base URL and the credentials' token
-URI is replaced by ``<base>/token``, so the real client code runs unchanged while every byte stays on
-the machine. Any URL outside the known Google hosts or the base URL is refused outright.
+gspread sends every API call through a ``requests`` session, and google-auth sends token requests
+(and, in recent versions, a background "regional access boundary" lookup on iamcredentials) through
+a second one. With ``api_base_url`` set, both are ``requests`` sessions that rewrite any
+``*.googleapis.com`` URL to the base URL and refuse every other host, so the real gspread and
+google-auth code runs unchanged while no byte (and no credential) leaves the machine. gspread
+documents passing your own session (``Client(auth, session=...)``) as a supported way in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import google.auth.exceptions
 import gspread
+import requests
 from google.auth.credentials import Credentials
+from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
-from gspread.http_client import HTTPClient
-from requests import Response
 
 from sync_platform.destinations.google_sheets.config import GoogleSheetsDestinationConfig
 from sync_platform.destinations.google_sheets.errors import (
@@ -36,7 +37,6 @@ SCOPES = (
     # Only files this app created or was given: enough to create, share and open spreadsheets.
     "https://www.googleapis.com/auth/drive.file",
 )
-GOOGLE_HOSTS = frozenset({"sheets.googleapis.com", "www.googleapis.com", "oauth2.googleapis.com"})
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
 
 
@@ -45,50 +45,55 @@ class RedirectError(SheetsApiCallError):
         super().__init__(
             "redirect",
             None,
-            f"Refusing to send a request to {urlsplit(url).netloc!r}: with `api_base_url` "
-            f"set, only {base_url} is contacted.",
+            f"Refusing to send a request to {urlsplit(url).netloc!r}: with `api_base_url` set, only "
+            f"{base_url} is contacted.",
         )
 
 
 def redirect(url: str, base_url: str) -> str:
-    """``url`` with a Google host swapped for ``base_url``; anything else is refused."""
+    """``url`` with its Google host swapped for ``base_url``; any other host is refused."""
     if url.startswith(base_url + "/"):
         return url
     parts = urlsplit(url)
-    if parts.hostname not in GOOGLE_HOSTS:
+    host = parts.hostname or ""
+    if not (host == "googleapis.com" or host.endswith(".googleapis.com")):
         raise RedirectError(url, base_url)
     query = f"?{parts.query}" if parts.query else ""
     return f"{base_url}{parts.path}{query}"
 
 
-class RedirectingHTTPClient(HTTPClient):
-    """gspread's HTTP client with Google's hosts replaced by a loopback base URL (test/demo only)."""
+class RedirectingSession(requests.Session):
+    """A ``requests`` session that sends Google's URLs to a loopback base URL (test/demo only)."""
 
-    base_url: ClassVar[str] = ""
+    # google-auth deep-copies its transport for a background lookup; requests sessions copy only
+    # the attributes listed here, so the base URL must be one of them.
+    __attrs__ = [*requests.Session.__attrs__, "base_url"]
 
-    def request(
-        self,
-        method: str,
-        endpoint: str,
-        params: MutableMapping[str, Any] | None = None,
-        data: bytes | None = None,
-        json: Mapping[str, Any] | None = None,
-        files: Any = None,
-        headers: MutableMapping[str, str] | None = None,
-    ) -> Response:
-        return super().request(
-            method,
-            redirect(endpoint, self.base_url),
-            params=params,
-            data=data,
-            json=json,
-            files=files,
-            headers=headers,
-        )
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        target = redirect(url.decode() if isinstance(url, bytes) else url, self.base_url)
+        return super().request(method, target, *args, **kwargs)
 
 
-def _http_client_for(base_url: str) -> type[HTTPClient]:
-    return type("RedirectingHTTPClientFor", (RedirectingHTTPClient,), {"base_url": base_url})
+class RedirectingAuthorizedSession(AuthorizedSession):
+    """google-auth's authorized session, with API calls and its own token traffic redirected."""
+
+    def __init__(self, credentials: Credentials, base_url: str) -> None:
+        super().__init__(credentials, auth_request=Request(session=RedirectingSession(base_url)))
+        self.base_url = base_url
+
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        return super().request(method, redirect(str(url), self.base_url), *args, **kwargs)
+
+
+def auth_request(config: GoogleSheetsDestinationConfig) -> Request:
+    """The transport google-auth uses for token requests made outside gspread (``check``)."""
+    if config.api_base_url:
+        return Request(session=RedirectingSession(config.api_base_url))
+    return Request()
 
 
 def build_credentials(config: GoogleSheetsDestinationConfig) -> Credentials:
@@ -116,8 +121,9 @@ def build_credentials(config: GoogleSheetsDestinationConfig) -> Credentials:
 
 def connect(config: GoogleSheetsDestinationConfig) -> gspread.Client:
     """A gspread client for ``config`` (no request is made until first use)."""
-    http_client = _http_client_for(config.api_base_url) if config.api_base_url else HTTPClient
-    client = gspread.Client(build_credentials(config), http_client=http_client)
+    credentials = build_credentials(config)
+    session = RedirectingAuthorizedSession(credentials, config.api_base_url) if config.api_base_url else None
+    client = gspread.Client(credentials, session=session)
     client.set_timeout(config.request_timeout_seconds)
     return client
 

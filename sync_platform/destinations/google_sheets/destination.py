@@ -14,13 +14,13 @@ from typing import Any
 
 import google.auth.exceptions
 import gspread
-from google.auth.transport.requests import Request
 
 from sync_platform.destinations.google_sheets.config import (
     GoogleSheetsDestinationConfig,
     load_config,
 )
 from sync_platform.destinations.google_sheets.connection import (
+    auth_request,
     build_credentials,
     connect,
     create_spreadsheet,
@@ -152,7 +152,7 @@ class GoogleSheetsDestination:
 
 def _refresh_token(config: GoogleSheetsDestinationConfig) -> None:
     try:
-        build_credentials(config).refresh(Request())  # type: ignore[no-untyped-call]  # google-auth is untyped
+        build_credentials(config).refresh(auth_request(config))  # type: ignore[no-untyped-call]  # untyped lib
     except google.auth.exceptions.RefreshError as error:
         raise credentials_rejected(config, error) from None
     except google.auth.exceptions.TransportError as error:
