@@ -3,8 +3,9 @@
 ``sheets`` is the emulator (``.base_url``, counters, inspection, scripted failures); ``service_account``
 is a freshly generated RSA key in Google's key-file format, registered with the emulator so token
 requests are really verified; ``sheets_config`` is a destination config pointing the real gspread
-client at the emulator, with backoff shortened; ``skipping_clock`` is a clock whose ``sleep`` jumps
-time forward at once, shared with the emulator's quota windows so quota waits cost no real time.
+client at the emulator (production retry and quota defaults); ``skipping_clock`` is a clock whose
+``sleep`` jumps time forward at once, shared with the emulator's quota windows so quota waits cost
+no real time.
 """
 
 from __future__ import annotations
@@ -96,9 +97,4 @@ def sheets(
 @pytest.fixture
 def sheets_config(sheets: SheetsEmulator, service_account: ServiceAccount) -> dict[str, Any]:
     assert sheets.base_url is not None
-    return {
-        "service_account_json": service_account.key_json,
-        "api_base_url": sheets.base_url,
-        "retry_initial_seconds": 0.5,
-        "retry_max_seconds": 30.0,
-    }
+    return {"service_account_json": service_account.key_json, "api_base_url": sheets.base_url}

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import random
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ import google.auth.exceptions
 import gspread
 import requests
 from gspread.http_client import HTTPClient
+from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 
 from sync_platform.destinations.google_sheets.config import GoogleSheetsDestinationConfig
 from sync_platform.destinations.google_sheets.connection import (
@@ -37,6 +38,7 @@ from sync_platform.destinations.google_sheets.errors import (
     SpreadsheetAccessError,
     SpreadsheetNotFoundError,
 )
+from sync_platform.destinations.google_sheets.plan import batch_update_body, encode_request
 from sync_platform.engine import Clock
 
 logger = logging.getLogger(__name__)
@@ -105,11 +107,19 @@ class SheetsApi:
         self.requests: Counter[str] = Counter()
         self.retries = 0
 
-    async def batch_update(self, requests: list[dict[str, Any]], *, settle: Settle | None = None) -> None:
-        """Apply ``requests`` atomically (one HTTP request)."""
+    async def batch_update(
+        self, requests: Sequence[str | dict[str, Any]], *, settle: Settle | None = None
+    ) -> None:
+        """Apply ``requests`` (JSON text, or dicts to encode) atomically, in one HTTP request.
+
+        The body is sent pre-encoded through gspread's ``HTTPClient.request``: flush requests
+        arrive as JSON text already, and re-encoding megabytes of rows would only cost time.
+        """
+        body = batch_update_body([r if isinstance(r, str) else encode_request(r) for r in requests])
+        url = SPREADSHEET_BATCH_UPDATE_URL % self.spreadsheet_id
         await self._call(
             "spreadsheets.batchUpdate",
-            lambda: self.http.batch_update(self.spreadsheet_id, {"requests": requests}),
+            lambda: self.http.request("post", url, data=body, headers={"Content-Type": "application/json"}),
             write=True,
             settle=settle,
         )

@@ -8,11 +8,10 @@ when to flush: large enough to keep requests few, small enough for Google's requ
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from sync_platform.destinations.google_sheets.errors import SheetsDestinationError
 from sync_platform.destinations.google_sheets.layout import (
-    CellData,
     CellWriter,
     Converter,
     is_newer,
@@ -21,8 +20,6 @@ from sync_platform.destinations.google_sheets.layout import (
 from sync_platform.destinations.google_sheets.plan import PendingRow, StreamChanges
 from sync_platform.destinations.google_sheets.tabs import TabState
 from sync_platform.protocol import RecordPayload, Stream
-
-BYTES_PER_CELL: Final = 42  # JSON framing of one cell in updateCells: {"userEnteredValue":{...}},
 
 
 class RecordError(SheetsDestinationError, ValueError):
@@ -62,12 +59,13 @@ class StreamRows:
             )
         return version
 
-    def cells(self, data: dict[str, Any]) -> list[CellData]:
+    def cells(self, data: dict[str, Any]) -> str:
+        """The record's cells for the current columns, as comma-joined JSON ``CellData``."""
         if self.schemaless:
             self._extend_columns(data)
-        return [
-            convert(data.get(column)) for convert, column in zip(self.converters, self.columns, strict=True)
-        ]
+        return ",".join(
+            [convert(data.get(column)) for convert, column in zip(self.converters, self.columns, strict=True)]
+        )
 
     def _extend_columns(self, data: dict[str, Any]) -> None:
         """A stream without a schema gains a column for each new field, appended at the end."""
@@ -76,17 +74,6 @@ class StreamRows:
         if new:
             self.columns.extend(new)
             self.converters.extend([self.cell_writer.cell] * len(new))
-
-
-def _text_bytes(cells: list[CellData]) -> int:
-    total = BYTES_PER_CELL * len(cells)
-    for cell in cells:
-        value = cell.get("userEnteredValue")
-        if value is not None:
-            text = value.get("stringValue")
-            if text is not None:
-                total += len(text)
-    return total
 
 
 class FlushBuffer:
@@ -115,8 +102,9 @@ class FlushBuffer:
             if not incoming_wins:
                 return
         cells = None if deleted else rows.cells(data)
-        changes.rows[key] = PendingRow(key, version, cells)
-        size = (len(cells), _text_bytes(cells)) if cells is not None else (0, 0)
+        width = len(rows.columns)
+        changes.rows[key] = PendingRow(key, version, cells, width)
+        size = (width, len(cells)) if cells is not None else (0, 0)
         old_cells, old_bytes = self._sizes.get((rows.stream.name, key), (0, 0))
         self._sizes[(rows.stream.name, key)] = size
         self.cells += size[0] - old_cells

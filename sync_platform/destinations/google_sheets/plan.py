@@ -15,6 +15,9 @@ leaves the destination's bookkeeping untouched. Per stream, in order:
 
 The cell count after the flush is computed before anything is sent: crossing the 10,000,000-cell cap
 fails the flush with ``CellLimitError`` and no partial write.
+
+Requests are produced as JSON text: rows arrive from the buffer already encoded, so the request
+body is assembled by joining strings rather than by building and re-encoding nested dicts.
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ from typing import Any
 from sync_platform.destinations.google_sheets.errors import CellLimitError
 from sync_platform.destinations.google_sheets.layout import (
     EMPTY_CELL,
-    CellData,
-    header_cells,
+    header_row,
     index_title,
     is_newer,
     ordering_cell,
+    text_cell,
 )
 from sync_platform.destinations.google_sheets.tabs import (
     DATA_HEADER_ROWS,
@@ -41,16 +44,21 @@ from sync_platform.destinations.google_sheets.tabs import (
 )
 
 CELL_LIMIT = 10_000_000
-Request = dict[str, Any]
+Request = str
+"""One request of a ``batchUpdate`` body, as JSON text."""
 
 
 @dataclass
 class PendingRow:
-    """The newest buffered version of one row key; ``cells`` is ``None`` for a tombstone."""
+    """The newest buffered version of one row key; ``cells`` is ``None`` for a tombstone.
+
+    ``cells`` holds the row's ``CellData`` as comma-joined JSON, ``width`` of them.
+    """
 
     key: str
     version: Any
-    cells: list[CellData] | None
+    cells: str | None
+    width: int = 0
 
 
 @dataclass
@@ -84,6 +92,15 @@ class FlushPlan:
     cells_after: int
 
 
+def encode_request(request: dict[str, Any]) -> Request:
+    return json.dumps(request, separators=(",", ":"), ensure_ascii=False)
+
+
+def batch_update_body(requests: list[Request]) -> bytes:
+    """The ``spreadsheets.batchUpdate`` request body for ``requests``."""
+    return ('{"requests":[' + ",".join(requests) + "]}").encode()
+
+
 def plan_flush(
     layout: SpreadsheetLayout, changes: dict[str, StreamChanges | None], *, cell_limit: int = CELL_LIMIT
 ) -> FlushPlan:
@@ -114,7 +131,7 @@ def plan_stream(
     elif tab.header_width < len(tab.columns):
         if tab.grid_columns < len(tab.columns):
             requests.append(_set_grid(tab.sheet_id, columns=len(tab.columns)))
-        requests.append(_cells(tab.sheet_id, 0, [header_cells(tab.columns)]))
+        requests.append(_cells(tab.sheet_id, 0, [header_row(tab.columns)]))
         tab = replace(
             tab, header_width=len(tab.columns), grid_columns=max(tab.grid_columns, len(tab.columns))
         )
@@ -178,11 +195,11 @@ def plan_stream(
     for position, row in placed:
         versions[position] = row.version
     for start, run in _runs(placed):
-        requests.append(_cells(tab.sheet_id, start + DATA_HEADER_ROWS, [_pad(r.cells, width) for r in run]))
+        requests.append(_cells(tab.sheet_id, start + DATA_HEADER_ROWS, [_data_row(r, width) for r in run]))
         requests.append(_cells(tab.index_sheet_id, start + 1, [_index_row(r) for r in run]))
     if appends:
         requests.append(
-            _cells(tab.sheet_id, first_append + DATA_HEADER_ROWS, [_pad(r.cells, width) for r in appends])
+            _cells(tab.sheet_id, first_append + DATA_HEADER_ROWS, [_data_row(r, width) for r in appends])
         )
         requests.append(_cells(tab.index_sheet_id, first_append + 1, [_index_row(r) for r in appends]))
 
@@ -193,60 +210,46 @@ def plan_stream(
 def _create_tabs(tab: TabState) -> list[Request]:
     """Both tabs of a new stream in one go: the visible one with a frozen header, the hidden one."""
     width = max(1, len(tab.columns))
+    data_tab = {
+        "sheetId": tab.sheet_id,
+        "title": tab.stream,
+        "gridProperties": {
+            "rowCount": DATA_HEADER_ROWS + 1,
+            "columnCount": width,
+            "frozenRowCount": DATA_HEADER_ROWS,
+        },
+    }
+    index_tab = {
+        "sheetId": tab.index_sheet_id,
+        "title": index_title(tab.stream),
+        "hidden": True,
+        "gridProperties": {"rowCount": 1, "columnCount": INDEX_COLUMNS},
+    }
+    key_fields = json.dumps(tab.key_fields, separators=(",", ":"))
     return [
-        {
-            "addSheet": {
-                "properties": {
-                    "sheetId": tab.sheet_id,
-                    "title": tab.stream,
-                    "gridProperties": {
-                        "rowCount": DATA_HEADER_ROWS + 1,
-                        "columnCount": width,
-                        "frozenRowCount": DATA_HEADER_ROWS,
-                    },
-                }
-            }
-        },
-        {
-            "addSheet": {
-                "properties": {
-                    "sheetId": tab.index_sheet_id,
-                    "title": index_title(tab.stream),
-                    "hidden": True,
-                    "gridProperties": {"rowCount": 1, "columnCount": INDEX_COLUMNS},
-                }
-            }
-        },
-        _cells(tab.sheet_id, 0, [header_cells(tab.columns)]),
-        _cells(
-            tab.index_sheet_id,
-            0,
-            [header_cells([json.dumps(tab.key_fields, separators=(",", ":")), tab.ordering_field])],
-        ),
+        encode_request({"addSheet": {"properties": data_tab}}),
+        encode_request({"addSheet": {"properties": index_tab}}),
+        _cells(tab.sheet_id, 0, [header_row(tab.columns)]),
+        _cells(tab.index_sheet_id, 0, [header_row([key_fields, tab.ordering_field])]),
     ]
 
 
-def _index_row(row: PendingRow) -> list[CellData]:
-    return [{"userEnteredValue": {"stringValue": row.key}}, ordering_cell(row.version)]
+def _index_row(row: PendingRow) -> str:
+    return '{"values":[' + text_cell(row.key) + "," + ordering_cell(row.version) + "]}"
 
 
-def _pad(cells: list[CellData] | None, width: int) -> dict[str, Any]:
-    values = list(cells or [])
-    if len(values) < width:
-        values.extend([EMPTY_CELL] * (width - len(values)))
-    return {"values": values}
+def _data_row(row: PendingRow, width: int) -> str:
+    """The row's cells, padded with empty cells to ``width`` (a schemaless stream grew columns)."""
+    padding = ("," + EMPTY_CELL) * (width - row.width)
+    return '{"values":[' + (row.cells or "") + padding + "]}"
 
 
-def _cells(sheet_id: int, row_index: int, rows: list[Any]) -> Request:
+def _cells(sheet_id: int, row_index: int, rows: list[str]) -> Request:
     """Overwrite the values of whole rows starting at ``row_index`` (``{}`` cells clear)."""
-    row_data = [row if isinstance(row, dict) else {"values": row} for row in rows]
-    return {
-        "updateCells": {
-            "start": {"sheetId": sheet_id, "rowIndex": row_index, "columnIndex": 0},
-            "rows": row_data,
-            "fields": "userEnteredValue",
-        }
-    }
+    return (
+        f'{{"updateCells":{{"start":{{"sheetId":{sheet_id},"rowIndex":{row_index},"columnIndex":0}},'
+        f'"rows":[{",".join(rows)}],"fields":"userEnteredValue"}}}}'
+    )
 
 
 def _set_grid(sheet_id: int, *, rows: int | None = None, columns: int | None = None) -> Request:
@@ -258,20 +261,24 @@ def _set_grid(sheet_id: int, *, rows: int | None = None, columns: int | None = N
     if columns is not None:
         grid["columnCount"] = columns
         fields.append("gridProperties.columnCount")
-    return {
-        "updateSheetProperties": {
-            "properties": {"sheetId": sheet_id, "gridProperties": grid},
-            "fields": ",".join(fields),
+    return encode_request(
+        {
+            "updateSheetProperties": {
+                "properties": {"sheetId": sheet_id, "gridProperties": grid},
+                "fields": ",".join(fields),
+            }
         }
-    }
+    )
 
 
 def _delete_rows(sheet_id: int, start: int, end: int) -> Request:
-    return {
-        "deleteDimension": {
-            "range": {"sheetId": sheet_id, "dimension": "ROWS", "startIndex": start, "endIndex": end}
+    return encode_request(
+        {
+            "deleteDimension": {
+                "range": {"sheetId": sheet_id, "dimension": "ROWS", "startIndex": start, "endIndex": end}
+            }
         }
-    }
+    )
 
 
 def _runs_bottom_up(positions: set[int]) -> Iterator[tuple[int, int]]:

@@ -103,7 +103,7 @@ class SheetsSession:
         """Write ``changes`` in one atomic request and, once it succeeded, adopt the new bookkeeping."""
         await self.load_keys(name for name, change in changes.items() if change)
         plan = plan_flush(self.layout, changes, cell_limit=self.cell_limit)
-        requests = plan.requests + (extra_requests or [])
+        requests: list[str | dict[str, Any]] = [*plan.requests, *(extra_requests or [])]
         if requests:
             await self.api.batch_update(requests, settle=lambda: self._settle(plan))
         for tab in plan.tabs_after.values():

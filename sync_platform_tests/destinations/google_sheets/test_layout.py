@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -29,8 +30,9 @@ def test_an_existing_header_keeps_its_order_and_new_columns_are_appended() -> No
     ]
 
 
-def _value(cell: dict[str, Any]) -> Any:
-    return cell.get("userEnteredValue")
+def _value(cell: str) -> Any:
+    """The ``userEnteredValue`` of a cell's JSON (``None`` for an empty cell)."""
+    return json.loads(cell).get("userEnteredValue")
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ inside the grid, atomicity) is checked on every generated case.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sync_platform.destinations.google_sheets.buffer import FlushBuffer, StreamRows
-from sync_platform.destinations.google_sheets.plan import plan_flush
+from sync_platform.destinations.google_sheets.plan import batch_update_body, plan_flush
 from sync_platform.destinations.google_sheets.tabs import read_layout
 from sync_platform.sheets_emulator.batch_update import apply_batch_update
 from sync_platform.sheets_emulator.model import DEFAULT_CELL_LIMIT, Edit, Sheet, Spreadsheet
@@ -59,7 +60,7 @@ class Workbook:
         plan = plan_flush(self.layout, dict(buffer.take()) or {"customer": None})
         edit = Edit(self.spreadsheet, cell_limit=DEFAULT_CELL_LIMIT)
         if plan.requests:
-            apply_batch_update(edit, plan.requests)
+            apply_batch_update(edit, json.loads(batch_update_body(plan.requests))["requests"])
         edit.commit()
         for tab in plan.tabs_after.values():
             self.layout.install(tab)
