@@ -76,9 +76,15 @@ def parse_extended(value: Any, where: str) -> Cell | None:
     """A ``userEnteredValue`` from ``updateCells``/``appendCells``: stored as given, never parsed."""
     if value is None:
         return None
-    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in _EXTENDED_KINDS:
+    if type(value) is not dict or len(value) != 1:
         raise SheetsApiError(400, f"Invalid value at '{where}': expected exactly one ExtendedValue kind.")
-    kind, inner = next(iter(value.items()))
+    text = value.get("stringValue")
+    if type(text) is str and len(text) <= MAX_CELL_CHARACTERS:
+        return value  # the common case, checked first; the dict is stored as is (never mutated)
+    kind = next(iter(value))
+    if kind not in _EXTENDED_KINDS:
+        raise SheetsApiError(400, f"Invalid value at '{where}': unknown ExtendedValue kind {kind!r}.")
+    inner = value[kind]
     if kind in ("stringValue", "formulaValue"):
         if not isinstance(inner, str):
             raise SheetsApiError(400, f"Invalid value at '{where}.{kind}': expected a string.")
@@ -89,7 +95,7 @@ def parse_extended(value: Any, where: str) -> Cell | None:
         raise SheetsApiError(400, f"Invalid value at '{where}.numberValue': expected a finite number.")
     elif kind == "boolValue" and not isinstance(inner, bool):
         raise SheetsApiError(400, f"Invalid value at '{where}.boolValue': expected true or false.")
-    return {kind: inner}
+    return value
 
 
 def _format_number(number: int | float) -> str:

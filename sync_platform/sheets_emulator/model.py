@@ -3,7 +3,8 @@
 Cells are stored sparsely (only rows up to the last one written), so a tab with a 9-million-row
 empty grid costs nothing, while the 10,000,000-cell limit still counts the whole grid, as Google
 does. Changes go through an ``Edit``, which clones a sheet on first write and is committed only if
-every request succeeded: a ``batchUpdate`` is all-or-nothing, as in the real API.
+every request succeeded: a ``batchUpdate`` is all-or-nothing, as in the real API. Rows are
+immutable tuples (a write replaces the row), so a clone only copies the list of rows.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Sheet:
     column_count: int = DEFAULT_COLUMNS
     frozen_row_count: int = 0
     hidden: bool = False
-    rows: list[list[Cell | None]] = field(default_factory=list)
+    rows: list[tuple[Cell | None, ...]] = field(default_factory=list)
 
     def clone(self) -> Sheet:
         copy = Sheet(
@@ -49,7 +50,7 @@ class Sheet:
             self.frozen_row_count,
             self.hidden,
         )
-        copy.rows = [list(row) for row in self.rows]
+        copy.rows = list(self.rows)  # rows are immutable tuples: sharing them is safe
         return copy
 
     @property
@@ -80,21 +81,18 @@ class Sheet:
     def put(self, row: int, column: int, value: Cell | None) -> None:
         if value is None and self.get(row, column) is None:
             return
-        while len(self.rows) <= row:
-            self.rows.append([])
-        cells = self.rows[row]
-        if len(cells) <= column:
-            cells.extend([None] * (column + 1 - len(cells)))
-        cells[column] = value
+        self.put_row(row, column, [value])
 
     def put_row(self, row: int, left: int, values: list[Cell | None]) -> None:
         """Write ``values`` into one row starting at column ``left`` (``None`` clears a cell)."""
-        while len(self.rows) <= row:
-            self.rows.append([])
+        if len(self.rows) <= row:
+            self.rows.extend([()] * (row + 1 - len(self.rows)))
         cells = self.rows[row]
-        if len(cells) < left + len(values):
-            cells.extend([None] * (left + len(values) - len(cells)))
-        cells[left : left + len(values)] = values
+        if left == 0 and len(values) >= len(cells):
+            self.rows[row] = tuple(values)
+            return
+        padded = cells + (None,) * max(0, left - len(cells))
+        self.rows[row] = padded[:left] + tuple(values) + padded[left + len(values) :]
 
     def block(self, start_row: int, end_row: int, start_col: int, end_col: int) -> list[list[Cell | None]]:
         return [
@@ -117,18 +115,18 @@ class Sheet:
 
     def insert_rows(self, start: int, count: int) -> None:
         if start < len(self.rows):
-            self.rows[start:start] = [[] for _ in range(count)]
+            self.rows[start:start] = [()] * count
         self.row_count += count
 
     def delete_columns(self, start: int, end: int) -> None:
-        for cells in self.rows:
-            del cells[start:end]
+        self.rows = [cells[:start] + cells[end:] for cells in self.rows]
         self.column_count -= end - start
 
     def insert_columns(self, start: int, count: int) -> None:
-        for cells in self.rows:
-            if start < len(cells):
-                cells[start:start] = [None] * count
+        self.rows = [
+            cells[:start] + (None,) * count + cells[start:] if start < len(cells) else cells
+            for cells in self.rows
+        ]
         self.column_count += count
 
     def resize(self, rows: int | None = None, columns: int | None = None) -> None:
@@ -137,8 +135,7 @@ class Sheet:
             del self.rows[rows:]
             self.row_count = rows
         if columns is not None:
-            for cells in self.rows:
-                del cells[columns:]
+            self.rows = [cells[:columns] for cells in self.rows]
             self.column_count = columns
 
 

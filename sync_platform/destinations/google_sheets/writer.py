@@ -5,6 +5,14 @@ record (records, states, statuses, logs) is held, in order, until the flush that
 succeeded; then the flush's per-stream stats are logged and the held messages are released. A
 message that arrives while nothing is pending passes straight through.
 
+One flush may be in flight while the next batch is being buffered: a flush spends most of its time
+waiting (for Google's answer, or for the write quota), and reading and converting the next records
+meanwhile is free. Flushes still run one at a time and release their messages in order, since each
+plans against the bookkeeping the previous one left. A buffer that reaches ``max_cells_per_flush``
+while the previous flush is still on its way keeps growing (up to ``max_bytes_per_flush``, or ten
+times the cell target) rather than waiting: when Google or the quota is the bottleneck, requests
+get bigger and fewer, and when it is not, checkpoints stay frequent.
+
 A failure is contained to the streams it concerns: a record with no key, a tab that is not ours, or
 a failed flush (which covers every stream it carried) turns into a ``stream_status: error`` for each
 affected stream; their held records and states are dropped and later ones ignored for the rest of
@@ -14,12 +22,15 @@ stream, so after any failure they are dropped too. Other streams carry on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from sync_platform.destinations.google_sheets.buffer import FlushBuffer, RecordError
 from sync_platform.destinations.google_sheets.config import GoogleSheetsDestinationConfig
 from sync_platform.destinations.google_sheets.errors import SheetsDestinationError
+from sync_platform.destinations.google_sheets.plan import FlushPlan
 from sync_platform.destinations.google_sheets.session import SheetsSession
 from sync_platform.protocol import (
     GlobalStatePayload,
@@ -34,6 +45,7 @@ from sync_platform.protocol import (
 )
 
 logger = logging.getLogger(__name__)
+COALESCE_FACTOR = 10  # how far past the cell target a buffer may grow while a flush is in flight
 
 
 def _stream_of(message: Message) -> str | None:
@@ -47,6 +59,15 @@ def _stream_of(message: Message) -> str | None:
     return None
 
 
+@dataclass
+class _Flight:
+    """A flush on its way: the request task, the streams it carries, the messages it releases."""
+
+    task: asyncio.Task[FlushPlan]
+    streams: set[str]
+    held: list[Message] = field(default_factory=list)
+
+
 class SheetsWriter:
     """One run of ``write``: owns the buffer, the held output and the set of failed streams."""
 
@@ -55,29 +76,41 @@ class SheetsWriter:
         self.config = config
         self.buffer = FlushBuffer()
         self.held: list[Message] = []
+        self.flight: _Flight | None = None
         self.failed: set[str] = set()
         self.global_fence_broken = False
         self.totals: dict[str, int] = {"inserted": 0, "updated": 0, "skipped_stale": 0, "deleted": 0}
 
     async def run(self, messages: AsyncIterator[Message]) -> AsyncIterator[Message]:
-        for stream, conflict in self.session.conflicts.items():
-            for out in self._fail({stream}, str(conflict)):
-                yield out
-        async for message in messages:
-            if isinstance(message, RecordMessage):
-                for out in self._accept(message):
+        try:
+            for stream, conflict in self.session.conflicts.items():
+                for out in self._fail({stream}, str(conflict)):
                     yield out
-                if self._full():
-                    async for out in self._flush():
+            async for message in messages:
+                if isinstance(message, RecordMessage):
+                    for out in self._accept(message):
                         yield out
-            elif self._dropped(message):
-                continue
-            elif self.held:
-                self.held.append(message)
-            else:
-                yield message
-        async for out in self._flush():
-            yield out
+                elif self._dropped(message):
+                    continue
+                elif self.held:
+                    self.held.append(message)
+                elif self.flight is not None:  # everything before it is in the flush on its way
+                    self.flight.held.append(message)
+                else:
+                    yield message
+                if self.flight is not None and self.flight.task.done():
+                    async for out in self._land():
+                        yield out
+                if self._full() and (self.flight is None or self._at_cap()):
+                    async for out in self._launch():
+                        yield out
+            async for out in self._launch():
+                yield out
+            async for out in self._land():
+                yield out
+        finally:
+            if self.flight is not None:  # closed early: the flush is abandoned, its states never sent
+                self.flight.task.cancel()
         yield log(
             LogLevel.INFO,
             f"google_sheets: wrote to spreadsheet {self.session.spreadsheet_id}",
@@ -106,8 +139,16 @@ class SheetsWriter:
         return []
 
     def _full(self) -> bool:
+        """The buffer reached the size a flush aims for."""
         return (
             self.buffer.cells >= self.config.max_cells_per_flush
+            or self.buffer.bytes >= self.config.max_bytes_per_flush
+        )
+
+    def _at_cap(self) -> bool:
+        """The buffer may not grow further, even while the previous flush is still on its way."""
+        return (
+            self.buffer.cells >= COALESCE_FACTOR * self.config.max_cells_per_flush
             or self.buffer.bytes >= self.config.max_bytes_per_flush
         )
 
@@ -118,34 +159,51 @@ class SheetsWriter:
         stream = _stream_of(message)
         return stream is not None and stream in self.failed
 
-    async def _flush(self) -> AsyncIterator[Message]:
+    async def _launch(self) -> AsyncIterator[Message]:
+        """Send the buffer as the next flush (after the one in flight has landed)."""
+        async for out in self._land():
+            yield out
         changes = self.buffer.take()
-        if changes:
-            try:
-                plan = await self.session.flush(dict(changes))
-            except SheetsDestinationError as error:
-                logger.error("google_sheets flush failed: %s", error, extra={"streams": sorted(changes)})
-                for out in self._fail(set(changes), str(error)):
-                    yield out
-            else:
-                for stream, outcome in plan.outcomes.items():
-                    for name, value in outcome.as_log_data(stream).items():
-                        if name in self.totals:
-                            self.totals[name] += value
-                    yield log(
-                        LogLevel.INFO, f"google_sheets: flushed {stream}", data=outcome.as_log_data(stream)
-                    )
-                    truncated = self.session.rows_for(stream).cell_writer.truncated
-                    if truncated:
-                        yield log(
-                            LogLevel.WARN,
-                            f"google_sheets: {truncated} value(s) of stream {stream!r} exceeded 50,000 "
-                            "characters and were truncated (marked '…[truncated by sync_platform]').",
-                            data={"stream": stream, "truncated": truncated},
-                        )
-                        self.session.rows_for(stream).cell_writer.truncated = 0
         held, self.held = self.held, []
-        for message in held:
+        if changes:
+            task = asyncio.create_task(self.session.flush(dict(changes)))
+            self.flight = _Flight(task, set(changes), held)
+        else:
+            for message in held:
+                yield message
+
+    async def _land(self) -> AsyncIterator[Message]:
+        """Wait for the flush in flight; release what it covered, or fail the streams it carried."""
+        if self.flight is None:
+            return
+        flight = self.flight
+        try:
+            plan = await flight.task
+        except SheetsDestinationError as error:
+            self.flight = None
+            logger.error("google_sheets flush failed: %s", error, extra={"streams": sorted(flight.streams)})
+            for out in self._fail(flight.streams, str(error)):
+                yield out
+            for message in flight.held:
+                if not self._dropped(message):
+                    yield message
+            return
+        self.flight = None
+        for stream, outcome in plan.outcomes.items():
+            data = outcome.as_log_data(stream)
+            for name in self.totals:
+                self.totals[name] += data[name]
+            yield log(LogLevel.INFO, f"google_sheets: flushed {stream}", data=data)
+            writer = self.session.rows_for(stream).cell_writer
+            if writer.truncated:
+                yield log(
+                    LogLevel.WARN,
+                    f"google_sheets: {writer.truncated} value(s) of stream {stream!r} exceeded 50,000 "
+                    "characters and were truncated (marked '…[truncated by sync_platform]').",
+                    data={"stream": stream, "truncated": writer.truncated},
+                )
+                writer.truncated = 0
+        for message in flight.held:
             yield message
 
     def _fail(self, streams: set[str], reason: str) -> list[Message]:

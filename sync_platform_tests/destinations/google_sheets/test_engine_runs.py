@@ -71,21 +71,24 @@ def test_a_backfill_of_several_streams_lands_in_their_tabs(
 def test_a_failed_flush_holds_its_checkpoint_back_and_a_rerun_converges(
     sheets: SheetsEmulator, sheets_config: dict[str, Any], skipping_clock: SkippingClock
 ) -> None:
+    """The first flush goes out as soon as 10 rows (100 cells) are buffered; the second fails for
+    good. Only the checkpoint the first flush covered may be kept, and the rerun must fill the gap
+    without duplicating a row."""
     sync = engine(skipping_clock)
-    small = {**sheets_config, "max_cells_per_flush": 100, "max_retries": 1}  # a flush per 10 rows
-    config = set_up(sync, pipeline(small, {"customer": 60}))
-    sheets.fail_next(2, status=503, skip=2)  # the third flush fails twice: retries exhausted
+    small = {**sheets_config, "max_cells_per_flush": 100, "max_retries": 1}
+    config = set_up(sync, pipeline(small, {"customer": 300}))
+    sheets.fail_next(2, status=503, skip=1)  # the second flush fails twice: retries exhausted
 
     first = batch(sync, config)
 
     assert first.status is RunStatus.FAILED
     assert first.ending_state is not None
-    assert first.ending_state.source.streams == {"customer": {"offset": 20}}
-    assert ids(sheets, config, "customer") == [f"customer_{i:09d}" for i in range(20)]
+    assert first.ending_state.source.streams == {"customer": {"offset": 10}}
+    assert ids(sheets, config, "customer") == [f"customer_{i:09d}" for i in range(10)]
 
     second = batch(sync, config, first.ending_state)
 
     assert second.status is RunStatus.SUCCEEDED
     assert second.ending_state is not None
-    assert second.ending_state.source.streams == {"customer": {"offset": 60}}
-    assert ids(sheets, config, "customer") == [f"customer_{i:09d}" for i in range(60)]
+    assert second.ending_state.source.streams == {"customer": {"offset": 300}}
+    assert ids(sheets, config, "customer") == [f"customer_{i:09d}" for i in range(300)]
