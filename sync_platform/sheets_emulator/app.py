@@ -123,6 +123,8 @@ class _Api:
         if len(segments) == 1 and verb == "batchUpdate" and method == "POST":
             body = await _json_body(request)
             requests = body.get("requests")
+            if not isinstance(requests, list):
+                raise SheetsApiError(400, "Invalid requests: must specify at least one request.")
 
             def batch_update(identity: str) -> dict[str, Any]:
                 replies = emulator.edit(spreadsheet_id, identity, lambda e: apply_batch_update(e, requests))
@@ -154,7 +156,7 @@ class _Api:
             return JSONResponse(emulator.call("values.batchGet", auth, batch_get))
         body = await _json_body(request)
         if verb == "batchUpdate" and request.method == "POST":
-            option = input_option(body.get("valueInputOption"))
+            entry = input_option(body.get("valueInputOption"))
             data = body.get("data") or []
 
             def batch_update(identity: str) -> dict[str, Any]:
@@ -164,7 +166,7 @@ class _Api:
                             edit,
                             item["range"],
                             item.get("values") or [],
-                            option,
+                            entry,
                             item.get("majorDimension") or "ROWS",
                         )
                         for item in data
@@ -214,14 +216,14 @@ class _Api:
             return JSONResponse(emulator.call("values.get", auth, get))
         body = await _json_body(request)
         if not verb and method == "PUT":
-            option = input_option(params.get("valueInputOption"))
+            entry = input_option(params.get("valueInputOption"))
 
             def update(identity: str) -> dict[str, Any]:
                 result = emulator.edit(
                     spreadsheet_id,
                     identity,
                     lambda e: write_range(
-                        e, text, body.get("values") or [], option, body.get("majorDimension") or "ROWS"
+                        e, text, body.get("values") or [], entry, body.get("majorDimension") or "ROWS"
                     ),
                 )
                 emulator.count_cells(result["updatedCells"])
@@ -229,13 +231,13 @@ class _Api:
 
             return JSONResponse(emulator.call("values.update", auth, update))
         if verb == "append" and method == "POST":
-            option = input_option(params.get("valueInputOption"))
+            entry = input_option(params.get("valueInputOption"))
 
             def append(identity: str) -> dict[str, Any]:
                 result = emulator.edit(
                     spreadsheet_id,
                     identity,
-                    lambda e: append_range(e, text, body.get("values") or [], option),
+                    lambda e: append_range(e, text, body.get("values") or [], entry),
                 )
                 emulator.count_cells(result["updates"]["updatedCells"])
                 return result

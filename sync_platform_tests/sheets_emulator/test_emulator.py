@@ -11,6 +11,7 @@ import google.auth.exceptions
 import gspread
 import httpx
 import pytest
+from gspread.utils import ValueInputOption
 
 from sync_platform.destinations.google_sheets.config import load_config
 from sync_platform.destinations.google_sheets.connection import connect
@@ -34,8 +35,8 @@ def test_user_entered_input_is_parsed_into_formulas_and_raw_input_is_kept_as_tex
 ) -> None:
     spreadsheet = client.create("values")
     sheet = spreadsheet.sheet1
-    sheet.update([["=1+1", "'=2", "-A1", "42"]], "A1", value_input_option="USER_ENTERED")
-    sheet.update([["=1+1", "-A1", "42"]], "A2", value_input_option="RAW")
+    sheet.update([["=1+1", "'=2", "-A1", "42"]], "A1", value_input_option=ValueInputOption.user_entered)
+    sheet.update([["=1+1", "-A1", "42"]], "A2", value_input_option=ValueInputOption.raw)
 
     assert _entered(spreadsheet, "Sheet1!A1:D2") == [
         [{"formulaValue": "=1+1"}, {"stringValue": "=2"}, {"formulaValue": "=-A1"}, {"numberValue": 42}],

@@ -80,7 +80,7 @@ class RetryPolicy:
         """Wait before retry ``attempt`` (0-based): Retry-After if sent, else capped doubling, jittered."""
         if retry_after is not None:
             return min(retry_after, self.max_seconds)
-        ceiling = min(self.max_seconds, self.initial_seconds * 2**attempt)
+        ceiling = min(self.max_seconds, self.initial_seconds * 2.0**attempt)
         return ceiling * random.uniform(0.5, 1.0)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import google.auth.exceptions
@@ -82,11 +82,14 @@ class RedirectingAuthorizedSession(AuthorizedSession):
     """google-auth's authorized session, with API calls and its own token traffic redirected."""
 
     def __init__(self, credentials: Credentials, base_url: str) -> None:
-        super().__init__(credentials, auth_request=Request(session=RedirectingSession(base_url)))
+        transport = Request(session=RedirectingSession(base_url))
+        super().__init__(credentials, auth_request=transport)  # type: ignore[no-untyped-call]  # untyped lib
         self.base_url = base_url
 
     def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
-        return super().request(method, redirect(str(url), self.base_url), *args, **kwargs)
+        target = redirect(str(url), self.base_url)
+        response = super().request(method, target, *args, **kwargs)  # type: ignore[no-untyped-call]  # untyped lib
+        return cast(requests.Response, response)
 
 
 def auth_request(config: GoogleSheetsDestinationConfig) -> Request:
@@ -102,14 +105,13 @@ def build_credentials(config: GoogleSheetsDestinationConfig) -> Credentials:
     token_uri = (
         f"{config.api_base_url}/token" if config.api_base_url else info.get("token_uri") or DEFAULT_TOKEN_URI
     )
+    info = {**info, "token_uri": token_uri}
     try:
         if config.service_account_json is not None:
-            return service_account.Credentials.from_service_account_info(
-                {**info, "token_uri": token_uri}, scopes=list(SCOPES)
-            )
-        return user_credentials.Credentials.from_authorized_user_info(
-            {**info, "token_uri": token_uri}, scopes=list(SCOPES)
-        )
+            loaded = service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES))  # type: ignore[no-untyped-call]  # untyped lib
+        else:
+            loaded = user_credentials.Credentials.from_authorized_user_info(info, scopes=list(SCOPES))  # type: ignore[no-untyped-call]  # untyped lib
+        return cast(Credentials, loaded)
     except (ValueError, KeyError) as error:
         raise CredentialsError(
             f"The google_sheets credentials could not be loaded ({type(error).__name__}); check that "

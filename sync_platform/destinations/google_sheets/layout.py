@@ -29,7 +29,7 @@ MAX_EXACT_INTEGER: Final = 2**53  # Sheets stores numbers as doubles: larger int
 # than nested dicts, and its size in the request is known exactly.
 CellJson = str
 Converter = Callable[[Any], CellJson]
-_encode_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C speedup
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring  # the C-accelerated encoder
 _STRING: Final = '{"userEnteredValue":{"stringValue":'
 _NUMBER: Final = '{"userEnteredValue":{"numberValue":'
 EMPTY_CELL: Final = "{}"

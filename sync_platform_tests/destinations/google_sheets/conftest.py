@@ -9,7 +9,7 @@ import pytest
 
 from sync_platform.destinations.google_sheets import GoogleSheetsDestination
 from sync_platform.sheets_emulator import SheetsEmulator
-from sync_platform_tests.destinations.google_sheets.streams import catalog, setup
+from sync_platform_tests.destinations.google_sheets.streams import catalog, reported_config, setup
 from sync_platform_tests.plugins.sheets_server import SkippingClock
 
 
@@ -23,6 +23,4 @@ def config(
     sheets: SheetsEmulator, sheets_config: dict[str, Any], destination: GoogleSheetsDestination
 ) -> dict[str, Any]:
     """A destination config whose spreadsheet setup created, with tabs for customer and invoice."""
-    messages = setup(destination, sheets_config, catalog("customer", "invoice"))
-    controls = [m for m in messages if m.type == "control"]
-    return dict(controls[0].control.destination_config)  # type: ignore[union-attr]  # a control message
+    return reported_config(setup(destination, sheets_config, catalog("customer", "invoice")))

@@ -15,10 +15,15 @@ from sync_platform.engine import blocking
 from sync_platform.protocol import (
     ConfiguredCatalog,
     ConfiguredStream,
+    ControlMessage,
+    DestinationConfigControl,
+    LogMessage,
     Message,
     RecordMessage,
     SourceStateMessage,
     Stream,
+    StreamError,
+    StreamStatusMessage,
     record,
     stream_state,
 )
@@ -138,4 +143,23 @@ def states(messages: list[Message]) -> list[Any]:
 
 def logged(messages: list[Message], text: str) -> list[dict[str, Any]]:
     """The ``data`` of every log message whose text contains ``text``."""
-    return [m.log.data or {} for m in messages if m.type == "log" and text in m.log.message]  # type: ignore[union-attr]  # narrowed by type
+    return [m.log.data or {} for m in messages if isinstance(m, LogMessage) and text in m.log.message]
+
+
+def log_lines(messages: list[Message]) -> list[str]:
+    return [m.log.message for m in messages if isinstance(m, LogMessage)]
+
+
+def stream_errors(messages: list[Message]) -> list[StreamError]:
+    return [
+        m.stream_status
+        for m in messages
+        if isinstance(m, StreamStatusMessage) and isinstance(m.stream_status, StreamError)
+    ]
+
+
+def reported_config(messages: list[Message]) -> dict[str, Any]:
+    """The replacement config a ``destination_config`` control message reported."""
+    (control,) = [m.control for m in messages if isinstance(m, ControlMessage)]
+    assert isinstance(control, DestinationConfigControl)
+    return dict(control.destination_config)

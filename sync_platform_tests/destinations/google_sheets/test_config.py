@@ -18,7 +18,14 @@ from sync_platform.destinations.google_sheets import (
 from sync_platform.destinations.google_sheets.connection import RedirectError, redirect
 from sync_platform.errors import ConfigError
 from sync_platform.sheets_emulator import SheetsEmulator
-from sync_platform_tests.destinations.google_sheets.streams import catalog, setup, teardown, upsert, write
+from sync_platform_tests.destinations.google_sheets.streams import (
+    catalog,
+    reported_config,
+    setup,
+    teardown,
+    upsert,
+    write,
+)
 from sync_platform_tests.plugins.sheets_server import ServiceAccount
 
 T0 = 1_700_000_000
@@ -97,8 +104,7 @@ def test_no_request_leaves_the_machine(
     monkeypatch.setattr(socket, "getaddrinfo", recording_getaddrinfo)
     monkeypatch.setattr(socket.socket, "connect", recording_connect)
 
-    out = setup(destination, sheets_config, catalog("customer"))
-    config = out[0].control.destination_config  # type: ignore[union-attr]  # the control comes first
+    config = reported_config(setup(destination, sheets_config, catalog("customer")))
     write(destination, config, catalog("customer"), [upsert("customer", "cus_1", T0)])
     teardown(destination, config)
     deadline = time.monotonic() + 10
@@ -133,6 +139,5 @@ def test_an_authorized_user_token_works_like_a_service_account(
 ) -> None:
     token = json.dumps({"client_id": "desktop-app", "client_secret": "s3cret", "refresh_token": "1//refresh"})
     config = {"authorized_user_json": token, "api_base_url": sheets_config["api_base_url"]}
-    out = setup(destination, config, catalog("customer"))
-    spreadsheet_id = out[0].control.destination_config["spreadsheet_id"]  # type: ignore[union-attr]  # control
+    spreadsheet_id = reported_config(setup(destination, config, catalog("customer")))["spreadsheet_id"]
     assert sheets.permissions(spreadsheet_id) == {"desktop-app@authorized-user": "owner"}

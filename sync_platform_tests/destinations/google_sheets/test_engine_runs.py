@@ -7,7 +7,14 @@ from typing import Any
 
 from sync_platform.destinations.google_sheets import GoogleSheetsDestination
 from sync_platform.engine import Engine, default_registry
-from sync_platform.protocol import EofPayload, PipelineConfig, RunStatus, SyncState
+from sync_platform.protocol import (
+    ControlMessage,
+    DestinationConfigControl,
+    EofPayload,
+    PipelineConfig,
+    RunStatus,
+    SyncState,
+)
 from sync_platform.sheets_emulator import SheetsEmulator
 from sync_platform_tests.plugins.sheets_server import SkippingClock
 
@@ -30,8 +37,8 @@ def pipeline(destination_config: dict[str, Any], streams: dict[str, int]) -> Pip
 def set_up(sync: Engine, config: PipelineConfig) -> PipelineConfig:
     async def run() -> dict[str, Any]:
         async for message in sync.setup(config, only="destination"):
-            if message.type == "control":
-                return dict(message.control.destination_config)  # type: ignore[union-attr]  # narrowed
+            if isinstance(message, ControlMessage) and isinstance(message.control, DestinationConfigControl):
+                return dict(message.control.destination_config)
         raise AssertionError("setup reported no spreadsheet")
 
     updated = asyncio.run(run())

@@ -13,13 +13,15 @@ from sync_platform.destinations.google_sheets import (
     load_config,
 )
 from sync_platform.destinations.google_sheets.connection import connect
-from sync_platform.protocol import StreamStatusMessage
 from sync_platform.sheets_emulator import SheetsEmulator
 from sync_platform_tests.destinations.google_sheets.streams import (
     CUSTOMER_COLUMNS,
     CUSTOMER_SCHEMA,
     catalog,
+    log_lines,
+    reported_config,
     setup,
+    stream_errors,
     teardown,
     upsert,
     write,
@@ -38,8 +40,7 @@ def test_setup_creates_the_spreadsheet_once_and_reports_it_so_later_runs_reuse_i
 ) -> None:
     first = setup(destination, sheets_config, catalog("customer"))
 
-    (control,) = [m.control for m in first if m.type == "control"]  # type: ignore[union-attr]  # narrowed
-    updated = control.destination_config
+    updated = reported_config(first)
     spreadsheet_id = updated["spreadsheet_id"]
     assert sheets.spreadsheet_ids() == [spreadsheet_id]
     # A full replacement config: the orchestrator stores it as is.
@@ -71,8 +72,7 @@ def test_setup_shares_the_spreadsheet_with_the_configured_people(
     sheets: SheetsEmulator, sheets_config: dict[str, Any], destination: GoogleSheetsDestination
 ) -> None:
     out = setup(destination, {**sheets_config, "share_with": ["ana@example.com"]}, catalog("customer"))
-    (control,) = [m.control for m in out if m.type == "control"]  # type: ignore[union-attr]  # narrowed
-    assert sheets.permissions(control.destination_config["spreadsheet_id"])["ana@example.com"] == "writer"
+    assert sheets.permissions(reported_config(out)["spreadsheet_id"])["ana@example.com"] == "writer"
 
 
 def test_new_schema_columns_are_appended_and_existing_rows_stay_aligned(
@@ -103,7 +103,7 @@ def test_teardown_removes_only_the_tabs_it_created(
 
     assert titles(sheets, spreadsheet_id) == ["Notes"]
     assert sheets.spreadsheet_ids() == [spreadsheet_id]
-    assert "removed the tabs of 2 streams" in out[-1].log.message  # type: ignore[union-attr]  # a log
+    assert "removed the tabs of 2 streams" in log_lines(out)[-1]
 
 
 def test_teardown_leaves_a_blank_tab_when_every_tab_was_ours(
@@ -134,7 +134,7 @@ def test_a_tab_named_like_a_stream_that_is_not_ours_is_never_touched(
         [upsert("customer", "cus_1", T0), upsert("invoice", "in_1", T0)],
     )
 
-    (error,) = [m.stream_status for m in out if isinstance(m, StreamStatusMessage)]
+    (error,) = stream_errors(out)
     assert error.stream == "customer"
     assert "did not create" in error.error
     assert sheets.values(spreadsheet_id, "customer") == [["our own", "notes"]]

@@ -10,7 +10,6 @@ from sync_platform.protocol import (
     Message,
     RecordMessage,
     SourceStateMessage,
-    StreamStatusMessage,
     global_state,
 )
 from sync_platform.sheets_emulator import QuotaLimit, SheetsEmulator
@@ -21,6 +20,7 @@ from sync_platform_tests.destinations.google_sheets.streams import (
     checkpoint,
     logged,
     states,
+    stream_errors,
     tombstone,
     upsert,
     write,
@@ -325,7 +325,7 @@ def test_a_write_that_would_cross_ten_million_cells_fails_before_writing_anythin
         [*(upsert("customer", f"cus_{i}", T0) for i in range(10)), checkpoint("customer", 10)],
     )
 
-    (error,) = [m.stream_status for m in out if isinstance(m, StreamStatusMessage)]
+    (error,) = stream_errors(out)
     assert error.stream == "customer"
     assert "10,000,040 cells" in error.error
     assert "limit of 10,000,000" in error.error
@@ -355,7 +355,7 @@ def test_a_bad_record_fails_only_its_stream_and_global_states_are_held_back(
         ],
     )
 
-    errors = [m.stream_status for m in out if isinstance(m, StreamStatusMessage)]
+    errors = stream_errors(out)
     assert [(e.stream, "primary-key field 'id'" in e.error) for e in errors] == [("customer", True)]
     assert ids(sheets, config, "invoice") == ["in_1", "in_2"]
     assert ids(sheets, config) == []
