@@ -14,12 +14,18 @@ Two goals are checked:
   before ``floor((R - 1) / Q) * W``; and no run is faster than the same work with the quota lifted.
   The minimum is the larger of the two, so the ratio measures exactly what quota handling costs.
 
-The default configuration needs so few requests that the quota never binds. The other scenarios
-lower the flush target (2,000 cells: the goal's own ratio; 500 cells: a stress case far below it)
-so that, flushed at the target, the run would need more requests than the quota grants; the
+The default configuration needs so few requests that the quota never binds. Two scenarios lower
+the flush target (2,000 cells: the goal's own ratio; 500 cells: a stress case far below it) so
+that, flushed at the target, the run would need more requests than the quota grants; the
 destination then lets a buffer grow while the previous flush waits, and the table shows how many
-requests it actually needed. Each configuration runs three times; the best time counts, since
-the machine is shared and only the best run is free of other load.
+requests it actually needed. A last scenario (informational, outside the goals, which are set
+at 60 per second) tightens the quota to 4 writes per second so that the quota, not the work, sets
+the time: its gap to the floor is the pacer's safety rule, which measures the window from each
+request's completion and so waits one request's duration per window (about 2% at Google's real
+scale of a 60 s window and ~1 s requests; far more here, where the window is scaled down 60 times
+but request durations are not). "Paced" is the time the destination spent waiting for the quota.
+Each configuration runs five times, quota and no-quota runs interleaved, and the best time counts,
+since the machine is shared and only the best run is free of other load.
 
 Run: ``.venv/bin/python benchmarks/sheets_write.py`` (prints the table recorded in
 docs/benchmarks.md).
@@ -45,6 +51,7 @@ from sync_platform.protocol import (
     ConfiguredStream,
     ControlMessage,
     DestinationConfigControl,
+    LogMessage,
     Message,
     SourceStateMessage,
     Stream,
@@ -58,16 +65,18 @@ STREAMS = ("customer", "invoice", "charge", "subscription", "payment_intent")
 RECORDS = 20_000
 PAGE = 100
 QUOTA = QuotaLimit(requests=60, window_seconds=1.0)
+TIGHT_QUOTA = QuotaLimit(requests=4, window_seconds=1.0)
 GOAL_CELLS_PER_REQUEST = 2_000
 GOAL_TIME_RATIO = 1.2
-REPEATS = 3
+REPEATS = 5
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
     max_cells_per_flush: int
-    quota: bool
+    quota: QuotaLimit | None
+    in_goals: bool = True
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class Result:
     data_cells: int
     throttled: int
     states: int
+    paced_seconds: float
 
 
 def _service_account() -> tuple[dict[str, Any], bytes]:
@@ -135,8 +145,8 @@ def run(scenario: Scenario, messages: list[Message]) -> Result:
             "service_account_json": json.dumps(info),
             "api_base_url": emulator.base_url,
             "max_cells_per_flush": scenario.max_cells_per_flush,
-            "write_requests_per_window": QUOTA.requests if scenario.quota else 1_000_000,
-            "quota_window_seconds": QUOTA.window_seconds,
+            "write_requests_per_window": scenario.quota.requests if scenario.quota else 1_000_000,
+            "quota_window_seconds": scenario.quota.window_seconds if scenario.quota else 1.0,
         }
         destination = GoogleSheetsDestination()
         catalog = _catalog()
@@ -151,13 +161,17 @@ def run(scenario: Scenario, messages: list[Message]) -> Result:
 
         config = asyncio.run(setup())
         if scenario.quota:
-            emulator.set_quota(write=QUOTA)
+            emulator.set_quota(write=scenario.quota)
         before = emulator.stats()
+
+        summary: dict[str, Any] = {}
 
         async def write() -> int:
             states = 0
             async for message in destination.write(config, catalog, _feed(messages)):
                 states += isinstance(message, SourceStateMessage)
+                if isinstance(message, LogMessage) and "wrote to spreadsheet" in message.log.message:
+                    summary.update(message.log.data or {})
             return states
 
         started = time.perf_counter()
@@ -176,52 +190,62 @@ def run(scenario: Scenario, messages: list[Message]) -> Result:
             data_cells=RECORDS * columns,
             throttled=after.rejected_with(429) - before.rejected_with(429),
             states=states,
+            paced_seconds=float(summary["paced_seconds"]),
         )
 
 
-def best_of(repeats: int, scenario: Scenario, messages: list[Message]) -> Result:
-    """The fastest of ``repeats`` runs (request counts do not vary between runs)."""
-    return min((run(scenario, messages) for _ in range(repeats)), key=lambda result: result.seconds)
+def best_pair(repeats: int, scenario: Scenario, messages: list[Message]) -> tuple[Result, Result]:
+    """The fastest quota run and the fastest no-quota run, the two interleaved so they share load."""
+    unthrottled = Scenario(scenario.name, scenario.max_cells_per_flush, None)
+    pairs = [(run(scenario, messages), run(unthrottled, messages)) for _ in range(repeats)]
+    return min((p[0] for p in pairs), key=lambda r: r.seconds), min(
+        (p[1] for p in pairs), key=lambda r: r.seconds
+    )
 
 
-def quota_floor(write_requests: int) -> float:
-    """The earliest any client can finish ``write_requests`` writes under the quota."""
-    return math.floor(max(write_requests - 1, 0) / QUOTA.requests) * QUOTA.window_seconds
+def quota_floor(write_requests: int, quota: QuotaLimit) -> float:
+    """The earliest any client can finish ``write_requests`` writes under ``quota``."""
+    return math.floor(max(write_requests - 1, 0) / quota.requests) * quota.window_seconds
 
 
 def main() -> None:
     messages = _messages()
     scenarios = [
-        Scenario("default target (20,000 cells)", 20_000, True),
-        Scenario("target 2,000 cells", 2_000, True),
-        Scenario("stress: target 500 cells", 500, True),
+        Scenario("default target (20,000 cells)", 20_000, QUOTA),
+        Scenario("target 2,000 cells", 2_000, QUOTA),
+        Scenario("stress: target 500 cells", 500, QUOTA),
+        Scenario("informational: tight quota, target 2,000 cells", 2_000, TIGHT_QUOTA, in_goals=False),
     ]
-    print(f"# Sheets write benchmark: {RECORDS:,} records, {len(STREAMS)} streams, quota {QUOTA.requests}/s")
+    print(
+        f"# Sheets write benchmark: {RECORDS:,} records across {len(STREAMS)} streams, best of {REPEATS} runs"
+    )
     print(f"# python {platform.python_version()}, {platform.machine()}")
     print()
     print(
-        "| scenario | write requests | cells written | cells/request | 429s | time (s) | "
+        "| scenario | quota | write requests | cells written | cells/request | 429s | paced (s) | time (s) | "
         "no-quota time (s) | quota floor (s) | minimum (s) | time / minimum |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ok = True
     for scenario in scenarios:
-        unthrottled = best_of(REPEATS, Scenario(scenario.name, scenario.max_cells_per_flush, False), messages)
-        result = best_of(REPEATS, scenario, messages)
+        result, unthrottled = best_pair(REPEATS, scenario, messages)
         assert result.states == unthrottled.states == RECORDS // PAGE
-        floor = quota_floor(result.write_requests)
+        assert scenario.quota is not None
+        floor = quota_floor(result.write_requests, scenario.quota)
         minimum = max(floor, unthrottled.seconds)
         per_request = result.cells_written / result.write_requests
         ratio = result.seconds / minimum
-        ok &= ratio <= GOAL_TIME_RATIO and per_request >= GOAL_CELLS_PER_REQUEST
+        if scenario.in_goals:
+            ok &= ratio <= GOAL_TIME_RATIO and per_request >= GOAL_CELLS_PER_REQUEST
         print(
-            f"| {scenario.name} | {result.write_requests} | {result.cells_written:,} | {per_request:,.0f} | "
-            f"{result.throttled} | {result.seconds:.2f} | {unthrottled.seconds:.2f} | {floor:.2f} | "
-            f"{minimum:.2f} | {ratio:.2f} |"
+            f"| {scenario.name} | {scenario.quota.requests}/s | {result.write_requests} | "
+            f"{result.cells_written:,} | {per_request:,.0f} | "
+            f"{result.throttled} | {result.paced_seconds:.2f} | {result.seconds:.2f} | "
+            f"{unthrottled.seconds:.2f} | {floor:.2f} | {minimum:.2f} | {ratio:.2f} |"
         )
     print()
     verdict = "met" if ok else "NOT met"
-    goals = f">= {GOAL_CELLS_PER_REQUEST:,} cells/request, time <= {GOAL_TIME_RATIO:.1f} x minimum"
+    goals = f">= {GOAL_CELLS_PER_REQUEST:,} cells/request, time <= {GOAL_TIME_RATIO:.1f} x minimum, at 60/s"
     print(f"Goals ({goals}): {verdict}")
 
 

@@ -76,12 +76,13 @@ class GoogleSheetsDestinationConfig(BaseModel):
         default=20_000,
         ge=100,
         le=1_000_000,
-        description="Buffer up to this many cells before writing them in one request.",
+        description="Cells a flush aims for. While the previous flush is still on its way a buffer keeps "
+        "growing (up to ten times this), so requests get bigger exactly when Google is the bottleneck.",
     )
     max_bytes_per_flush: int = Field(
         default=2_000_000,
         ge=10_000,
-        description="...or this many bytes of cell text (Google recommends requests under 2 MB).",
+        description="Hard cap, in bytes, on the rows of one request (Google advises requests under 2 MB).",
     )
     write_requests_per_window: int = Field(
         default=60, ge=1, description="Write requests allowed per quota window (Google: 60 per user)."
@@ -90,7 +91,7 @@ class GoogleSheetsDestinationConfig(BaseModel):
     max_retries: int = Field(default=8, ge=0, description="Retries of a request answered with 429 or 5xx.")
     retry_initial_seconds: float = Field(default=1.0, ge=0, description="First backoff; doubles per retry.")
     retry_max_seconds: float = Field(default=64.0, ge=0, description="Longest single backoff.")
-    request_timeout_seconds: float = Field(default=120.0, gt=0)
+    request_timeout_seconds: float = Field(default=120.0, gt=0, description="Timeout of one HTTP request.")
     api_base_url: str | None = Field(
         default=None,
         description="Test/demo only: a loopback Sheets emulator (http://127.0.0.1:<port>) to use "

@@ -57,16 +57,8 @@ class SheetsSession:
         assert config.spreadsheet_id is not None  # callers raise SpreadsheetMissingError first
         api = SheetsApi(connect(config).http_client, config.spreadsheet_id, config, clock)
         metadata = await api.metadata()
-        conflicts: dict[str, TabConflictError] = {}
-        usable: list[Stream] = []
-        for stream in streams:
-            try:
-                read_layout(config.spreadsheet_id, metadata, [stream])
-            except TabConflictError as error:
-                conflicts[stream.name] = error
-            else:
-                usable.append(stream)
-        layout = read_layout(config.spreadsheet_id, metadata, usable)
+        layout = read_layout(config.spreadsheet_id, metadata, streams)
+        conflicts = layout.conflicts
         existing = [tab for tab in layout.tabs.values() if tab.exists]
         values = await api.values([text for tab in existing for text in header_ranges(tab)])
         for position, tab in enumerate(existing):
@@ -76,7 +68,8 @@ class SheetsSession:
             except TabConflictError as error:
                 conflicts[tab.stream] = error
                 del layout.tabs[tab.stream]
-        return cls(config, api, layout, {s.name: s for s in usable}, conflicts, metadata)
+        usable = {stream.name: stream for stream in streams if stream.name in layout.tabs}
+        return cls(config, api, layout, usable, conflicts, metadata)
 
     @property
     def spreadsheet_id(self) -> str:

@@ -80,12 +80,17 @@ class TabState:
 
 @dataclass
 class SpreadsheetLayout:
-    """Every tab of the spreadsheet as far as the destination cares, plus the whole grid's size."""
+    """Every tab of the spreadsheet as far as the destination cares, plus the whole grid's size.
+
+    ``conflicts`` lists the streams whose tabs cannot be used (and why); they have no entry in
+    ``tabs``.
+    """
 
     spreadsheet_id: str
     tabs: dict[str, TabState]
     sheet_cells: dict[int, int]
     sheet_titles: dict[int, str]
+    conflicts: dict[str, TabConflictError] = field(default_factory=dict)
 
     def total_cells(self) -> int:
         return sum(self.sheet_cells.values())
@@ -115,8 +120,8 @@ def _new_sheet_id(taken: set[int]) -> int:
 def read_layout(spreadsheet_id: str, metadata: dict[str, Any], streams: list[Stream]) -> SpreadsheetLayout:
     """The layout from ``spreadsheets.get`` metadata; headers and keys are loaded later.
 
-    Raises ``TabConflictError`` for a tab that carries a stream's name but is not ours, and for a
-    bookkeeping tab whose data tab was renamed or deleted.
+    A tab that carries a stream's name but is not ours, or a bookkeeping tab whose data tab was
+    renamed or deleted, puts the stream in ``conflicts`` instead.
     """
     by_title = _properties_by_title(metadata)
     folded = {title.casefold(): title for title in by_title}
@@ -126,6 +131,7 @@ def read_layout(spreadsheet_id: str, metadata: dict[str, Any], streams: list[Str
         grid = properties.get("gridProperties") or {}
         cells[int(properties["sheetId"])] = int(grid.get("rowCount", 0)) * int(grid.get("columnCount", 0))
     tabs: dict[str, TabState] = {}
+    conflicts: dict[str, TabConflictError] = {}
     for stream in streams:
         data = by_title.get(stream.name)
         index = by_title.get(index_title(stream.name))
@@ -133,7 +139,8 @@ def read_layout(spreadsheet_id: str, metadata: dict[str, Any], streams: list[Str
         if data is None and index is None:
             clash = folded.get(stream.name.casefold()) or folded.get(index_title(stream.name).casefold())
             if clash is not None:
-                raise _foreign_tab(spreadsheet_id, stream.name, clash)
+                conflicts[stream.name] = _foreign_tab(spreadsheet_id, stream.name, clash)
+                continue
             tabs[stream.name] = TabState(
                 stream=stream.name,
                 sheet_id=_new_sheet_id(taken),
@@ -149,14 +156,16 @@ def read_layout(spreadsheet_id: str, metadata: dict[str, Any], streams: list[Str
             ).with_rows([], [])
             continue
         if index is None:
-            raise _foreign_tab(spreadsheet_id, stream.name, stream.name)
+            conflicts[stream.name] = _foreign_tab(spreadsheet_id, stream.name, stream.name)
+            continue
         if data is None:
-            raise TabConflictError(
+            conflicts[stream.name] = TabConflictError(
                 f"The tab {stream.name!r} that sync_platform created in spreadsheet {spreadsheet_id!r} was "
                 f"renamed or deleted, but its hidden bookkeeping tab {index_title(stream.name)!r} is still "
                 f"there. Rename the tab back to {stream.name!r}; or, to start the stream over, delete the "
                 "hidden tab too and reset the stream's sync state so it backfills."
             )
+            continue
         grid = data.get("gridProperties") or {}
         index_grid = index.get("gridProperties") or {}
         tabs[stream.name] = TabState(
@@ -173,7 +182,7 @@ def read_layout(spreadsheet_id: str, metadata: dict[str, Any], streams: list[Str
             ordering_field=stream.newer_than_field,
         )
     titles = {int(p["sheetId"]): title for title, p in by_title.items()}
-    return SpreadsheetLayout(spreadsheet_id, tabs, cells, titles)
+    return SpreadsheetLayout(spreadsheet_id, tabs, cells, titles, conflicts)
 
 
 def _foreign_tab(spreadsheet_id: str, stream: str, title: str) -> TabConflictError:

@@ -119,6 +119,7 @@ class SheetsWriter:
                 "flushes": self.session.flushes,
                 "requests": dict(self.session.api.requests),
                 "retries": self.session.api.retries,
+                "paced_seconds": round(self.session.api.pacer.waited_seconds, 3),
                 **self.totals,
             },
         )
