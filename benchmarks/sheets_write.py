@@ -42,9 +42,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from sync_platform.destinations.google_sheets import GoogleSheetsDestination, row_count
 from sync_platform.protocol import (
     ConfiguredCatalog,
@@ -92,23 +89,6 @@ class Result:
     paced_seconds: float
 
 
-def _service_account() -> tuple[dict[str, Any], bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    info = {
-        "type": "service_account",
-        "private_key": pem,
-        "client_email": "bench@sync-platform.iam.gserviceaccount.com",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return info, public
-
-
 def _catalog() -> ConfiguredCatalog:
     return ConfiguredCatalog(
         streams=[
@@ -138,9 +118,8 @@ async def _feed(messages: list[Message]) -> AsyncIterator[Message]:
 
 
 def run(scenario: Scenario, messages: list[Message]) -> Result:
-    info, public = _service_account()
     with serve_sheets_emulator(SheetsEmulator()) as emulator:
-        emulator.register_service_account(info["client_email"], public)
+        info = emulator.new_service_account("bench@sync-platform.iam.gserviceaccount.com")
         config: dict[str, Any] = {
             "service_account_json": json.dumps(info),
             "api_base_url": emulator.base_url,

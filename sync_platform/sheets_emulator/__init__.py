@@ -11,15 +11,22 @@ from sync_platform.sheets_emulator.app import create_app
 from sync_platform.sheets_emulator.cells import MAX_CELL_CHARACTERS
 from sync_platform.sheets_emulator.emulator import EmulatorStats, SheetsEmulator
 from sync_platform.sheets_emulator.errors import SheetsApiError
+from sync_platform.sheets_emulator.keys import (
+    DEMO_SERVICE_ACCOUNT,
+    GeneratedKey,
+    generate_service_account_key,
+)
 from sync_platform.sheets_emulator.model import DEFAULT_CELL_LIMIT, Role, Sheet
 from sync_platform.sheets_emulator.quota import QuotaLimit, RequestClass
 from sync_platform.sheets_emulator.server import EmulatorStartError, serve_sheets_emulator
 
 __all__ = [
     "DEFAULT_CELL_LIMIT",
+    "DEMO_SERVICE_ACCOUNT",
     "MAX_CELL_CHARACTERS",
     "EmulatorStartError",
     "EmulatorStats",
+    "GeneratedKey",
     "QuotaLimit",
     "RequestClass",
     "Role",
@@ -27,5 +34,6 @@ __all__ = [
     "SheetsApiError",
     "SheetsEmulator",
     "create_app",
+    "generate_service_account_key",
     "serve_sheets_emulator",
 ]

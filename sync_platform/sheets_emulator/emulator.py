@@ -19,6 +19,7 @@ from sync_platform.sheets_emulator.auth import Authority
 from sync_platform.sheets_emulator.batch_update import apply_batch_update
 from sync_platform.sheets_emulator.cells import Cell, effective, render
 from sync_platform.sheets_emulator.errors import SheetsApiError, not_found
+from sync_platform.sheets_emulator.keys import DEMO_SERVICE_ACCOUNT, generate_service_account_key
 from sync_platform.sheets_emulator.model import DEFAULT_CELL_LIMIT, Edit, Role, Sheet, Spreadsheet
 from sync_platform.sheets_emulator.quota import (
     QuotaLimit,
@@ -121,6 +122,15 @@ class SheetsEmulator:
     def register_service_account(self, email: str, public_key_pem: bytes) -> None:
         with self._lock:
             self.authority.register_service_account(email, public_key_pem)
+
+    def new_service_account(self, email: str = DEMO_SERVICE_ACCOUNT) -> dict[str, Any]:
+        """A freshly generated key file (for ``service_account_json``), registered with this emulator.
+
+        The demo uses it as ``{"service_account_json": json.dumps(key), "api_base_url": base_url}``.
+        """
+        key = generate_service_account_key(email)
+        self.register_service_account(key.email, key.public_key_pem)
+        return key.info
 
     def create_spreadsheet(
         self, title: str = "Untitled spreadsheet", *, owner: str, shared_with: Mapping[str, str] | None = None

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sync_platform.engine import FakeClock
-from sync_platform.sheets_emulator import SheetsEmulator, serve_sheets_emulator
+from sync_platform.sheets_emulator import SheetsEmulator, generate_service_account_key, serve_sheets_emulator
 
 
 @dataclass(frozen=True)
@@ -39,24 +37,8 @@ def make_service_account(
     email: str = "sync-tests@sync-platform-tests.iam.gserviceaccount.com",
 ) -> ServiceAccount:
     """A service-account key file like the one Google Cloud downloads (token_uri is Google's)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    info = {
-        "type": "service_account",
-        "project_id": "sync-platform-tests",
-        "private_key_id": "0" * 40,
-        "private_key": private_pem,
-        "client_email": email,
-        "client_id": "100000000000000000001",
-        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return ServiceAccount(email, info, public_pem)
+    key = generate_service_account_key(email)
+    return ServiceAccount(key.email, key.info, key.public_key_pem)
 
 
 class SkippingClock(FakeClock):

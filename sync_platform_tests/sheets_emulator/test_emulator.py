@@ -5,6 +5,7 @@ Driven through the real gspread client, since that is what the destination uses.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import google.auth.exceptions
@@ -15,7 +16,7 @@ from gspread.utils import ValueInputOption
 
 from sync_platform.destinations.google_sheets.config import load_config
 from sync_platform.destinations.google_sheets.connection import connect
-from sync_platform.sheets_emulator import QuotaLimit, SheetsEmulator
+from sync_platform.sheets_emulator import DEMO_SERVICE_ACCOUNT, QuotaLimit, SheetsEmulator
 from sync_platform_tests.plugins.sheets_server import ServiceAccount, SkippingClock, make_service_account
 
 
@@ -245,3 +246,10 @@ def test_requests_are_counted_by_kind(client: gspread.Client, sheets: SheetsEmul
     assert stats.write_requests == 1
     assert stats.cells_written == 4
     assert sheets.values(spreadsheet.id, "Sheet1") == [[1, 2], [3, 4]]
+
+
+def test_a_key_made_by_the_emulator_is_all_the_demo_needs(sheets: SheetsEmulator) -> None:
+    key = sheets.new_service_account()
+    client = connect(load_config({"service_account_json": json.dumps(key), "api_base_url": sheets.base_url}))
+    spreadsheet = client.create("demo")
+    assert sheets.permissions(spreadsheet.id) == {DEMO_SERVICE_ACCOUNT: "owner"}
