@@ -79,6 +79,7 @@ class SheetsEmulator:
         self.log = RequestLog()
         self._spreadsheets: dict[str, Spreadsheet] = {}
         self._lock = threading.RLock()
+        self._counted = threading.Condition(self._lock)
         self.base_url: str | None = None
         """Set while the emulator is served over HTTP (``serve_sheets_emulator``)."""
 
@@ -110,6 +111,14 @@ class SheetsEmulator:
         ``after_apply`` applies them first, as when a response is lost on the way back."""
         with self._lock:
             self.quotas.script(ScriptedFailure(count, status, frozenset(kinds), after_apply, skip))
+
+    def wait_for(self, kind: str, *, at_least: int = 1, timeout: float = 10.0) -> bool:
+        """Block until ``at_least`` requests of ``kind`` were accepted (False on timeout).
+
+        For requests that clients make in the background, such as google-auth's IAM lookup.
+        """
+        with self._counted:
+            return self._counted.wait_for(lambda: self.log.accepted[kind] >= at_least, timeout)
 
     def pending_failures(self) -> int:
         with self._lock:
@@ -212,6 +221,7 @@ class SheetsEmulator:
                     raise self._scripted_error(failure.status, kind)
                 result = operation(identity)
                 self.log.accepted[kind] += 1
+                self._counted.notify_all()
                 if failure is not None:
                     raise self._scripted_error(failure.status, kind)
                 return result
@@ -223,10 +233,12 @@ class SheetsEmulator:
         """Count a request that needs no handling (google-auth's side lookups)."""
         with self._lock:
             self.log.accepted[kind] += 1
+            self._counted.notify_all()
 
     def token(self, form: dict[str, str]) -> dict[str, Any]:
         with self._lock:
             self.log.accepted["token"] += 1
+            self._counted.notify_all()
             return self.authority.grant(form)
 
     def _scripted_error(self, status: int, kind: str) -> SheetsApiError:

@@ -110,7 +110,10 @@ class SheetsWriter:
                 yield out
         finally:
             if self.flight is not None:  # closed early: the flush is abandoned, its states never sent
-                self.flight.task.cancel()
+                task = self.flight.task
+                task.cancel()
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved, so asyncio does not warn about it
         yield log(
             LogLevel.INFO,
             f"google_sheets: wrote to spreadsheet {self.session.spreadsheet_id}",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import time
 from typing import Any
 
 import pytest
@@ -107,11 +106,8 @@ def test_no_request_leaves_the_machine(
     config = reported_config(setup(destination, sheets_config, catalog("customer")))
     write(destination, config, catalog("customer"), [upsert("customer", "cus_1", T0)])
     teardown(destination, config)
-    deadline = time.monotonic() + 10
-    while not sheets.stats().accepted.get("iam.allowedLocations") and time.monotonic() < deadline:
-        time.sleep(0.05)  # the lookup runs in google-auth's background thread; wait for it, then check
-
-    assert sheets.stats().accepted.get("iam.allowedLocations", 0) >= 1
+    # google-auth makes that lookup from a background thread: wait until the emulator has seen it.
+    assert sheets.wait_for("iam.allowedLocations")
     assert resolved
     assert set(resolved) == {"127.0.0.1"}
     assert {address[0] for address in connected if isinstance(address, tuple)} == {"127.0.0.1"}

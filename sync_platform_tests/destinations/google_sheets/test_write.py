@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sync_platform.destinations.google_sheets import GoogleSheetsDestination
@@ -385,3 +387,52 @@ def test_states_are_re_emitted_only_once_the_rows_before_them_are_in_the_sheet(
     assert [offset for offset, _ in seen] == [5, 10, 15, 20, 25, 30, 35]
     assert all(rows >= offset for offset, rows in seen)
     assert seen[0] == (5, 10)  # the first flush went out at 10 rows and released the states it covered
+
+
+def test_a_write_cut_off_mid_batch_never_reports_unwritten_rows_and_a_rerun_converges(
+    sheets: SheetsEmulator, config: dict[str, Any], destination: GoogleSheetsDestination
+) -> None:
+    """The engine's hard time limit cancels a write while the source stalls: what was buffered is
+    abandoned, so no state past the written rows may have been re-emitted."""
+    messages: list[Message] = []
+    for i in range(40):
+        messages.append(upsert("customer", f"cus_{i:02d}", T0))
+        if i % 10 == 9:
+            messages.append(checkpoint("customer", i + 1))
+    small = {**config, "max_cells_per_flush": 100}
+
+    async def cut_off() -> list[Message]:
+        delivered = asyncio.Event()
+
+        async def stalling_source() -> AsyncIterator[Message]:
+            for message in messages[:27]:  # 25 records and 2 checkpoints, then nothing more comes
+                yield message
+            delivered.set()
+            await asyncio.Event().wait()
+
+        outputs: list[Message] = []
+        run = destination.write(small, BOTH, stalling_source())
+
+        async def consume() -> None:
+            async for message in run:
+                outputs.append(message)
+
+        task = asyncio.create_task(consume())
+        await delivered.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await run.aclose()
+        return outputs
+
+    outputs = asyncio.run(cut_off())
+
+    released = [state["offset"] for state in states(outputs)]
+    rows = ids(sheets, config)
+    assert all(offset <= len(rows) for offset in released)
+    assert "cus_24" not in rows  # the last, unflushed records were abandoned
+    resume_from = max(released, default=0)
+
+    write(destination, config, BOTH, messages[resume_from + resume_from // 10 :])
+
+    assert ids(sheets, config) == [f"cus_{i:02d}" for i in range(40)]
