@@ -4,4 +4,5 @@ pytest_plugins = [
     "sync_platform_tests.plugins.postgres",
     "sync_platform_tests.plugins.pipelines",
     "sync_platform_tests.plugins.stripe_emulator",
+    "sync_platform_tests.plugins.sheets_server",
 ]
