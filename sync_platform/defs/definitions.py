@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 
 from sync_platform.defs.assets import build_sync_assets
+from sync_platform.defs.checks import build_checkpoint_freshness_checks, checkpoint_freshness_schedule
 from sync_platform.defs.families import FAMILIES, DestinationFamily
 from sync_platform.defs.family_assets import EventStreamMapper, family_assets
 from sync_platform.defs.jobs import sync_job
@@ -83,11 +84,14 @@ def build_definitions(
         build_events_poll_sensor(built, jobs),
         pipeline_run_failure_sensor,
     ]
+    checks = [build_checkpoint_freshness_checks(fa) for fa in built]
     schedules = [
-        build_reconcile_schedule(fa, job, reconcile_cron) for fa, job in zip(built, jobs, strict=True)
+        *(build_reconcile_schedule(fa, job, reconcile_cron) for fa, job in zip(built, jobs, strict=True)),
+        checkpoint_freshness_schedule(checks),
     ]
     return dg.Definitions(
         assets=[fa.assets for fa in built],
+        asset_checks=checks,
         jobs=launchable,
         sensors=sensors,
         schedules=schedules,

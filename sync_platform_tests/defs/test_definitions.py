@@ -51,6 +51,7 @@ def test_the_code_location_loads_and_validates(definitions: dg.Definitions) -> N
     assert {s.name for s in definitions.schedules} == {
         "reconcile_schedule",
         "stripe_sheets_reconcile_schedule",
+        "checkpoint_freshness_schedule",
     }
 
 

@@ -199,3 +199,23 @@ def test_the_reconcile_schedule_targets_ready_active_pipelines(harness: DagsterH
     ) as context:
         data = schedule.evaluate_tick(context)
     assert lanes_of(data) == ([(pid, "reconcile")] if ready else [])
+
+
+def test_checkpoint_freshness_passes_for_recent_commits_and_warns_for_stale_ones(
+    harness: DagsterHarness,
+) -> None:
+    pid = harness.create_pipeline()
+    assert harness.materialize(
+        pid, streams=["customer", "invoice"]
+    ).success  # ready, checkpoint committed now
+    job = harness.definitions.resolve_job_def("checkpoint_freshness_job")
+
+    def evaluations() -> dict[str, bool]:
+        result = job.execute_in_process(instance=harness.instance, resources=harness.resources)
+        return {e.asset_key.path[-1]: e.passed for e in result.get_asset_check_evaluations()}
+
+    assert evaluations() == {"customer": True, "invoice": True}
+    with harness.store.transaction() as transaction:
+        stale = "UPDATE {}.checkpoints SET updated_at = now() - interval '30 hours'"
+        transaction.connection.execute(stale.format(f'"{harness.store.schema}"'))
+    assert evaluations() == {"customer": False, "invoice": False}
