@@ -1,6 +1,7 @@
 """The ``sync-platform`` command line. Commands register themselves on the ``cli`` group."""
 
 from sync_platform.cli import demo_command as _demo_command  # noqa: F401  (registers `demo`)
+from sync_platform.cli import dev_command as _dev_command  # noqa: F401  (registers `dev`)
 from sync_platform.cli import emulator_command as _emulator_command  # noqa: F401  (registers `emulator`)
 from sync_platform.cli import pipelines_command as _pipelines_command  # noqa: F401  (`pipelines …`)
 from sync_platform.cli import serve_webhooks_command as _serve_webhooks_command  # noqa: F401

@@ -30,6 +30,7 @@ from sync_platform.protocol import Stream
 
 DATABASE_URL_ENV = "SYNC_PLATFORM_DATABASE_URL"
 RECONCILE_CRON_ENV = "SYNC_PLATFORM_RECONCILE_CRON"
+SENSOR_INTERVAL_ENV = "SYNC_PLATFORM_SENSOR_INTERVAL_SECONDS"
 
 # Beta/preview APIs we use on purpose (FreshnessPolicy.time_window, BackfillPolicy on multi-assets);
 # silencing them once here keeps every run's logs readable.
@@ -69,6 +70,7 @@ def build_definitions(
     streams_for_events: EventStreamMapper | None = None,
     translator: StripeAssetTranslator | None = None,
     reconcile_cron: str = DEFAULT_RECONCILE_CRON,
+    sensor_interval_seconds: int | None = None,
     resources: Mapping[str, Any] | None = None,
 ) -> dg.Definitions:
     """All definitions for ``families`` over ``streams`` (the Stripe catalog when omitted)."""
@@ -79,8 +81,12 @@ def build_definitions(
     jobs = [sync_job(fa.family, fa.assets) for fa in built]
     launchable = [*jobs, pipeline_teardown_job]
     sensors = [
-        build_lifecycle_sensor(built, launchable, streams_for_events),
-        build_inbox_sensor(built, jobs, streams_for_events),
+        build_lifecycle_sensor(
+            built, launchable, streams_for_events, minimum_interval_seconds=sensor_interval_seconds or 15
+        ),
+        build_inbox_sensor(
+            built, jobs, streams_for_events, minimum_interval_seconds=sensor_interval_seconds or 5
+        ),
         build_events_poll_sensor(built, jobs),
         pipeline_run_failure_sensor,
     ]
@@ -101,4 +107,9 @@ def build_definitions(
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_definitions(reconcile_cron=os.environ.get(RECONCILE_CRON_ENV) or DEFAULT_RECONCILE_CRON)
+    """Settings that shape definitions (not resources) are read here, when the location loads."""
+    interval = os.environ.get(SENSOR_INTERVAL_ENV)
+    return build_definitions(
+        reconcile_cron=os.environ.get(RECONCILE_CRON_ENV) or DEFAULT_RECONCILE_CRON,
+        sensor_interval_seconds=int(interval) if interval else None,
+    )

@@ -1,0 +1,192 @@
+"""The local stack behind ``demo`` and ``dev``: databases, a Stripe, the webhook receiver, Dagster's home.
+
+Everything has an embedded default, so a fresh machine needs nothing installed or configured:
+
+- PostgreSQL: ``DATABASE_URL`` if set, else the embedded server under ``platform_home()``, with
+  three databases on it: ``sync_platform`` (pipelines, checkpoints, inbox), ``dagster`` (the
+  Dagster instance) and ``warehouse`` (where the demo pipeline writes the Stripe tables);
+- Stripe: ``STRIPE_API_KEY`` if set (the real API), else the built-in emulator on 127.0.0.1;
+- the webhook receiver on 127.0.0.1 (Stripe's real API cannot reach it, so with a real key the
+  demo pipeline polls events instead);
+- ``DAGSTER_HOME`` under ``platform_home()/dagster``, with the project's ``dagster.yaml`` and its
+  storage pointed at the ``dagster`` database.
+
+``environ`` is what every process of the stack needs (the in-process Dagster run, or the
+``dagster dev`` subprocess); secrets in it stay in memory and are never printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sync_platform.cli.app_database import local_secret_key
+from sync_platform.embedded_postgres import (
+    DATABASE_URL_ENV,
+    embedded_postgres,
+    ensure_database,
+    platform_home,
+    with_scheme,
+)
+from sync_platform.pipelines import SECRET_KEY_ENV, PipelineStore
+
+logger = logging.getLogger(__name__)
+
+APP_DATABASE = "sync_platform"
+DAGSTER_DATABASE = "dagster"
+WAREHOUSE_DATABASE = "warehouse"
+STRIPE_KEY_ENV = "STRIPE_API_KEY"
+WAREHOUSE_URL_ENV = "SYNC_PLATFORM_WAREHOUSE_URL"
+DAGSTER_DATABASE_URL_ENV = "SYNC_PLATFORM_DAGSTER_DATABASE_URL"
+APP_DATABASE_URL_ENV = "SYNC_PLATFORM_DATABASE_URL"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+FALLBACK_DAGSTER_YAML = """\
+storage:
+  postgres:
+    postgres_url:
+      env: SYNC_PLATFORM_DAGSTER_DATABASE_URL
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: pipeline/id
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+@dataclass
+class LocalStack:
+    """The running services and the environment that points at them."""
+
+    home: Path
+    app_url: str
+    dagster_url: str
+    warehouse_url: str
+    stripe_base_url: str | None
+    stripe_key: str
+    receiver_url: str
+    store: PipelineStore
+    emulator: Any = None
+    environ: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uses_emulator(self) -> bool:
+        return self.emulator is not None
+
+    def webhook_url(self, pipeline_id: str) -> str:
+        return f"{self.receiver_url}/webhooks/{pipeline_id}"
+
+
+def dagster_home(home: Path) -> Path:
+    """``home/dagster`` with the project's ``dagster.yaml`` (kept if the user edited the copy)."""
+    directory = home / "dagster"
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "dagster.yaml"
+    if not target.exists():
+        template = PROJECT_ROOT / "dagster.yaml"
+        if template.exists():
+            shutil.copyfile(template, target)
+        else:
+            target.write_text(FALLBACK_DAGSTER_YAML)
+    return directory
+
+
+@contextmanager
+def _emulator(objects: int, seed: int) -> Iterator[Any]:
+    from sync_platform.emulator import run_emulator
+
+    with run_emulator(objects=objects, seed=seed) as emulator:
+        yield emulator
+
+
+@contextmanager
+def _receiver(store: PipelineStore) -> Iterator[str]:
+    """The webhook receiver on a free 127.0.0.1 port, served from a thread."""
+    from sync_platform.webhooks import create_app
+    from sync_platform.webhooks.server import WebhookServer, bind_socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    server = WebhookServer(create_app(store), sock=sock)
+    thread = threading.Thread(target=server.serve, name="webhook-receiver", daemon=True)
+    thread.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        thread.join(15)
+        sock.close()
+
+
+@contextmanager
+def local_stack(
+    *, objects: int = 3000, seed: int = 7, environ: Mapping[str, str] | None = None
+) -> Iterator[LocalStack]:
+    """Start the stack; everything stops when the ``with`` block ends (data stays on disk)."""
+    environ = dict(os.environ if environ is None else environ)
+    home = platform_home(environ)
+    with ExitStack() as stack:
+        server_url = stack.enter_context(embedded_postgres(environ=environ))
+        app_url = ensure_database(server_url, APP_DATABASE)
+        dagster_url = ensure_database(server_url, DAGSTER_DATABASE)
+        warehouse_url = ensure_database(server_url, WAREHOUSE_DATABASE)
+        secret_key = environ.get(SECRET_KEY_ENV) or (
+            local_secret_key(home) if not environ.get(DATABASE_URL_ENV) else None
+        )
+        if not secret_key:
+            raise RuntimeError(
+                f"Set {SECRET_KEY_ENV} to the key that encrypts pipeline secrets in {DATABASE_URL_ENV}."
+            )
+        emulator = None
+        stripe_key = environ.get(STRIPE_KEY_ENV, "")
+        stripe_base_url = None
+        if not stripe_key:
+            emulator = stack.enter_context(_emulator(objects, seed))
+            stripe_key, stripe_base_url = emulator.secret_key, emulator.base_url
+        stack_environ = {
+            APP_DATABASE_URL_ENV: app_url,
+            DAGSTER_DATABASE_URL_ENV: with_scheme(dagster_url, "postgresql+psycopg2"),
+            WAREHOUSE_URL_ENV: warehouse_url,
+            SECRET_KEY_ENV: secret_key,
+            STRIPE_KEY_ENV: stripe_key,
+            "DAGSTER_HOME": str(dagster_home(home)),
+        }
+        store = stack.enter_context(PipelineStore(app_url, environ={**environ, **stack_environ}))
+        receiver_url = stack.enter_context(_receiver(store))
+        yield LocalStack(
+            home=home,
+            app_url=app_url,
+            dagster_url=dagster_url,
+            warehouse_url=warehouse_url,
+            stripe_base_url=stripe_base_url,
+            stripe_key=stripe_key,
+            receiver_url=receiver_url,
+            store=store,
+            emulator=emulator,
+            environ=stack_environ,
+        )
+
+
+@contextmanager
+def exported(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set ``variables`` in this process's environment for the block (the in-process Dagster run
+    resolves its resources from there), then restore what was there before."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
