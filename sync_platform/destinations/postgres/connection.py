@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from sync_platform.destinations.postgres.config import PostgresDestinationConfig
 from sync_platform.destinations.postgres.errors import PostgresDestinationError
+from sync_platform.destinations.postgres.upsert import Session
 from sync_platform.redaction import MASK, redact
 
 logger = logging.getLogger(__name__)
@@ -65,32 +66,35 @@ class WriterThread:
     def __init__(self, config: PostgresDestinationConfig) -> None:
         self._config = config
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postgres-writer")
-        self._connection: Connection | None = None  # used on the writer thread only
+        self._session: Session | None = None  # used on the writer thread only
 
-    def submit(self, job: Callable[[Connection], T]) -> asyncio.Future[T]:
+    def submit(self, job: Callable[[Session], T]) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(self._executor, self._call, job)
 
-    def _call(self, job: Callable[[Connection], T]) -> T:
-        if self._connection is None or self._connection.closed or self._connection.broken:
-            self._connection = connect(self._config)
+    def _call(self, job: Callable[[Session], T]) -> T:
+        session = self._session
+        if session is None or session.connection.closed or session.connection.broken:
+            self._discard()
+            session = self._session = Session(connect(self._config))
         try:
-            return job(self._connection)
+            return job(session)
         except BaseException:
-            if self._connection.broken or self._connection.closed:
+            if session.connection.broken or session.connection.closed:
                 self._discard()
             raise
 
     def _discard(self) -> None:
-        if self._connection is not None:
+        if self._session is not None:
             try:
-                self._connection.close()
+                self._session.connection.close()
             finally:
-                self._connection = None
+                self._session = None
 
     def interrupt(self) -> None:
         """Ask the server to cancel the statement running now (safe from any thread)."""
-        connection = self._connection
+        session = self._session
+        connection = session.connection if session is not None else None
         if connection is not None and not connection.closed:
             try:
                 connection.cancel_safe(timeout=5)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -23,6 +22,7 @@ from sync_platform.destinations.postgres.errors import RecordContractError
 from sync_platform.destinations.postgres.layout import StreamLayout, TypedColumn
 from sync_platform.destinations.postgres.type_rules import (
     ACCEPTS,
+    FAST_TYPES,
     ColumnKind,
     normalize_date_time,
 )
@@ -138,9 +138,8 @@ class RecordEncoder:
         self.layout = layout
         self.key_paths = [column.path for column in layout.key]
         self.staged_date_times = [c for c in columns if c.kind is ColumnKind.DATE_TIME]
-        self._unchecked: list[tuple[TypedColumn, Callable[[Any], bool]]] = [
-            (column, ACCEPTS[column.kind]) for column in columns if column.kind is not ColumnKind.ANY
-        ]
+        self._checks = [(column, *FAST_TYPES[column.kind]) for column in columns if column.kind in FAST_TYPES]
+        self._reported: set[str] = set()
 
     def encode(self, data: dict[str, Any], *, deleted: bool) -> EncodedRecord:
         """One COPY line for ``data``; raises ``RecordContractError`` when it has no key or time."""
@@ -160,21 +159,30 @@ class RecordEncoder:
             fields.append(NULL if normalized is None else normalized)
         return EncodedRecord("\t".join(fields) + "\n", key, data, repaired)
 
-    def mismatches(self, data: dict[str, Any]) -> list[Mismatch]:
-        """Fields of ``data`` whose non-null value its typed column will hold as NULL.
+    def inspect(self, data: dict[str, Any]) -> tuple[list[TypedColumn], list[Mismatch]]:
+        """The columns whose value in ``data`` needs the guarded SQL path, and the mismatches.
 
-        Each column is reported once per encoder (one warning per column per write): a column that
-        reported stops being checked.
+        A mismatch is a non-null value its typed column will hold as NULL; each column reports one
+        mismatch per encoder (one warning per column per write).
         """
+        guarded: list[TypedColumn] = []
         found: list[Mismatch] = []
-        for column, accepts in self._unchecked:
+        for column, types, bounds in self._checks:
             value = data.get(column.field)
-            if value is not None and not accepts(value):
+            if value is None or (
+                type(value) in types and (bounds is None or bounds[0] <= value <= bounds[1])
+            ):
+                continue
+            guarded.append(column)
+            if column.name not in self._reported and not ACCEPTS[column.kind](value):
+                self._reported.add(column.name)
                 found.append(Mismatch(column, value))
-        if found:
-            reported = {id(m.column) for m in found}
-            self._unchecked = [pair for pair in self._unchecked if id(pair[0]) not in reported]
-        return found
+        for column in self.staged_date_times:  # parsed client-side: never guarded, maybe mismatched
+            value = data.get(column.field)
+            if value is not None and column.name not in self._reported and normalize_date_time(value) is None:
+                self._reported.add(column.name)
+                found.append(Mismatch(column, value))
+        return guarded, found
 
     def _key_value(self, data: dict[str, Any], path: tuple[str, ...]) -> str:
         value: Any = data

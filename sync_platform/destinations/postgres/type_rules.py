@@ -5,6 +5,12 @@ the declared type and NULL otherwise, so a surprising value never fails a batch 
 it). The SQL side computes the column inside the upsert and must never raise; the Python side
 decides, per record, whether the SQL side will have dropped a non-null value, so the writer can
 warn once per column. The two halves below must agree, value for value; the tests pin that.
+
+SQL reads a column one of two ways. The guarded way (``sql_value``) inspects the jsonb value and
+never raises, whatever it holds. The fast way (``sql_fast_value``) lets ``jsonb_to_record`` convert
+the field with the column type's own input function, which is several times cheaper but raises on a
+value of the wrong shape, so it is used only for a batch in which Python saw no value of that column
+outside ``FAST_TYPES`` (the usual case: a source that sticks to its schema).
 """
 
 from __future__ import annotations
@@ -121,6 +127,26 @@ _SQL_TEMPLATES = {
 }
 
 
+def sql_fast_value(kind: ColumnKind, value: sql.Composable) -> sql.Composable:
+    """The typed value of ``value``, a ``jsonb_to_record`` column of type ``FAST_RECORD_TYPES[kind]``."""
+    if kind is ColumnKind.UNIX_TIME:
+        return sql.SQL("to_timestamp({})").format(value)
+    return value
+
+
+FAST_RECORD_TYPES = {
+    ColumnKind.TEXT: "text",
+    ColumnKind.REFERENCE: "text",
+    ColumnKind.BOOLEAN: "boolean",
+    ColumnKind.BIGINT: "bigint",
+    ColumnKind.NUMERIC: "numeric",
+    ColumnKind.UNIX_TIME: "double precision",
+    ColumnKind.JSON: "jsonb",
+    ColumnKind.ANY: "jsonb",
+}
+"""How ``jsonb_to_record`` declares a column read the fast way (DATE_TIME is always staged)."""
+
+
 # --- Python ------------------------------------------------------------------------------------------
 
 
@@ -154,6 +180,28 @@ ACCEPTS: dict[ColumnKind, Callable[[Any], bool]] = {
     ColumnKind.ANY: lambda value: True,
 }
 """``ACCEPTS[kind](value)`` for a non-null value: does the typed column keep it?"""
+
+
+FAST_TYPES: dict[ColumnKind, tuple[frozenset[type], tuple[int, int] | None]] = {
+    ColumnKind.TEXT: (frozenset({str}), None),
+    ColumnKind.REFERENCE: (frozenset({str}), None),
+    ColumnKind.BOOLEAN: (frozenset({bool}), None),
+    ColumnKind.BIGINT: (frozenset({int}), (INT64_MIN, INT64_MAX)),
+    ColumnKind.NUMERIC: (frozenset({int, float}), None),
+    ColumnKind.UNIX_TIME: (frozenset({int, float}), (UNIX_MIN, UNIX_MAX)),
+    ColumnKind.JSON: (frozenset({dict, list}), None),
+}
+"""Per kind: the Python types (and range) whose values the fast SQL path converts correctly.
+
+Every such value is also accepted (``ACCEPTS``); ANY and DATE_TIME columns never need the guard."""
+
+
+def is_fast(kind: ColumnKind, value: Any) -> bool:
+    """Can ``value`` (not None) go through the fast SQL path of a ``kind`` column?"""
+    if kind in (ColumnKind.ANY, ColumnKind.DATE_TIME):
+        return True
+    types, bounds = FAST_TYPES[kind]
+    return type(value) in types and (bounds is None or bounds[0] <= value <= bounds[1])
 
 
 def json_type(value: Any) -> str:

@@ -18,9 +18,10 @@ sees the other writer's committed rows and tombstones.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
@@ -33,7 +34,12 @@ from sync_platform.destinations.postgres.naming import (
     UPDATED_AT,
     is_identifier_safe,
 )
-from sync_platform.destinations.postgres.type_rules import ColumnKind, sql_value
+from sync_platform.destinations.postgres.type_rules import (
+    FAST_RECORD_TYPES,
+    ColumnKind,
+    sql_fast_value,
+    sql_value,
+)
 
 Connection = psycopg.Connection[tuple[object, ...]]
 
@@ -64,6 +70,8 @@ class StagedBatch:
     live: int
     tombstones: int
     has_duplicate_keys: bool
+    guarded_columns: frozenset[str] = frozenset()
+    """Columns holding, somewhere in the batch, a value the fast SQL path cannot take."""
 
 
 class StreamStatements:
@@ -81,13 +89,41 @@ class StreamStatements:
         self.keys = [sql.Identifier(k.name) for k in layout.key]
         self.date_times = [c for c in columns if c.kind is ColumnKind.DATE_TIME]
         self.columns = columns
+        self._upserts: dict[frozenset[str], sql.Composable] = {}
         self.create_stage = self._create_stage()
         self.copy = self._copy()
+        self._scripts: dict[
+            tuple[bool, bool, bool, frozenset[str]], tuple[str, list[tuple[str, ...] | None]]
+        ] = {}
         self.dedupe = self._dedupe()
-        self.upsert = self._upsert()
         self.clear_tombstones = self._clear_tombstones()
         self.delete_rows = self._delete_rows()
         self.record_tombstones = self._record_tombstones()
+
+    def script(self, connection: Connection, batch: StagedBatch) -> tuple[str, list[tuple[str, ...] | None]]:
+        """The statements applying ``batch``, then emptying the stage, and what each one's row means."""
+        shape = (batch.has_duplicate_keys, batch.live > 0, batch.tombstones > 0, batch.guarded_columns)
+        if shape not in self._scripts:
+            parts: list[tuple[sql.Composable, tuple[str, ...] | None]] = [
+                (
+                    sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))").format(
+                        sql.Literal(self.lock_key)
+                    ),
+                    None,
+                )
+            ]
+            if batch.has_duplicate_keys:
+                parts.append((self.dedupe, ("superseded",)))
+            if batch.live:
+                parts.append((self.upsert(batch.guarded_columns), ("inserted", "updated", "live")))
+                parts.append((self.clear_tombstones, None))
+            if batch.tombstones:
+                parts.append((self.delete_rows, None))
+                parts.append((self.record_tombstones, ("deleted", "tombstones")))
+            parts.append((sql.SQL("TRUNCATE {}").format(self.stage), None))
+            text = sql.SQL("; ").join(statement for statement, _ in parts).as_string(connection)
+            self._scripts[shape] = (text, [reader for _, reader in parts])
+        return self._scripts[shape]
 
     def _staged_date_time(self, index: int) -> sql.Identifier:
         return sql.Identifier(f"_dt_{index}")
@@ -102,14 +138,14 @@ class StreamStatements:
         return sql.SQL("({}) = ({})").format(self._key_list(left), self._key_list(right))
 
     def _create_stage(self) -> sql.Composable:
-        columns = [sql.SQL("{} text NOT NULL").format(k) for k in self.keys]
+        columns = [sql.SQL('{} text COLLATE "C" NOT NULL').format(k) for k in self.keys]
         columns += [
             sql.SQL("_deleted boolean NOT NULL"),
             sql.SQL("_updated_at double precision NOT NULL"),
             sql.SQL("_raw_data jsonb NOT NULL"),
         ]
         columns += [sql.SQL("{} text").format(self._staged_date_time(i)) for i in range(len(self.date_times))]
-        return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
+        return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) WITH (toast_tuple_target = 8160)").format(
             sql.Identifier(self.stage_name), sql.SQL(", ").join(columns)
         )
 
@@ -128,36 +164,49 @@ class StreamStatements:
             "SELECT count(*) FROM gone"
         ).format(keys=sql.SQL(", ").join(self.keys), stage=self.stage)
 
-    def _typed_values(self) -> tuple[sql.Composable, list[sql.Composable]]:
-        """The FROM clause that unpacks the raw JSON once per row, and one expression per column."""
-        unpacked = [
-            c for c in self.columns if c.kind is not ColumnKind.DATE_TIME and is_identifier_safe(c.field)
-        ]
-        unpacked_fields = {c.field for c in unpacked}
+    def _typed_values(self, guarded: frozenset[str]) -> tuple[sql.Composable, list[sql.Composable]]:
+        """The FROM clause that unpacks the raw JSON once per row, and one expression per column.
+
+        ``jsonb_to_record`` converts each clean column with its type's input function (the fast
+        path); a column in ``guarded`` is unpacked as jsonb and read by the never-failing rule.
+        """
+        definitions: list[sql.Composable] = []
         expressions: list[sql.Composable] = []
         for column in self.columns:
-            if column.field in unpacked_fields:
-                value: sql.Composable = sql.SQL("x.{}").format(sql.Identifier(column.field))
-            else:  # a field name no record definition can spell: read it directly
-                value = sql.SQL("(s._raw_data -> {})").format(sql.Literal(column.field))
-            staged: sql.Composable = sql.SQL("NULL")
             if column.kind is ColumnKind.DATE_TIME:
                 staged = sql.SQL("s.{}").format(self._staged_date_time(self.date_times.index(column)))
-            expressions.append(sql_value(column.kind, value, staged))
+                expressions.append(sql_value(column.kind, sql.SQL("NULL"), staged))
+            elif not is_identifier_safe(column.field):  # no record definition can spell this name
+                value = sql.SQL("(s._raw_data -> {})").format(sql.Literal(column.field))
+                expressions.append(sql_value(column.kind, value, sql.SQL("NULL")))
+            else:
+                value = sql.SQL("x.{}").format(sql.Identifier(column.field))
+                if column.name in guarded:
+                    definitions.append(sql.SQL("{} jsonb").format(sql.Identifier(column.field)))
+                    expressions.append(sql_value(column.kind, value, sql.SQL("NULL")))
+                else:
+                    record_type = sql.SQL(FAST_RECORD_TYPES[column.kind])
+                    definitions.append(sql.SQL("{} {}").format(sql.Identifier(column.field), record_type))
+                    expressions.append(sql_fast_value(column.kind, value))
         source = sql.SQL("{} s").format(self.stage)
-        if unpacked_fields:
-            definition = sql.SQL(", ").join(
-                sql.SQL("{} jsonb").format(sql.Identifier(field)) for field in sorted(unpacked_fields)
+        if definitions:
+            source = sql.SQL("{} s, jsonb_to_record(s._raw_data) AS x({})").format(
+                self.stage, sql.SQL(", ").join(definitions)
             )
-            source = sql.SQL("{} s, jsonb_to_record(s._raw_data) AS x({})").format(self.stage, definition)
         return source, expressions
 
-    def _upsert(self) -> sql.Composable:
+    def upsert(self, guarded: frozenset[str] = frozenset()) -> sql.Composable:
+        """The upsert statement for a batch whose ``guarded`` columns need the guarded path."""
+        if guarded not in self._upserts:
+            self._upserts[guarded] = self._upsert(guarded)
+        return self._upserts[guarded]
+
+    def _upsert(self, guarded: frozenset[str]) -> sql.Composable:
         """Insert or update every live version that beats the row and the tombstone it meets.
 
         Returns (inserted, updated, live versions staged); ``xmax = 0`` marks a freshly inserted row.
         """
-        source, expressions = self._typed_values()
+        source, expressions = self._typed_values(guarded)
         names = [*self.keys, sql.Identifier(UPDATED_AT), sql.Identifier(SYNCED_AT)]
         names += [sql.Identifier(c.name) for c in self.columns]
         names.append(sql.Identifier(RAW_DATA))
@@ -226,38 +275,59 @@ class StreamStatements:
         )
 
 
-def flush(connection: Connection, statements: StreamStatements, batch: StagedBatch) -> FlushStats:
-    """Apply ``batch`` in one transaction: all of it commits, or none of it does."""
+@dataclass
+class Session:
+    """A writer's connection and the staging tables it has created (temp tables live per session)."""
+
+    connection: Connection
+    stages: set[str] = field(default_factory=set)
+
+
+def flush(session: Session, statements: StreamStatements, batch: StagedBatch) -> FlushStats:
+    """Apply ``batch`` in one transaction: all of it commits, or none of it does.
+
+    Two round trips: COPY into the session's private staging table (a temp table: its own commit
+    touches nothing shared and needs no disk flush), then one simple-query script (PostgreSQL runs
+    it as one transaction) that applies the batch and empties the stage. Few round trips matter:
+    each is a moment the server idles while the writer thread waits for its turn on the interpreter.
+    """
     started = time.perf_counter()
-    inserted = updated = deleted = superseded = lost_live = lost_tombstones = 0
-    with connection.transaction(), connection.cursor() as cursor:
-        cursor.execute(statements.create_stage)
-        with cursor.copy(statements.copy) as copy:
-            copy.write(batch.payload)
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (statements.lock_key,))
-        if batch.has_duplicate_keys:
-            superseded = _count(cursor.execute(statements.dedupe).fetchone())
-        if batch.live:
-            row = cursor.execute(statements.upsert).fetchone()
-            assert row is not None  # an aggregate always returns one row
-            inserted, updated = int(row[0]), int(row[1])  # type: ignore[call-overload]  # counts
-            lost_live = int(row[2]) - inserted - updated  # type: ignore[call-overload]  # a count
-            cursor.execute(statements.clear_tombstones)
-        if batch.tombstones:
-            cursor.execute(statements.delete_rows)
-            row = cursor.execute(statements.record_tombstones).fetchone()
-            assert row is not None
-            deleted = int(row[0])  # type: ignore[call-overload]  # a count
-            lost_tombstones = int(row[1]) - deleted  # type: ignore[call-overload]  # a count
+    connection = session.connection
+    script, readers = statements.script(connection, batch)
+    counts: dict[str, int] = {}
+    try:
+        if statements.stage_name not in session.stages:
+            connection.execute(statements.create_stage)
+            session.stages.add(statements.stage_name)
+        with connection.cursor() as cursor:
+            with cursor.copy(statements.copy) as copy:
+                copy.write(batch.payload)
+            cursor.execute(script)
+            for reader in readers:
+                if reader is not None:
+                    for name, value in zip(reader, cursor.fetchone() or (), strict=True):
+                        counts[name] = int(value)  # type: ignore[call-overload]  # counts are ints
+                cursor.nextset()
+    except BaseException:
+        _empty_stage(connection, statements)
+        raise
+    inserted, updated = counts.get("inserted", 0), counts.get("updated", 0)
+    deleted = counts.get("deleted", 0)
+    skipped = counts.get("superseded", 0) + counts.get("live", 0) - inserted - updated
+    skipped += counts.get("tombstones", 0) - deleted
     return FlushStats(
         records=batch.records,
         inserted=inserted,
         updated=updated,
-        skipped_stale=superseded + lost_live + lost_tombstones,
+        skipped_stale=skipped,
         deleted=deleted,
         duration_ms=round((time.perf_counter() - started) * 1000),
     )
 
 
-def _count(row: tuple[object, ...] | None) -> int:
-    return int(row[0]) if row is not None else 0  # type: ignore[call-overload]  # count(*) is an int
+def _empty_stage(connection: Connection, statements: StreamStatements) -> None:
+    """After a failed script the stage still holds the batch; empty it if the session survived."""
+    if connection.broken or connection.closed:
+        return  # the session and its temp tables are gone with it
+    with contextlib.suppress(psycopg.Error):  # the connection died meanwhile: nothing left to empty
+        connection.execute(sql.SQL("TRUNCATE {}").format(statements.stage))

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sync_platform.destinations.postgres.config import PostgresDestinationConfig
-from sync_platform.destinations.postgres.connection import Connection, WriterThread, describe_error
+from sync_platform.destinations.postgres.connection import WriterThread, describe_error
 from sync_platform.destinations.postgres.ddl import (
     TableReport,
     ensure_schema,
@@ -33,7 +34,13 @@ from sync_platform.destinations.postgres.encoding import RecordEncoder
 from sync_platform.destinations.postgres.errors import RecordContractError, StreamLayoutError
 from sync_platform.destinations.postgres.layout import StreamLayout, TypedColumn, stream_layout
 from sync_platform.destinations.postgres.type_rules import json_type
-from sync_platform.destinations.postgres.upsert import FlushStats, StagedBatch, StreamStatements, flush
+from sync_platform.destinations.postgres.upsert import (
+    FlushStats,
+    Session,
+    StagedBatch,
+    StreamStatements,
+    flush,
+)
 from sync_platform.protocol import (
     ConfiguredCatalog,
     GlobalStatePayload,
@@ -49,6 +56,10 @@ from sync_platform.protocol import (
 )
 
 MAX_IN_FLIGHT = 2
+YIELD_EVERY = 32
+"""Records encoded between two offers of the interpreter to the writer thread. Encoding is pure
+Python and would otherwise hold the GIL for the interpreter's whole switch interval (5 ms) each
+time the writer thread needs it to read a reply and send the next statement: a server left idle."""
 STAT_FIELDS = ("inserted", "updated", "skipped_stale", "deleted")
 
 
@@ -59,8 +70,9 @@ class PreparedStream:
     report: TableReport
 
 
-def prepare_stream(schema: str, layout: StreamLayout, connection: Connection) -> PreparedStream:
+def prepare_stream(schema: str, layout: StreamLayout, session: Session) -> PreparedStream:
     """Make sure the stream's table exists with the catalog's columns; learn its actual types."""
+    connection = session.connection
     with connection.transaction():
         lock_schema(connection, schema)
         ensure_schema(connection, schema)
@@ -82,6 +94,7 @@ class _Stream:
     keys: set[tuple[str, ...]] = field(default_factory=set)
     duplicates: bool = False
     tombstones: int = 0
+    guarded: set[str] = field(default_factory=set)  # columns this batch must read the guarded way
     rejecting: bool = False  # stop taking records: a failure is known (or queued)
     failed: bool = False  # a failure was reached in output order: later states are dropped
     dropped: int = 0
@@ -130,6 +143,7 @@ class StreamWriter:
         self.schema = config.schema_name
         self.thread = WriterThread(config)
         self.outbox: deque[_Entry] = deque()
+        self._encoded = 0
         self.streams: dict[str, _Stream] = {}
         for configured in catalog.streams:
             try:
@@ -173,12 +187,17 @@ class StreamWriter:
             stream.repair_reported = True
             self._warn_repaired(stream, encoded.key)
         if not deleted:
-            for mismatch in stream.encoder.mismatches(encoded.data):
+            guarded, mismatches = stream.encoder.inspect(encoded.data)
+            stream.guarded.update(column.name for column in guarded)
+            for mismatch in mismatches:
                 self._warn_mismatch(stream, mismatch.column, mismatch.value, encoded.key)
         if encoded.key in stream.keys:
             stream.duplicates = True
         else:
             stream.keys.add(encoded.key)
+        self._encoded += 1
+        if self._encoded % YIELD_EVERY == 0:
+            time.sleep(0)  # let the writer thread take the interpreter if it is waiting for it
         stream.lines.append(encoded.line)
         stream.records.append(message)
         stream.tombstones += deleted
@@ -243,10 +262,11 @@ class StreamWriter:
             live=len(stream.lines) - stream.tombstones,
             tombstones=stream.tombstones,
             has_duplicate_keys=stream.duplicates,
+            guarded_columns=frozenset(stream.guarded),
         )
         records = stream.records
         stream.lines, stream.records, stream.keys = [], [], set()
-        stream.duplicates, stream.tombstones = False, 0
+        stream.duplicates, stream.tombstones, stream.guarded = False, 0, set()
         future = self.thread.submit(functools.partial(flush, statements=stream.statements, batch=batch))
         self.outbox.append(_Flush(stream, future, records))
         pending = [
@@ -355,7 +375,7 @@ class StreamWriter:
         stream.rejecting = True
         stream.dropped += dropping + len(stream.records)
         stream.lines, stream.records, stream.keys = [], [], set()
-        stream.tombstones, stream.duplicates = 0, False
+        stream.tombstones, stream.duplicates, stream.guarded = 0, False, set()
         self.outbox.append(_Fail(stream, error))
 
     def _flush_error(self, stream: _Stream, error: BaseException, *, records: int) -> str:

@@ -75,16 +75,20 @@ TRICKY: list[Any] = [
 
 
 def probe(
-    pg: PgTestDatabase, config: dict[str, Any], values: list[Any]
+    pg: PgTestDatabase, config: dict[str, Any], values: list[Any], batch_size: int = 100
 ) -> tuple[list[tuple[Any, ...]], list[Message]]:
-    """Write one record per value (the value in every typed column) and read the columns back."""
+    """Write one record per value (the value in every typed column) and read the columns back.
+
+    With ``batch_size=1`` every value is a batch of its own, so a value the fast SQL path can take
+    goes that way; in one big batch of mixed values every column takes the guarded path.
+    """
     with pg.connect() as connection:
         connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(pg.schema)))
     messages = [
         record("probe", obj(f"r{i:04d}", 1, **{k: v for k in PROPERTIES if k.startswith("v_")}))
         for i, v in enumerate(values)
     ]
-    output = write(config, CATALOG, messages)
+    output = write({**config, "batch_size": batch_size}, CATALOG, messages)
     assert errors(output) == []
     columns = sql.SQL(", ").join(sql.Identifier(f"v_{kind.value}") for kind in KIND_SCHEMAS)
     with pg.connect() as connection:
@@ -93,8 +97,10 @@ def probe(
         ).fetchall(), output
 
 
-def assert_agreement(pg: PgTestDatabase, config: dict[str, Any], values: list[Any]) -> None:
-    stored, output = probe(pg, config, values)
+def assert_agreement(
+    pg: PgTestDatabase, config: dict[str, Any], values: list[Any], batch_size: int = 100
+) -> None:
+    stored, output = probe(pg, config, values, batch_size)
     warned = {m.log.data["column"] for m in logs(output, "warn") if m.log.data and "column" in m.log.data}
     expected_warnings = set()
     for value, row in zip(values, stored, strict=True):
@@ -108,14 +114,18 @@ def assert_agreement(pg: PgTestDatabase, config: dict[str, Any], values: list[An
     assert warned == expected_warnings
 
 
+@pytest.mark.parametrize("batch_size", [1, 100])
 def test_tricky_values_are_kept_or_nulled_as_the_python_rule_says(
-    pg: PgTestDatabase, config: dict[str, Any]
+    pg: PgTestDatabase, config: dict[str, Any], batch_size: int
 ) -> None:
-    assert_agreement(pg, config, [*TRICKY, None])
+    assert_agreement(pg, config, [*TRICKY, None], batch_size)
 
 
-def test_numbers_keep_their_value_in_typed_columns(pg: PgTestDatabase, config: dict[str, Any]) -> None:
-    stored, _ = probe(pg, config, [2**63 - 1, 1.0, 1700000000.25])
+@pytest.mark.parametrize("batch_size", [1, 100])
+def test_numbers_keep_their_value_in_typed_columns(
+    pg: PgTestDatabase, config: dict[str, Any], batch_size: int
+) -> None:
+    stored, _ = probe(pg, config, [2**63 - 1, 1.0, 1700000000.25], batch_size)
     bigints = [row[list(KIND_SCHEMAS).index(ColumnKind.BIGINT)] for row in stored]
     assert bigints == [2**63 - 1, 1, None]
     times = [row[list(KIND_SCHEMAS).index(ColumnKind.UNIX_TIME)] for row in stored]
@@ -137,8 +147,11 @@ json_values = st.recursive(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(values=st.lists(json_values | st.sampled_from(TRICKY), min_size=1, max_size=20))
+@given(
+    values=st.lists(json_values | st.sampled_from(TRICKY), min_size=1, max_size=20),
+    batch_size=st.sampled_from([1, 3, 100]),
+)
 def test_any_json_value_is_kept_or_nulled_as_the_python_rule_says(
-    pg: PgTestDatabase, config: dict[str, Any], values: list[Any]
+    pg: PgTestDatabase, config: dict[str, Any], values: list[Any], batch_size: int
 ) -> None:
-    assert_agreement(pg, config, values)
+    assert_agreement(pg, config, values, batch_size)
