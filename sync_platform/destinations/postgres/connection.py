@@ -1,20 +1,22 @@
-"""Connections to the destination database, and the one writer thread that owns a write's connection.
+"""Connections to the destination database, and the queue that runs a write's flushes in order.
 
-Flushes run on a dedicated thread with a plain (blocking) psycopg connection: while PostgreSQL
-applies one batch, the event loop keeps reading the source and encoding the next batch, so both
-cores work. The thread also keeps blocking I/O off the event loop, where the source's HTTP requests
-run. Error texts are redacted and stripped of the configured password before anyone sees them.
+Setup, teardown, ``check`` and the read helpers use short-lived blocking connections (run off the
+event loop by their callers). A ``write()`` flushes through one async connection, so that while
+PostgreSQL applies a batch the same event loop goes on reading the source and encoding the next
+batch; no thread competes for the interpreter. Error texts are redacted and stripped of the
+configured password before anyone sees them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import psycopg
+from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
 
 from sync_platform.destinations.postgres.config import PostgresDestinationConfig
@@ -56,55 +58,62 @@ def connect(config: PostgresDestinationConfig) -> Connection:
         ) from None
 
 
-class WriterThread:
-    """Runs jobs one at a time, in submission order, on one thread holding one connection.
+async def connect_async(config: PostgresDestinationConfig) -> AsyncConnection:
+    """``connect`` for the event loop."""
+    try:
+        return await psycopg.AsyncConnection.connect(config.conninfo(), autocommit=True)
+    except psycopg.Error as error:
+        raise DestinationUnreachableError(
+            f"Cannot connect to PostgreSQL as {config.describe_target()}: {describe_error(error, config)}. "
+            "Check that the server is reachable from here and that the user, password, database and "
+            "sslmode in the destination config are right."
+        ) from None
 
-    A job that breaks the connection (the server went away mid-batch) fails alone: the next job
-    connects afresh, so other streams carry on when the database comes back.
+
+class WriterQueue:
+    """Runs flush jobs one at a time, in submission order, on one async connection.
+
+    Jobs are tasks on the event loop: while PostgreSQL applies one batch, the write loop keeps
+    reading the source and encoding the next one. A job that breaks the connection (the server
+    went away mid-batch) fails alone: the next job connects afresh, so other streams carry on when
+    the database comes back.
     """
 
     def __init__(self, config: PostgresDestinationConfig) -> None:
         self._config = config
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postgres-writer")
-        self._session: Session | None = None  # used on the writer thread only
+        self._turn = asyncio.Lock()  # FIFO: waiters are woken in the order they queued
+        self._session: Session | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
 
-    def submit(self, job: Callable[[Session], T]) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._executor, self._call, job)
+    def submit(self, job: Callable[[Session], Awaitable[T]]) -> asyncio.Task[T]:
+        task = asyncio.get_running_loop().create_task(self._run(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
-    def _call(self, job: Callable[[Session], T]) -> T:
-        session = self._session
-        if session is None or session.connection.closed or session.connection.broken:
-            self._discard()
-            session = self._session = Session(connect(self._config))
-        try:
-            return job(session)
-        except BaseException:
-            if session.connection.broken or session.connection.closed:
-                self._discard()
-            raise
-
-    def _discard(self) -> None:
-        if self._session is not None:
+    async def _run(self, job: Callable[[Session], Awaitable[T]]) -> T:
+        async with self._turn:
+            session = self._session
+            if session is None or session.connection.closed or session.connection.broken:
+                await self._discard()
+                session = self._session = Session(await connect_async(self._config))
             try:
-                self._session.connection.close()
-            finally:
-                self._session = None
+                return await job(session)
+            except BaseException:
+                if session.connection.broken or session.connection.closed:
+                    await self._discard()
+                raise
 
-    def interrupt(self) -> None:
-        """Ask the server to cancel the statement running now (safe from any thread)."""
-        session = self._session
-        connection = session.connection if session is not None else None
-        if connection is not None and not connection.closed:
-            try:
-                connection.cancel_safe(timeout=5)
-            except Exception:  # the connection is already gone: nothing to cancel
-                logger.debug("cancel request to PostgreSQL failed", exc_info=True)
+    async def _discard(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            with contextlib.suppress(psycopg.Error):
+                await session.connection.close()
 
     async def close(self) -> None:
-        """Close the connection and stop the thread once queued jobs have ended."""
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._executor, self._discard)
-        finally:
-            self._executor.shutdown(wait=False)
+        """Cancel queued and running jobs (psycopg cancels a running query), then disconnect."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+        await self._discard()

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 import psycopg
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 
 from sync_platform.destinations.postgres.layout import StreamLayout, TypedColumn
 from sync_platform.destinations.postgres.naming import (
@@ -40,8 +40,6 @@ from sync_platform.destinations.postgres.type_rules import (
     sql_fast_value,
     sql_value,
 )
-
-Connection = psycopg.Connection[tuple[object, ...]]
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class FlushStats:
 class StagedBatch:
     """A batch encoded for COPY, with what the writer learned while buffering it."""
 
-    payload: str
+    payload: bytes
     records: int
     live: int
     tombstones: int
@@ -100,7 +98,9 @@ class StreamStatements:
         self.delete_rows = self._delete_rows()
         self.record_tombstones = self._record_tombstones()
 
-    def script(self, connection: Connection, batch: StagedBatch) -> tuple[str, list[tuple[str, ...] | None]]:
+    def script(
+        self, connection: AsyncConnection, batch: StagedBatch
+    ) -> tuple[str, list[tuple[str, ...] | None]]:
         """The statements applying ``batch``, then emptying the stage, and what each one's row means."""
         shape = (batch.has_duplicate_keys, batch.live > 0, batch.tombstones > 0, batch.guarded_columns)
         if shape not in self._scripts:
@@ -279,37 +279,31 @@ class StreamStatements:
 class Session:
     """A writer's connection and the staging tables it has created (temp tables live per session)."""
 
-    connection: Connection
+    connection: AsyncConnection
     stages: set[str] = field(default_factory=set)
 
 
-def flush(session: Session, statements: StreamStatements, batch: StagedBatch) -> FlushStats:
+async def flush(session: Session, statements: StreamStatements, batch: StagedBatch) -> FlushStats:
     """Apply ``batch`` in one transaction: all of it commits, or none of it does.
 
     Two round trips: COPY into the session's private staging table (a temp table: its own commit
     touches nothing shared and needs no disk flush), then one simple-query script (PostgreSQL runs
     it as one transaction) that applies the batch and empties the stage. Few round trips matter:
-    each is a moment the server idles while the writer thread waits for its turn on the interpreter.
+    each is a moment the server idles until the event loop gets back to this flush.
     """
     started = time.perf_counter()
     connection = session.connection
     script, readers = statements.script(connection, batch)
-    counts: dict[str, int] = {}
     try:
         if statements.stage_name not in session.stages:
-            connection.execute(statements.create_stage)
+            await connection.execute(statements.create_stage)
             session.stages.add(statements.stage_name)
-        with connection.cursor() as cursor:
-            with cursor.copy(statements.copy) as copy:
-                copy.write(batch.payload)
-            cursor.execute(script)
-            for reader in readers:
-                if reader is not None:
-                    for name, value in zip(reader, cursor.fetchone() or (), strict=True):
-                        counts[name] = int(value)  # type: ignore[call-overload]  # counts are ints
-                cursor.nextset()
+        async with connection.cursor() as cursor:
+            async with cursor.copy(statements.copy) as copy:
+                await copy.write(batch.payload)
+            counts = await _run_script(cursor, script, readers)
     except BaseException:
-        _empty_stage(connection, statements)
+        await _empty_stage(connection, statements)
         raise
     inserted, updated = counts.get("inserted", 0), counts.get("updated", 0)
     deleted = counts.get("deleted", 0)
@@ -325,9 +319,23 @@ def flush(session: Session, statements: StreamStatements, batch: StagedBatch) ->
     )
 
 
-def _empty_stage(connection: Connection, statements: StreamStatements) -> None:
+async def _run_script(
+    cursor: psycopg.AsyncCursor[tuple[object, ...]], script: str, readers: list[tuple[str, ...] | None]
+) -> dict[str, int]:
+    """Run a flush script and collect the counts its statements return, by name."""
+    counts: dict[str, int] = {}
+    await cursor.execute(script)
+    for reader in readers:
+        if reader is not None:
+            for name, value in zip(reader, await cursor.fetchone() or (), strict=True):
+                counts[name] = int(value)  # type: ignore[call-overload]  # counts are ints
+        cursor.nextset()
+    return counts
+
+
+async def _empty_stage(connection: AsyncConnection, statements: StreamStatements) -> None:
     """After a failed script the stage still holds the batch; empty it if the session survived."""
     if connection.broken or connection.closed:
         return  # the session and its temp tables are gone with it
     with contextlib.suppress(psycopg.Error):  # the connection died meanwhile: nothing left to empty
-        connection.execute(sql.SQL("TRUNCATE {}").format(statements.stage))
+        await connection.execute(sql.SQL("TRUNCATE {}").format(statements.stage))

@@ -1,8 +1,9 @@
 """The write loop: buffer records per stream, flush in the background, re-emit states behind a fence.
 
 Records are encoded as they arrive and buffered per stream (at most ``batch_size`` each). A full
-buffer, or a ``source_state`` of its stream, hands the batch to the writer thread and the loop
-carries on reading; at most ``MAX_IN_FLIGHT`` batches wait there, so memory stays flat.
+buffer, or a ``source_state`` of its stream, hands the batch to the flush queue (a task on the same
+event loop) and the loop carries on reading; at most ``MAX_IN_FLIGHT`` batches wait there, so
+memory stays flat.
 
 Everything the loop owes its caller goes through one ordered outbox, and an entry leaves only when
 every entry before it has: records are echoed once their flush committed, a stream's state once
@@ -15,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sync_platform.destinations.postgres.config import PostgresDestinationConfig
-from sync_platform.destinations.postgres.connection import WriterThread, describe_error
+from sync_platform.destinations.postgres.connection import WriterQueue, connect, describe_error
 from sync_platform.destinations.postgres.ddl import (
     TableReport,
     ensure_schema,
@@ -36,7 +36,6 @@ from sync_platform.destinations.postgres.layout import StreamLayout, TypedColumn
 from sync_platform.destinations.postgres.type_rules import json_type
 from sync_platform.destinations.postgres.upsert import (
     FlushStats,
-    Session,
     StagedBatch,
     StreamStatements,
     flush,
@@ -57,9 +56,9 @@ from sync_platform.protocol import (
 
 MAX_IN_FLIGHT = 2
 YIELD_EVERY = 32
-"""Records encoded between two offers of the interpreter to the writer thread. Encoding is pure
-Python and would otherwise hold the GIL for the interpreter's whole switch interval (5 ms) each
-time the writer thread needs it to read a reply and send the next statement: a server left idle."""
+"""Records encoded between two turns given to the event loop. A source that never waits (a file, a
+generator) would otherwise keep the loop from running the flush task, and the server would idle
+between the statements of a flush until the next batch is full."""
 STAT_FIELDS = ("inserted", "updated", "skipped_stale", "deleted")
 
 
@@ -70,10 +69,14 @@ class PreparedStream:
     report: TableReport
 
 
-def prepare_stream(schema: str, layout: StreamLayout, session: Session) -> PreparedStream:
-    """Make sure the stream's table exists with the catalog's columns; learn its actual types."""
-    connection = session.connection
-    with connection.transaction():
+def prepare_stream(config: PostgresDestinationConfig, layout: StreamLayout) -> PreparedStream:
+    """Make sure the stream's table exists with the catalog's columns; learn its actual types.
+
+    Blocking (DDL shares its code with setup): the write loop runs it in a worker thread, once per
+    stream and write.
+    """
+    schema = config.schema_name
+    with connect(config) as connection, connection.transaction():
         lock_schema(connection, schema)
         ensure_schema(connection, schema)
         report = ensure_table(connection, schema, layout)
@@ -89,7 +92,7 @@ class _Stream:
     layout_error: str | None = None
     encoder: RecordEncoder | None = None
     statements: StreamStatements | None = None
-    lines: list[str] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)
     records: list[RecordMessage] = field(default_factory=list)
     keys: set[tuple[str, ...]] = field(default_factory=set)
     duplicates: bool = False
@@ -136,12 +139,12 @@ _Entry = _Pass | _Fail | _Flush | _State | _SourceStatus
 
 
 class StreamWriter:
-    """One ``write()`` call's state: buffers, the outbox and the writer thread."""
+    """One ``write()`` call's state: buffers, the outbox and the flush queue."""
 
     def __init__(self, config: PostgresDestinationConfig, catalog: ConfiguredCatalog) -> None:
         self.config = config
         self.schema = config.schema_name
-        self.thread = WriterThread(config)
+        self.queue = WriterQueue(config)
         self.outbox: deque[_Entry] = deque()
         self._encoded = 0
         self.streams: dict[str, _Stream] = {}
@@ -197,7 +200,7 @@ class StreamWriter:
             stream.keys.add(encoded.key)
         self._encoded += 1
         if self._encoded % YIELD_EVERY == 0:
-            time.sleep(0)  # let the writer thread take the interpreter if it is waiting for it
+            await asyncio.sleep(0)  # let a flush waiting on the server send its next statement
         stream.lines.append(encoded.line)
         stream.records.append(message)
         stream.tombstones += deleted
@@ -232,7 +235,7 @@ class StreamWriter:
         assert stream.layout is not None
         layout = stream.layout
         try:
-            prepared = await self.thread.submit(functools.partial(prepare_stream, self.schema, layout))
+            prepared = await asyncio.to_thread(prepare_stream, self.config, layout)
         except Exception as error:
             self._reject(stream, self._flush_error(stream, error, records=1))
             return
@@ -253,11 +256,11 @@ class StreamWriter:
     # --- flushing ------------------------------------------------------------------------------
 
     async def _submit(self, stream: _Stream) -> None:
-        """Hand the stream's buffer to the writer thread; wait while too many batches are queued."""
+        """Hand the stream's buffer to the flush queue; wait while too many batches are queued."""
         if not stream.lines or stream.statements is None:
             return
         batch = StagedBatch(
-            payload="".join(stream.lines),
+            payload=b"".join(stream.lines),
             records=len(stream.lines),
             live=len(stream.lines) - stream.tombstones,
             tombstones=stream.tombstones,
@@ -267,7 +270,7 @@ class StreamWriter:
         records = stream.records
         stream.lines, stream.records, stream.keys = [], [], set()
         stream.duplicates, stream.tombstones, stream.guarded = False, 0, set()
-        future = self.thread.submit(functools.partial(flush, statements=stream.statements, batch=batch))
+        future = self.queue.submit(functools.partial(flush, statements=stream.statements, batch=batch))
         self.outbox.append(_Flush(stream, future, records))
         pending = [
             entry.future for entry in self.outbox if isinstance(entry, _Flush) and not entry.future.done()
@@ -285,13 +288,7 @@ class StreamWriter:
 
     async def close(self) -> None:
         """Stop: drop queued batches, cancel the running one, release the connection."""
-        cancelled = False
-        for entry in self.outbox:
-            if isinstance(entry, _Flush) and not entry.future.done():
-                cancelled |= entry.future.cancel()
-        if any(isinstance(e, _Flush) and not e.future.done() for e in self.outbox) or cancelled:
-            self.thread.interrupt()
-        await self.thread.close()
+        await self.queue.close()
 
     # --- output --------------------------------------------------------------------------------
 
@@ -404,15 +401,21 @@ class StreamWriter:
     def _warn_mismatch(
         self, stream: _Stream, column: TypedColumn, value: object, key: tuple[str, ...]
     ) -> None:
+        self.outbox.append(_Pass(self._mismatch_log(stream, column, value, key)))
+
+    def _mismatch_log(
+        self, stream: _Stream, column: TypedColumn, value: object, key: tuple[str, ...] | None
+    ) -> Message:
         got = json_type(value)
+        where = f", record {list(key)}" if key is not None else ""
         message = (
-            f"postgres: stream {stream.name!r}, record {list(key)}: field {column.field!r} is a {got} but "
+            f"postgres: stream {stream.name!r}{where}: field {column.field!r} is a {got} but "
             f"column {column.name!r} ({column.pg_type}) keeps only {column.kind.accepted}, so the column "
             "is NULL for this record; _raw_data keeps the value. Further mismatches in this column are not "
             "reported in this run."
         )
         data = {"stream": stream.name, "column": column.name, "expected": column.kind.value, "got": got}
-        self.outbox.append(_Pass(log(LogLevel.WARN, message, data)))
+        return log(LogLevel.WARN, message, data)
 
     def _warn_repaired(self, stream: _Stream, key: tuple[str, ...]) -> None:
         message = (
