@@ -54,14 +54,6 @@ class TableReport:
     type_conflicts: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class WritableColumn:
-    """A typed column as the write path fills it: the layout's column, read with the table's kind."""
-
-    column: TypedColumn
-    kind_name: str
-
-
 def lock_schema(connection: Connection, schema: str) -> None:
     """Serialize DDL on ``schema`` with other writers until the current transaction ends."""
     connection.execute(

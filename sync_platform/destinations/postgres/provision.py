@@ -1,11 +1,16 @@
 """Setup and teardown of a pipeline's schema: create and evolve tables, and later drop exactly those.
 
+``prepare_stream`` is setup for one stream, which every ``write()`` runs before its first flush of
+that stream, so a sync works without a separate setup run and picks up new columns.
+
 Teardown drops only what this destination created: the tables listed in ``_sync_tables``, its two
 bookkeeping tables, and the schema itself when setup created it and nothing else is left in it.
 It refuses ``public`` and PostgreSQL's own schemas outright, whatever they contain.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
@@ -14,14 +19,17 @@ from sync_platform.destinations.postgres.config import PostgresDestinationConfig
 from sync_platform.destinations.postgres.connection import connect, describe_error
 from sync_platform.destinations.postgres.ddl import (
     SCHEMA_COMMENT,
+    TableReport,
     ensure_schema,
     ensure_table,
     lock_schema,
+    read_columns,
     registered_tables,
     schema_exists,
+    writable_columns,
 )
 from sync_platform.destinations.postgres.errors import PostgresDestinationError, ProtectedSchemaError
-from sync_platform.destinations.postgres.layout import stream_layout
+from sync_platform.destinations.postgres.layout import StreamLayout, TypedColumn, stream_layout
 from sync_platform.destinations.postgres.naming import TABLES_TABLE, TOMBSTONES_TABLE, is_system_schema
 from sync_platform.protocol import ConfiguredCatalog, LogLevel, LogMessage, log
 
@@ -89,6 +97,29 @@ def setup_schema(config: PostgresDestinationConfig, catalog: ConfiguredCatalog) 
             )
         )
     return messages
+
+
+@dataclass(frozen=True)
+class PreparedStream:
+    columns: list[TypedColumn]
+    notes: list[str]
+    report: TableReport
+
+
+def prepare_stream(config: PostgresDestinationConfig, layout: StreamLayout) -> PreparedStream:
+    """Make sure the stream's table exists with the catalog's columns; learn its actual types.
+
+    Blocking (DDL shares its code with setup): the write loop runs it in a worker thread, once per
+    stream and write.
+    """
+    schema = config.schema_name
+    with connect(config) as connection, connection.transaction():
+        lock_schema(connection, schema)
+        ensure_schema(connection, schema)
+        report = ensure_table(connection, schema, layout)
+        existing = read_columns(connection, schema, layout.table) or {}
+    columns, notes = writable_columns(layout, existing)
+    return PreparedStream(columns, notes, report)
 
 
 def teardown_schema(config: PostgresDestinationConfig) -> list[LogMessage]:

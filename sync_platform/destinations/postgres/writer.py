@@ -20,20 +20,13 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sync_platform.destinations.postgres import reports
 from sync_platform.destinations.postgres.config import PostgresDestinationConfig
-from sync_platform.destinations.postgres.connection import WriterQueue, connect, describe_error
-from sync_platform.destinations.postgres.ddl import (
-    TableReport,
-    ensure_schema,
-    ensure_table,
-    lock_schema,
-    read_columns,
-    writable_columns,
-)
+from sync_platform.destinations.postgres.connection import WriterQueue, describe_error
 from sync_platform.destinations.postgres.encoding import RecordEncoder
 from sync_platform.destinations.postgres.errors import RecordContractError, StreamLayoutError
 from sync_platform.destinations.postgres.layout import StreamLayout, TypedColumn, stream_layout
-from sync_platform.destinations.postgres.type_rules import json_type
+from sync_platform.destinations.postgres.provision import prepare_stream
 from sync_platform.destinations.postgres.upsert import (
     FlushStats,
     StagedBatch,
@@ -43,14 +36,12 @@ from sync_platform.destinations.postgres.upsert import (
 from sync_platform.protocol import (
     ConfiguredCatalog,
     GlobalStatePayload,
-    LogLevel,
     Message,
     RecordMessage,
     SourceStateMessage,
     StreamComplete,
     StreamRangeComplete,
     StreamStatusMessage,
-    log,
     stream_error,
 )
 
@@ -60,29 +51,6 @@ YIELD_EVERY = 32
 generator) would otherwise keep the loop from running the flush task, and the server would idle
 between the statements of a flush until the next batch is full."""
 STAT_FIELDS = ("inserted", "updated", "skipped_stale", "deleted")
-
-
-@dataclass(frozen=True)
-class PreparedStream:
-    columns: list[TypedColumn]
-    notes: list[str]
-    report: TableReport
-
-
-def prepare_stream(config: PostgresDestinationConfig, layout: StreamLayout) -> PreparedStream:
-    """Make sure the stream's table exists with the catalog's columns; learn its actual types.
-
-    Blocking (DDL shares its code with setup): the write loop runs it in a worker thread, once per
-    stream and write.
-    """
-    schema = config.schema_name
-    with connect(config) as connection, connection.transaction():
-        lock_schema(connection, schema)
-        ensure_schema(connection, schema)
-        report = ensure_table(connection, schema, layout)
-        existing = read_columns(connection, schema, layout.table) or {}
-    columns, notes = writable_columns(layout, existing)
-    return PreparedStream(columns, notes, report)
 
 
 @dataclass(eq=False)
@@ -103,6 +71,21 @@ class _Stream:
     dropped: int = 0
     repair_reported: bool = False
     totals: Counter[str] = field(default_factory=Counter)
+
+    def take_buffer(self) -> tuple[StagedBatch, list[RecordMessage]]:
+        """The buffered batch and its record messages; the buffer starts over empty."""
+        batch = StagedBatch(
+            payload=b"".join(self.lines),
+            records=len(self.lines),
+            live=len(self.lines) - self.tombstones,
+            tombstones=self.tombstones,
+            has_duplicate_keys=self.duplicates,
+            guarded_columns=frozenset(self.guarded),
+        )
+        records = self.records
+        self.lines, self.records, self.keys = [], [], set()
+        self.duplicates, self.tombstones, self.guarded = False, 0, set()
+        return batch, records
 
 
 @dataclass(frozen=True)
@@ -242,16 +225,13 @@ class StreamWriter:
         stream.encoder = RecordEncoder(layout, prepared.columns)
         stream.statements = StreamStatements(self.schema, layout, prepared.columns)
         where = f"{self.schema}.{layout.table}"
-        if prepared.report.created or prepared.report.added_columns:
-            added = ", ".join(prepared.report.added_columns)
-            what = "created the table" if prepared.report.created else f"added columns {added}"
+        report = prepared.report
+        if report.created or report.added_columns:
             self.outbox.append(
-                _Pass(log(LogLevel.INFO, f"postgres: {what} {where} for stream {stream.name!r}"))
+                _Pass(reports.table_changed(stream.name, where, report.created, report.added_columns))
             )
-        for note in [*prepared.report.type_conflicts, *prepared.notes]:
-            self.outbox.append(
-                _Pass(log(LogLevel.WARN, f"postgres: {where}: {note}", {"stream": stream.name, "note": note}))
-            )
+        for note in [*report.type_conflicts, *prepared.notes]:
+            self.outbox.append(_Pass(reports.table_note(stream.name, where, note)))
 
     # --- flushing ------------------------------------------------------------------------------
 
@@ -259,17 +239,7 @@ class StreamWriter:
         """Hand the stream's buffer to the flush queue; wait while too many batches are queued."""
         if not stream.lines or stream.statements is None:
             return
-        batch = StagedBatch(
-            payload=b"".join(stream.lines),
-            records=len(stream.lines),
-            live=len(stream.lines) - stream.tombstones,
-            tombstones=stream.tombstones,
-            has_duplicate_keys=stream.duplicates,
-            guarded_columns=frozenset(stream.guarded),
-        )
-        records = stream.records
-        stream.lines, stream.records, stream.keys = [], [], set()
-        stream.duplicates, stream.tombstones, stream.guarded = False, 0, set()
+        batch, records = stream.take_buffer()
         future = self.queue.submit(functools.partial(flush, statements=stream.statements, batch=batch))
         self.outbox.append(_Flush(stream, future, records))
         pending = [
@@ -332,38 +302,21 @@ class StreamWriter:
                 return []
             stream.failed = stream.rejecting = True
             stream.dropped += len(stream.records)
-            stream.lines, stream.records, stream.keys = [], [], set()
+            stream.take_buffer()
             return [stream_error(stream.name, self._flush_error(stream, error, records=len(records)))]
         stats = future.result()
         for name in STAT_FIELDS:
             stream.totals[name] += getattr(stats, name)
         stream.totals["records"] += stats.records
-        return [*records, self._stats_log(stream, stats)]
+        assert stream.layout is not None  # only laid-out streams are flushed
+        return [*records, reports.flush_stats(stream.name, f"{self.schema}.{stream.layout.table}", stats)]
 
     def summary(self) -> list[Message]:
         """One info line of totals per write, and a warning per stream that lost records."""
-        out: list[Message] = []
-        for stream in self.streams.values():
-            if stream.dropped:
-                out.append(
-                    log(
-                        LogLevel.WARN,
-                        f"postgres: {stream.dropped} records of stream {stream.name!r} were not written "
-                        "because the stream failed in this run; the next run resumes from its last "
-                        "committed checkpoint.",
-                        {"stream": stream.name, "not_written": stream.dropped},
-                    )
-                )
+        out = [reports.not_written(s.name, s.dropped) for s in self.streams.values() if s.dropped]
         totals = {s.name: dict(s.totals) for s in self.streams.values() if s.totals}
         if totals:
-            written = sum(t["records"] for t in totals.values())
-            out.append(
-                log(
-                    LogLevel.INFO,
-                    f"postgres: wrote {written} records to schema {self.schema!r}",
-                    {"streams": totals},
-                )
-            )
+            out.append(reports.totals(self.schema, totals))
         return out
 
     # --- messages ------------------------------------------------------------------------------
@@ -371,56 +324,17 @@ class StreamWriter:
     def _reject(self, stream: _Stream, error: str, *, dropping: int = 0) -> None:
         stream.rejecting = True
         stream.dropped += dropping + len(stream.records)
-        stream.lines, stream.records, stream.keys = [], [], set()
-        stream.tombstones, stream.duplicates, stream.guarded = 0, False, set()
+        stream.take_buffer()
         self.outbox.append(_Fail(stream, error))
 
     def _flush_error(self, stream: _Stream, error: BaseException, *, records: int) -> str:
         table = f"{self.schema}.{stream.layout.table}" if stream.layout else "(no table)"
-        return (
-            f"Writing {records} record(s) of stream {stream.name!r} to {table} failed: "
-            f"{describe_error(error, self.config)}. Nothing of that batch was committed and the "
-            "stream's checkpoint did not advance; its later records are not written in this run. "
-            "Fix the cause and run the sync again: it resumes from the last committed checkpoint."
-        )
-
-    def _stats_log(self, stream: _Stream, stats: FlushStats) -> Message:
-        assert stream.layout is not None
-        data = {
-            "stream": stream.name,
-            "table": f"{self.schema}.{stream.layout.table}",
-            "records": stats.records,
-            "inserted": stats.inserted,
-            "updated": stats.updated,
-            "skipped_stale": stats.skipped_stale,
-            "deleted": stats.deleted,
-            "duration_ms": stats.duration_ms,
-        }
-        return log(LogLevel.DEBUG, f"postgres: flushed {stats.records} records of {stream.name!r}", data)
+        return reports.flush_failed(stream.name, table, records, describe_error(error, self.config))
 
     def _warn_mismatch(
         self, stream: _Stream, column: TypedColumn, value: object, key: tuple[str, ...]
     ) -> None:
-        self.outbox.append(_Pass(self._mismatch_log(stream, column, value, key)))
-
-    def _mismatch_log(
-        self, stream: _Stream, column: TypedColumn, value: object, key: tuple[str, ...] | None
-    ) -> Message:
-        got = json_type(value)
-        where = f", record {list(key)}" if key is not None else ""
-        message = (
-            f"postgres: stream {stream.name!r}{where}: field {column.field!r} is a {got} but "
-            f"column {column.name!r} ({column.pg_type}) keeps only {column.kind.accepted}, so the column "
-            "is NULL for this record; _raw_data keeps the value. Further mismatches in this column are not "
-            "reported in this run."
-        )
-        data = {"stream": stream.name, "column": column.name, "expected": column.kind.value, "got": got}
-        return log(LogLevel.WARN, message, data)
+        self.outbox.append(_Pass(reports.mismatch(stream.name, column, value, key)))
 
     def _warn_repaired(self, stream: _Stream, key: tuple[str, ...]) -> None:
-        message = (
-            f"postgres: stream {stream.name!r}, record {list(key)} held values PostgreSQL cannot store "
-            "(NUL characters or lone surrogates, replaced by U+FFFD; NaN or infinity, stored as null). "
-            "Reported once per stream and run."
-        )
-        self.outbox.append(_Pass(log(LogLevel.WARN, message, {"stream": stream.name})))
+        self.outbox.append(_Pass(reports.repaired(stream.name, key)))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sync_platform.destinations.postgres import row_count
+import pytest
+
+from sync_platform.destinations.postgres import ProtectedSchemaError, row_count
 from sync_platform.protocol import record, stream_state
 from sync_platform_tests.destinations.postgres.conftest import (
     ACCOUNT,
@@ -224,3 +226,19 @@ def test_row_count_counts_per_account(config: dict[str, Any]) -> None:
     )
     assert row_count(config, "charge") == 3
     assert row_count(config, "charge", account_id=ACCOUNT) == 2
+
+
+def test_keys_with_copy_control_characters_and_non_string_ids_round_trip(
+    pg: PgTestDatabase, config: dict[str, Any]
+) -> None:
+    odd = ["tab\there", "new\nline", "back\\slash", "quote'\"", "ünï"]
+    batch = [version("charge", key, 1) for key in odd]
+    batch.append(record("charge", {**obj("ignored", 1), "id": 42}))
+    output = write(config, CATALOG, [*batch, version("charge", "tab\there", 2, deleted=True)])
+    assert errors(output) == []
+    assert {row[0] for row in select(pg, "charge", "id")} == {*odd[1:], "42"}
+
+
+def test_write_refuses_a_system_schema_before_touching_it(config: dict[str, Any]) -> None:
+    with pytest.raises(ProtectedSchemaError, match="one of PostgreSQL's own schemas"):
+        write({**config, "schema": "pg_catalog"}, CATALOG, [version("charge", "ch_1", 1)])
