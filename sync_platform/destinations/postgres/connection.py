@@ -112,8 +112,12 @@ class WriterQueue:
 
     async def close(self) -> None:
         """Cancel queued and running jobs (psycopg cancels a running query), then disconnect."""
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks))
+        if tasks:
+            await asyncio.wait(tasks)
+        for task in tasks:  # retrieved, so an abandoned failure is not reported as unhandled
+            if not task.cancelled():
+                task.exception()
         await self._discard()

@@ -144,8 +144,8 @@ class RecordEncoder:
         self._fields = tuple(column.field for column in self._checked)
         self._fast_types = [FAST_TYPES[column.kind][0] for column in self._checked]
         self._signatures: dict[tuple[type, ...], list[int]] = {}
-        self._bounded = [
-            (index, FAST_TYPES[column.kind][0], *bounds)
+        self._bounded: list[tuple[int, frozenset[type], int, int]] = [
+            (index, FAST_TYPES[column.kind][0], bounds[0], bounds[1])
             for index, column in enumerate(self._checked)
             if (bounds := FAST_TYPES[column.kind][1]) is not None
         ]
@@ -201,7 +201,7 @@ class RecordEncoder:
                 if value_type is not NoneType and value_type not in kind_types
             ]
         for index, kind_types, low, high in self._bounded:
-            value = values[index]
+            value: Any = values[index]  # a number of a fast type whenever the range is checked
             if type(value) in kind_types and not low <= value <= high:
                 off = [*off, index]
         if not off and not self.staged_date_times:

@@ -137,8 +137,8 @@ class StreamStatements:
     def _same_key(self, left: str, right: str) -> sql.Composable:
         return sql.SQL("({}) = ({})").format(self._key_list(left), self._key_list(right))
 
-    def _create_stage(self) -> sql.Composable:
-        columns = [sql.SQL('{} text COLLATE "C" NOT NULL').format(k) for k in self.keys]
+    def _create_stage(self) -> sql.Composed:
+        columns: list[sql.Composable] = [sql.SQL('{} text COLLATE "C" NOT NULL').format(k) for k in self.keys]
         columns += [
             sql.SQL("_deleted boolean NOT NULL"),
             sql.SQL("_updated_at double precision NOT NULL"),
@@ -149,7 +149,7 @@ class StreamStatements:
             sql.Identifier(self.stage_name), sql.SQL(", ").join(columns)
         )
 
-    def _copy(self) -> sql.Composable:
+    def _copy(self) -> sql.Composed:
         names = [*self.keys, sql.Identifier("_deleted"), sql.Identifier("_updated_at")]
         names += [sql.Identifier("_raw_data")]
         names += [self._staged_date_time(i) for i in range(len(self.date_times))]
@@ -207,10 +207,10 @@ class StreamStatements:
         Returns (inserted, updated, live versions staged); ``xmax = 0`` marks a freshly inserted row.
         """
         source, expressions = self._typed_values(guarded)
-        names = [*self.keys, sql.Identifier(UPDATED_AT), sql.Identifier(SYNCED_AT)]
+        names: list[sql.Identifier] = [*self.keys, sql.Identifier(UPDATED_AT), sql.Identifier(SYNCED_AT)]
         names += [sql.Identifier(c.name) for c in self.columns]
         names.append(sql.Identifier(RAW_DATA))
-        values = [sql.SQL("s.{}").format(k) for k in self.keys]
+        values: list[sql.Composable] = [sql.SQL("s.{}").format(k) for k in self.keys]
         values += [sql.SQL("to_timestamp(s._updated_at)"), sql.SQL("now()"), *expressions]
         values.append(sql.SQL("s._raw_data"))
         updates = sql.SQL(", ").join(

@@ -313,7 +313,9 @@ class StreamWriter:
 
     def summary(self) -> list[Message]:
         """One info line of totals per write, and a warning per stream that lost records."""
-        out = [reports.not_written(s.name, s.dropped) for s in self.streams.values() if s.dropped]
+        out: list[Message] = [
+            reports.not_written(s.name, s.dropped) for s in self.streams.values() if s.dropped
+        ]
         totals = {s.name: dict(s.totals) for s in self.streams.values() if s.totals}
         if totals:
             out.append(reports.totals(self.schema, totals))

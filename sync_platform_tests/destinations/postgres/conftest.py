@@ -19,6 +19,7 @@ from sync_platform.protocol import (
     RecordMessage,
     SourceStateMessage,
     Stream,
+    StreamError,
     StreamStatusMessage,
     record,
 )
@@ -99,8 +100,18 @@ def states(output: list[Message]) -> list[SourceStateMessage]:
     return [m for m in output if isinstance(m, SourceStateMessage)]
 
 
-def errors(output: list[Message]) -> list[StreamStatusMessage]:
-    return [m for m in output if isinstance(m, StreamStatusMessage) and m.stream_status.status == "error"]
+def errors(output: list[Message]) -> list[StreamError]:
+    """The ``stream_status: error`` payloads in ``output``."""
+    return [
+        m.stream_status
+        for m in output
+        if isinstance(m, StreamStatusMessage) and isinstance(m.stream_status, StreamError)
+    ]
+
+
+def state_streams(output: list[Message]) -> list[str]:
+    """The stream of each re-emitted state, in order ("global" for a global state)."""
+    return [getattr(m.source_state, "stream", "global") for m in states(output)]
 
 
 def logs(output: list[Message], level: str | None = None) -> list[LogMessage]:

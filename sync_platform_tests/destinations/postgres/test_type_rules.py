@@ -139,7 +139,7 @@ json_values = st.recursive(
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12),
+    | st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12),
     lambda children: (
         st.lists(children, max_size=3)
         | st.dictionaries(st.sampled_from(["id", "a", "b"]), children, max_size=3)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sync_platform.destinations.postgres import ProtectedSchemaError, row_count
-from sync_platform.protocol import record, stream_state
+from sync_platform.protocol import Message, record, stream_state
 from sync_platform_tests.destinations.postgres.conftest import (
     ACCOUNT,
     catalog_of,
@@ -17,6 +17,7 @@ from sync_platform_tests.destinations.postgres.conftest import (
     logs,
     obj,
     select,
+    state_streams,
     states,
     stripe_stream,
     totals,
@@ -149,7 +150,11 @@ def test_each_flush_reports_its_counts_in_a_log_message(config: dict[str, Any]) 
 
 
 def test_records_and_states_come_back_in_input_order(config: dict[str, Any]) -> None:
-    messages = [version("charge", "ch_1", 1), stream_state("charge", {"n": 1}), version("charge", "ch_2", 1)]
+    messages: list[Message] = [
+        version("charge", "ch_1", 1),
+        stream_state("charge", {"n": 1}),
+        version("charge", "ch_2", 1),
+    ]
     output = write(config, CATALOG, [*messages, stream_state("charge", {"n": 2})])
     assert [m for m in output if m.type != "log"] == [*messages, stream_state("charge", {"n": 2})]
 
@@ -205,9 +210,9 @@ def test_a_record_without_its_key_fails_only_its_stream(pg: PgTestDatabase, conf
         ],
     )
     [error] = errors(output)
-    assert error.stream_status.stream == "charge"
-    assert "primary key field 'id' is missing" in error.stream_status.error
-    assert [s.source_state.stream for s in states(output)] == ["customer"]
+    assert error.stream == "charge"
+    assert "primary key field 'id' is missing" in error.error
+    assert state_streams(output) == ["customer"]
     assert row_count(config, "charge") == 0  # nothing of the failed batch
     assert row_count(config, "customer") == 1
 
@@ -215,8 +220,8 @@ def test_a_record_without_its_key_fails_only_its_stream(pg: PgTestDatabase, conf
 def test_a_record_without_updated_at_fails_its_stream_with_the_fix(config: dict[str, Any]) -> None:
     output = write(config, CATALOG, [record("charge", {"id": "ch_1", "_account_id": ACCOUNT})])
     [error] = errors(output)
-    assert "no usable `_updated_at`" in error.stream_status.error
-    assert "fix the source" in error.stream_status.error
+    assert "no usable `_updated_at`" in error.error
+    assert "fix the source" in error.error
 
 
 def test_row_count_counts_per_account(config: dict[str, Any]) -> None:
