@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import psycopg
+
 from sync_platform.destinations.postgres.config import PostgresDestinationConfig, parse_config
-from sync_platform.destinations.postgres.connection import connect
+from sync_platform.destinations.postgres.connection import connect, describe_error
 from sync_platform.destinations.postgres.provision import refuse_system_schema, setup_schema, teardown_schema
 from sync_platform.destinations.postgres.writer import StreamWriter
 from sync_platform.engine.connectors import Config
@@ -35,9 +37,17 @@ class PostgresDestination:
         """Connect and run ``SELECT 1``; every failure is a ``failed`` status with a secret-free reason."""
         try:
             parsed = parse_config(config)
+        except SyncPlatformError as error:
+            return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=str(error))
+        try:
             await asyncio.to_thread(_select_one, parsed)
         except SyncPlatformError as error:
             return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=str(error))
+        except psycopg.Error as error:  # connected, but the server refused the query
+            message = (
+                f"PostgreSQL at {parsed.describe_target()} refused SELECT 1: {describe_error(error, parsed)}."
+            )
+            return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=message)
         return ConnectionStatusPayload(status=ConnectionStatus.SUCCEEDED)
 
     async def setup(self, config: Config, catalog: ConfiguredCatalog) -> AsyncIterator[Message]:
