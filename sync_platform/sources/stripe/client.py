@@ -38,7 +38,7 @@ from sync_platform.sources.stripe.errors import (
     is_not_enabled_message,
 )
 from sync_platform.sources.stripe.rate_limit import TokenBucket
-from sync_platform.sources.stripe.retry import RetryPolicy, header, retry_delay
+from sync_platform.sources.stripe.retry import RetryPolicy, header, is_rate_limited, retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class StripeApiClient:
         arguments: dict[str, Any] = dict(params or {})
         if account is not None:
             arguments["stripe_account"] = account
-        attempt = 0
+        retries = {True: 0, False: 0}  # made so far, for rate limiting (True) and other failures
         while True:
             async with self._slots:  # slot first, then token: a request leaves when it is paced
                 await self.limiter.acquire()
@@ -120,14 +120,18 @@ class StripeApiClient:
                 try:
                     response = await self._sdk.raw_request_async(method, path, **arguments)
                 except stripe.StripeError as error:
-                    delay = retry_delay(error, attempt, self.policy, self.rng)
+                    kind = is_rate_limited(error)
+                    delay = retry_delay(error, retries[kind], self.policy, self.rng)
+                    attempts = sum(retries.values()) + 1
                     if delay is None:
-                        raise _typed(error, method, path, account, attempt + 1) from None
-                    _log_retry(error, method, path, account, attempt, delay, self.policy.max_retries)
+                        raise _typed(error, method, path, account, attempts) from None
+                    _log_retry(
+                        error, method, path, account, retries[kind], delay, self.policy.allowance(error)
+                    )
                 else:
                     return self._answer(response, method, path)
             await self.clock.sleep(delay)
-            attempt += 1
+            retries[kind] += 1
 
     def _answer(self, response: Any, method: str, path: str) -> ApiResponse:
         data = response.data

@@ -94,7 +94,10 @@ class StripeSourceConfig(BaseModel):
         default=DEFAULT_REQUEST_TIMEOUT, gt=0, le=600, description="Seconds to wait for one response."
     )
     max_retries: int = Field(
-        default=DEFAULT_MAX_RETRIES, ge=0, le=20, description="Retries of a failed request (429, 5xx)."
+        default=DEFAULT_MAX_RETRIES,
+        ge=0,
+        le=20,
+        description="Retries of a request that failed with a 5xx or no answer (429s get up to 20).",
     )
 
     @field_validator("api_key")

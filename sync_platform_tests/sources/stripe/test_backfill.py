@@ -300,3 +300,16 @@ def test_a_backfill_sets_the_events_cursor_to_its_start_and_keeps_other_global_k
     assert started <= first["events_cursor"] <= to_unix(datetime.now(UTC))
     again = read(source, source_config(stripe_emulator), catalog_for(["coupon"]), fold_state(messages, prior))
     assert global_states(again) == []  # an existing cursor is left alone
+
+
+def test_only_objects_created_inside_the_time_range_are_listed(
+    source: StripeSource, customers_350: RunningEmulator
+) -> None:
+    created = sorted(obj["created"] for obj in customers_350.objects("customer"))
+    gte, lt = created[50], created[300]
+    window = OpenTimeRange(gte=datetime.fromtimestamp(gte, UTC), lt=datetime.fromtimestamp(lt, UTC))
+    messages = read(source, source_config(customers_350), catalog_for(["customer"], time_range=window))
+    inside = {obj["id"] for obj in customers_350.objects("customer") if gte <= obj["created"] < lt}
+    assert Counter(ids(messages)) == Counter(inside)
+    start = next(m.stream_status for m in messages if m.type == "stream_status")
+    assert start.time_range == window
