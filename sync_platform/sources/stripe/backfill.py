@@ -9,8 +9,10 @@ checkpointed: a run killed at any point and resumed from its last checkpoint ref
 one page per range that was in flight, and loses nothing.
 
 Concurrency: at most ``max_concurrency`` fetches and as many streams at once (one stream at a time
-when it is 1), one token bucket for all (inside the client). Each stream splits its ranges only as
-far as its share of the concurrency needs, so most pages come back full. A stream with a
+when it is 1), one token bucket for all (inside the client). Streams split their ranges only as
+far as keeping the rate limit busy needs (rate x round trip, shared among the open streams), since
+every range ends with a part-filled page: at 25 requests/s and 100 ms per request a handful of
+ranges saturate the limit, and sixteen would waste a page in ten. A stream with a
 ``backfill_limit`` reads newest first without splitting and stops at exactly that many objects.
 
 Failures stay within their stream: a stream Stripe will not list for this account is skipped
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -50,9 +53,29 @@ from sync_platform.sources.stripe.backfill_state import dump_stream_state, union
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.errors import ErrorScope, StripeApiError, error_scope
 from sync_platform.sources.stripe.pages import PAGE_SIZE, FetchedPage, fetch_page
-from sync_platform.sources.stripe.subdivision import Range, after_page, estimated_pages, split_parts
+from sync_platform.sources.stripe.subdivision import (
+    MIN_SPLIT_SECONDS,
+    Range,
+    after_page,
+    estimated_pages,
+    split,
+    split_parts,
+)
 
 logger = logging.getLogger(__name__)
+
+
+def _splits_anywhere(plan: StreamPlan) -> bool:
+    """Whether a waiting range can be split between pages: its list filters by ``created`` and its
+    objects carry ``created``, so a range with a cursor always ends just above the cursor."""
+    definition = plan.definition
+    return definition.supports_created_filter and any(f.name == "created" for f in definition.fields)
+
+
+def _is_chain(part: Range) -> bool:
+    """A range being walked with its cursor that is too short to split: its pages can only come
+    one after another, so they go first (the backfill cannot end before its longest chain)."""
+    return part.cursor is not None and part.lt - part.gte < 2 * MIN_SPLIT_SECONDS
 
 
 @dataclass(eq=False)
@@ -146,14 +169,12 @@ class BackfillRunner:
         return messages
 
     def _launch(self) -> None:
-        """Start fetches up to the concurrency bound, taking turns among the active streams."""
+        """Start fetches up to the concurrency bound: chains first, then the streams in turn."""
         while len(self._tasks) < self.max_concurrency:
-            candidates = [run for run in self._active if run.ready]
-            if not candidates:
+            picked = self._next_ready()
+            if picked is None:
                 return
-            run = candidates[self._turn % len(candidates)]
-            self._turn += 1
-            account, part = run.ready.popleft()
+            run, account, part = picked
             plan = run.plan
             task = asyncio.create_task(
                 fetch_page(
@@ -162,15 +183,30 @@ class BackfillRunner:
                     part,
                     account_id=account,
                     stripe_account=plan.accounts[account].stripe_account,
+                    urgent=_is_chain(part),
                 ),
                 name=f"backfill {plan.name} {account} [{part.gte}, {part.lt})",
             )
             self._tasks[task] = _Job(run, account, part, next(self._order))
 
+    def _next_ready(self) -> tuple[_StreamRun, str, Range] | None:
+        for run in self._active:
+            for position, (account, part) in enumerate(run.ready):
+                if _is_chain(part):
+                    del run.ready[position]
+                    return run, account, part
+        candidates = [run for run in self._active if run.ready]
+        if not candidates:
+            return None
+        run = candidates[self._turn % len(candidates)]
+        self._turn += 1
+        account, part = run.ready.popleft()
+        return run, account, part
+
     def _target(self) -> int:
-        """Ranges a lane may keep open: its share of the concurrency among the open lanes."""
-        open_lanes = sum(run.open_lanes() for run in self._active)
-        return max(1, self.max_concurrency // max(1, open_lanes))
+        """Ranges a lane may keep open: its share of the useful concurrency among the open lanes."""
+        open_lanes = max(1, sum(run.open_lanes() for run in self._active))
+        return max(1, math.ceil(self.client.useful_concurrency() / open_lanes))
 
     # --- one finished fetch ----------------------------------------------------------------------
 
@@ -193,7 +229,6 @@ class BackfillRunner:
             objects = objects[: max(0, plan.backfill_limit - lane.listed)]
             lane.remaining.clear()
             self._drop_lane_work(run, job.account)
-            remaining: tuple[Range, ...] = ()
             completed = None
         else:
             parts = 1
@@ -204,8 +239,9 @@ class BackfillRunner:
             outcome = after_page(job.part, fetched.page, parts=parts, ordered_by_created=ordered)
             position = lane.remaining.index(job.part)
             lane.remaining[position : position + 1] = outcome.remaining
-            remaining, completed = outcome.remaining, outcome.completed
+            completed = outcome.completed
         lane.listed += len(objects)
+        self._rebalance(run, job.account)
         emitted_at = utc_now()
         messages: list[Message] = [record(plan.name, obj, emitted_at=emitted_at) for obj in objects]
         messages.append(stream_state(plan.name, dump_stream_state(plan.lanes, tagged=plan.tagged)))
@@ -213,11 +249,49 @@ class BackfillRunner:
             messages.append(
                 stream_range_complete(plan.name, from_unix(completed.gte), from_unix(completed.lt))
             )
-        # The range goes on after its checkpoint is out; the part holding the cursor (the dense
-        # boundary second) first.
-        run.ready.extend((job.account, part) for part in reversed(remaining))
+        # The range goes on only now that its checkpoint is out.
+        self._queue_lane(run, job.account)
         messages.extend(self._finish_if_done(run))
         return messages
+
+    def _in_flight(self, run: _StreamRun, account: str) -> set[Range]:
+        return {job.part for job in self._tasks.values() if job.run is run and job.account == account}
+
+    def _rebalance(self, run: _StreamRun, account: str) -> None:
+        """Split the widest waiting ranges of a lane until it has its share of open ranges.
+
+        A range waiting with its cursor can be split without fetching anything: everything above
+        the cursor is read and the range already ends just above the cursor's second, so a fresh
+        lower part and an upper part that keeps the cursor cover exactly what is left. Splitting
+        the widest range first means a long walk (down to a dense second, say) is shared out as
+        soon as concurrency frees up, instead of being left for the end.
+        """
+        plan = run.plan
+        if plan.backfill_limit is not None or not _splits_anywhere(plan):
+            return
+        lane = plan.lanes[account]
+        in_flight = self._in_flight(run, account)
+        target = self._target()
+        while len(lane.remaining) < target:
+            waiting = [
+                p for p in lane.remaining if p not in in_flight and p.lt - p.gte >= 2 * MIN_SPLIT_SECONDS
+            ]
+            if not waiting:
+                return
+            widest = max(waiting, key=lambda p: p.lt - p.gte)
+            position = lane.remaining.index(widest)
+            lane.remaining[position : position + 1] = split(widest.gte, widest.lt, widest.cursor, 2)
+
+    def _queue_lane(self, run: _StreamRun, account: str) -> None:
+        """Queue the lane's ranges that are neither queued nor in flight (a split range's stale
+        entry is dropped); parts walked with a cursor first, then the newest."""
+        lane = run.plan.lanes[account]
+        kept = [(a, p) for a, p in run.ready if a != account or p in lane.remaining]
+        queued = {p for a, p in kept if a == account} | self._in_flight(run, account)
+        newcomers = sorted(
+            (p for p in lane.remaining if p not in queued), key=lambda p: (p.cursor is None, -p.lt)
+        )
+        run.ready = deque([*kept, *((account, part) for part in newcomers)])
 
     def _fail(self, job: _Job, error: BaseException) -> list[Message]:
         run, name = job.run, job.run.plan.name

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,10 +38,12 @@ from sync_platform.sources.stripe.errors import (
     StripeUnavailableError,
     is_not_enabled_message,
 )
-from sync_platform.sources.stripe.rate_limit import TokenBucket
+from sync_platform.sources.stripe.rate_limit import RateLimiter
 from sync_platform.sources.stripe.retry import RetryPolicy, header, is_rate_limited, retry_delay
 
 logger = logging.getLogger(__name__)
+
+ROUND_TRIP_SLACK = 1.25
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,12 @@ class StripeApiClient:
         config: StripeSourceConfig,
         *,
         clock: Clock,
-        limiter: TokenBucket | None = None,
+        limiter: RateLimiter | None = None,
         rng: random.Random | None = None,
     ) -> None:
         _guard_sdk_logs()
         self.clock = clock
-        self.limiter = limiter or TokenBucket(config.requests_per_second, clock)
+        self.limiter = limiter or RateLimiter(config.requests_per_second, clock)
         self.policy = RetryPolicy(max_retries=config.max_retries)
         self.rng = rng or random.Random()
         self._slots = asyncio.Semaphore(config.max_concurrency)
@@ -84,7 +87,9 @@ class StripeApiClient:
             max_network_retries=0,
             http_client=self._http,
         )
+        self.max_concurrency = config.max_concurrency
         self.attempts = 0  # requests sent, retries included
+        self.latency: float | None = None  # moving average of a request's round trip, in seconds
 
     def __repr__(self) -> str:  # the SDK client holds the key; keep it out of reprs
         return f"StripeApiClient(rate={self.limiter.rate:g}/s)"
@@ -93,9 +98,14 @@ class StripeApiClient:
         await self._http.close_async()
 
     async def get(
-        self, path: str, params: Mapping[str, Any] | None = None, *, account: str | None = None
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        account: str | None = None,
+        urgent: bool = False,
     ) -> ApiResponse:
-        return await self.request("get", path, params, account=account)
+        return await self.request("get", path, params, account=account, urgent=urgent)
 
     async def post(
         self, path: str, params: Mapping[str, Any] | None = None, *, account: str | None = None
@@ -106,17 +116,27 @@ class StripeApiClient:
         return await self.request("delete", path, None, account=account)
 
     async def request(
-        self, method: str, path: str, params: Mapping[str, Any] | None, *, account: str | None
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        *,
+        account: str | None,
+        urgent: bool = False,
     ) -> ApiResponse:
-        """One call, retried as ``retry.retry_delay`` decides; raises a typed ``StripeApiError``."""
+        """One call, retried as ``retry.retry_delay`` decides; raises a typed ``StripeApiError``.
+
+        ``urgent`` requests go ahead of others waiting for the rate limit (see ``rate_limit``).
+        """
         arguments: dict[str, Any] = dict(params or {})
         if account is not None:
             arguments["stripe_account"] = account
         retries = {True: 0, False: 0}  # made so far, for rate limiting (True) and other failures
         while True:
             async with self._slots:  # slot first, then token: a request leaves when it is paced
-                await self.limiter.acquire()
+                await self.limiter.acquire(urgent=urgent)
                 self.attempts += 1
+                sent = self.clock.monotonic()
                 try:
                     response = await self._sdk.raw_request_async(method, path, **arguments)
                 except stripe.StripeError as error:
@@ -129,9 +149,23 @@ class StripeApiClient:
                         error, method, path, account, retries[kind], delay, self.policy.allowance(error)
                     )
                 else:
+                    self._observe(self.clock.monotonic() - sent)
                     return self._answer(response, method, path)
             await self.clock.sleep(delay)
             retries[kind] += 1
+
+    def _observe(self, seconds: float) -> None:
+        self.latency = seconds if self.latency is None else 0.8 * self.latency + 0.2 * seconds
+
+    def useful_concurrency(self) -> int:
+        """Requests in flight that keep the rate limit busy: rate x round trip, plus a quarter for
+        the time a range's next page waits for its page to be emitted. More would only add
+        ranges, each of which ends with a part-filled page."""
+        if self.latency is None:
+            return self.max_concurrency
+        return max(
+            1, min(self.max_concurrency, math.ceil(self.limiter.rate * self.latency * ROUND_TRIP_SLACK))
+        )
 
     def _answer(self, response: Any, method: str, path: str) -> ApiResponse:
         data = response.data

@@ -90,9 +90,11 @@ async def fetch_page(
     *,
     account_id: str,
     stripe_account: str | None,
+    urgent: bool = False,
 ) -> FetchedPage:
     """Fetch the next page of ``part`` for one account and turn it into records."""
-    response = await client.get(definition.list_path, list_params(definition, part), account=stripe_account)
+    params = list_params(definition, part)
+    response = await client.get(definition.list_path, params, account=stripe_account, urgent=urgent)
     body = response.data
     objects: list[dict[str, Any]] = list(body.get("data") or [])
     has_more = bool(body.get("has_more")) and definition.supports_pagination

@@ -49,10 +49,14 @@ def summary(page: list[Key], has_more: bool) -> Page:
 def backfill(
     objects: list[Key], initial: Range, *, limit: int, min_span: int, rng: random.Random, max_parts: int
 ) -> list[str]:
-    """Reads ``initial`` like the source does, with random split sizes and processing order."""
+    """Reads ``initial`` like the source does, with random split sizes and processing order, and
+    now and then splits a waiting range between its pages (the backfill's rebalancing)."""
     queue = [initial]
     read: list[str] = []
     while queue:
+        if rng.random() < 0.3:
+            waiting = queue.pop(rng.randrange(len(queue)))
+            queue += split(waiting.gte, waiting.lt, waiting.cursor, rng.randint(2, 4), min_span=min_span)
         part = queue.pop(rng.randrange(len(queue)))
         page, has_more = list_page(objects, part, limit)
         read += [object_id for _, object_id in page]
