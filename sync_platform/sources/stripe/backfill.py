@@ -28,7 +28,7 @@ import itertools
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
 from sync_platform.protocol import (
@@ -103,7 +103,7 @@ class _Job:
 class BackfillRunner:
     """Runs the backfill of ``plans``; iterate ``run()`` for its messages.
 
-    After the run, ``completed`` names the streams that finished (``complete``), and
+    After the run, ``completed`` and ``skipped`` name the streams that finished that way, and
     ``connection_failed`` says whether the key was refused. With ``finish_streams=False`` the
     runner leaves out the ``complete`` statuses (the caller goes on with those streams).
     """
@@ -120,6 +120,7 @@ class BackfillRunner:
         self.max_concurrency = max_concurrency
         self.finish_streams = finish_streams
         self.completed: set[str] = set()
+        self.skipped: set[str] = set()
         self.connection_failed = False
         self._pending = deque(plans)
         self._active: list[_StreamRun] = []
@@ -127,13 +128,15 @@ class BackfillRunner:
         self._order = itertools.count()
         self._turn = 0
 
-    async def run(self) -> AsyncIterator[Message]:
+    async def run(self) -> AsyncGenerator[Message, None]:
         try:
             while True:
                 for message in self._activate():
                     yield message
                 self._launch()
                 if not self._tasks:
+                    for message in self._abandon_idle():
+                        yield message
                     if not self._pending:
                         return
                     continue
@@ -202,6 +205,16 @@ class BackfillRunner:
         self._turn += 1
         account, part = run.ready.popleft()
         return run, account, part
+
+    def _abandon_idle(self) -> list[Message]:
+        """Streams with nothing queued and nothing in flight that have not finished: impossible
+        by construction, but a stream must never be left without a terminal status."""
+        messages: list[Message] = []
+        for run in list(self._active):
+            if not run.finished:
+                self._retire(run)
+                messages.append(stream_error(run.plan.name, "The backfill stopped with ranges left to read."))
+        return messages
 
     def _target(self) -> int:
         """Ranges a lane may keep open: its share of the useful concurrency among the open lanes."""
@@ -319,6 +332,7 @@ class BackfillRunner:
         self._retire(run)
         name = run.plan.name
         if run.skipped and len(run.skipped) == len(run.plan.lanes):
+            self.skipped.add(name)
             return [stream_skip(name, "; ".join(dict.fromkeys(run.skipped.values())))]
         messages: list[Message] = []
         if run.skipped:

@@ -95,7 +95,7 @@ class StripeApiClient:
         return f"StripeApiClient(rate={self.limiter.rate:g}/s)"
 
     async def close(self) -> None:
-        await self._http.close_async()
+        await self._http.close_async()  # type: ignore[no-untyped-call]  # unannotated in the SDK
 
     async def get(
         self,

@@ -39,8 +39,11 @@ class EventRecord:
         return record(self.definition.name, self.data, deleted=self.deleted)
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _unix(value: object) -> int | None:
+    """A unix time given as a JSON number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
 
 
 def event_records(
@@ -54,13 +57,15 @@ def event_records(
     definition = stream_for_object(str(obj.get("object")))
     if definition is None or definition.name not in selected:
         return []
-    updated = obj.get("updated")
+    updated_at = _unix(obj.get("updated"))
+    if updated_at is None:
+        updated_at = _unix(event.get("created")) or 0
     account = event.get("account")
     connect_account = account if isinstance(account, str) and account else None
     deleted = obj.get("deleted") is True or event.get("type") in definition.deletion_event_types
     record_data = {
         **obj,
-        UPDATED_AT_FIELD: int(updated) if _number(updated) else int(event["created"]),
+        UPDATED_AT_FIELD: updated_at,
         ACCOUNT_ID_FIELD: connect_account or platform_account,
     }
     return [EventRecord(definition, record_data, deleted, connect_account)]

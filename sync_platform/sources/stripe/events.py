@@ -21,7 +21,7 @@ are unique across accounts).
 from __future__ import annotations
 
 import heapq
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +97,7 @@ async def poll_events(
     *,
     until: int,
     overlap: int = OVERLAP_SECONDS,
-) -> AsyncIterator[EventBatch]:
+) -> AsyncGenerator[EventBatch, None]:
     """Every event of ``types`` created from ``start.cursor - overlap`` to ``until`` (inclusive) not
     applied yet, in batches, oldest first."""
     chunks = type_chunks(types)

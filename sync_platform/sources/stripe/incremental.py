@@ -11,14 +11,14 @@ pipeline, a long outage) may already have lost events, and polling would lose th
 re-backfill would need to know which objects changed, which is exactly what the lost events said,
 and a list only tells when objects were created. The re-backfill's per-stream checkpoints live
 in ``state.streams`` as any backfill's do, and ``global.rebackfill = {started_at, streams}`` marks
-it until every stream has finished; then the poll resumes from ``started_at``, so changes made
-during the re-backfill are applied as events.
+it until every stream has finished (or been skipped: the account cannot read it); then the poll
+resumes from ``started_at``, so changes made during the re-backfill are applied as events.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
 
@@ -81,18 +81,18 @@ class IncrementalRunner:
     def names(self) -> list[str]:
         return [definition.name for definition, _ in self.streams]
 
-    async def run(self) -> AsyncIterator[Message]:
+    async def run(self) -> AsyncGenerator[Message, None]:
         marker = self.global_state.get(REBACKFILL_KEY)
         cursor = EventsCursor.from_global(self.global_state.snapshot())
         if marker is None and cursor is not None and self.now - cursor.cursor > HORIZON_SECONDS:
             age_days = (self.now - cursor.cursor) / 86_400
-            message = (
+            warning = (
                 f"The events cursor is {age_days:.0f} days old, beyond the {HORIZON_SECONDS // 86_400}-day "
                 "horizon: events may be lost, so streams "
                 f"{', '.join(self.names)} are backfilled again before polling resumes."
             )
-            logger.warning(message)
-            yield log(LogLevel.WARN, message, {"streams": self.names, "events_cursor": cursor.cursor})
+            logger.warning(warning)
+            yield log(LogLevel.WARN, warning, {"streams": self.names, "events_cursor": cursor.cursor})
             marker = {"started_at": self.now, "streams": []}
         if isinstance(marker, dict):
             async for message in self._rebackfill(marker):
@@ -101,11 +101,11 @@ class IncrementalRunner:
         for name in self.names:
             yield stream_start(name)
         if cursor is None:
-            message = (
+            warning = (
                 "No events cursor yet: polling starts now. Changes made before now reach the "
                 "destination only through a backfill."
             )
-            yield log(LogLevel.WARN, message, {"streams": self.names})
+            yield log(LogLevel.WARN, warning, {"streams": self.names})
             yield self.global_state.update(EventsCursor(self.now).to_global())
         else:
             async for message in self._poll(cursor, self.names):
@@ -115,7 +115,7 @@ class IncrementalRunner:
         for name in self.names:
             yield stream_complete(name)
 
-    async def _rebackfill(self, marker: dict[str, Any]) -> AsyncIterator[Message]:
+    async def _rebackfill(self, marker: dict[str, Any]) -> AsyncGenerator[Message, None]:
         started_at = int(marker.get("started_at", self.now))
         known = set(marker.get("streams") or [])
         plans = []
@@ -147,7 +147,8 @@ class IncrementalRunner:
             self.connection_failed = True
             return
         finished = [name for name in self.names if name in runner.completed]
-        if len(finished) == len(self.names):
+        # A stream the account cannot read (skipped) must not hold the poll back for the others.
+        if all(name in runner.completed or name in runner.skipped for name in self.names):
             resumed = EventsCursor(started_at)
             yield self.global_state.update(resumed.to_global(), remove=(REBACKFILL_KEY,))
             async for message in self._poll(resumed, finished):
@@ -157,7 +158,7 @@ class IncrementalRunner:
         for name in finished:
             yield stream_complete(name)
 
-    async def _poll(self, start: EventsCursor, names: list[str]) -> AsyncIterator[Message]:
+    async def _poll(self, start: EventsCursor, names: list[str]) -> AsyncGenerator[Message, None]:
         """Records and global checkpoints of the events since ``start``; on failure, one error
         status per stream (the poll is shared, so it fails them all)."""
         selected = set(names)

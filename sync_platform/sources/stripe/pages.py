@@ -57,12 +57,14 @@ def _created(obj: dict[str, Any]) -> int | None:
 
 
 def summarize(objects: list[dict[str, Any]], has_more: bool) -> Page:
-    created = [c for c in map(_created, objects) if c is not None]
+    """The page as subdivision sees it. The oldest time is the last object's, the one the cursor
+    points at, so the rest of the range ends exactly above the cursor's second (in Stripe's order
+    it is also the smallest)."""
     return Page(
         count=len(objects),
         has_more=has_more,
         last_id=str(objects[-1]["id"]) if objects else None,
-        oldest_created=min(created) if created else None,
+        oldest_created=_created(objects[-1]) if objects else None,
     )
 
 

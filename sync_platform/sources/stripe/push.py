@@ -15,7 +15,7 @@ overwrite the stream's backfill checkpoint (reference bug #1).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Collection, Mapping
 from typing import Any
 
 from pydantic import SecretStr
@@ -74,7 +74,7 @@ async def apply_pushed(
     selected: Collection[str],
     platform_account: str,
     global_state: GlobalState,
-) -> AsyncIterator[Message]:
+) -> AsyncGenerator[Message, None]:
     """Records (and tombstones) of each pushed event, each followed by a global checkpoint."""
     async for item in items:
         event = pushed_event(item, secrets)

@@ -84,5 +84,5 @@ def retry_delay(
     retry_after = retry_after_seconds(error.headers)
     if retry_after is not None:
         return retry_after * (1 + rng.uniform(0, RETRY_AFTER_JITTER))
-    step = min(policy.max_delay, policy.base_delay * 2**attempt)
+    step: float = min(policy.max_delay, policy.base_delay * 2.0**attempt)
     return step / 2 + rng.uniform(0, step / 2)

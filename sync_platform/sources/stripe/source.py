@@ -9,7 +9,7 @@ are backfilled by listing (``backfill``), ``incremental`` streams are kept curre
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -157,7 +157,7 @@ class StripeSource:
         catalog: ConfiguredCatalog,
         state: SourceState | None,
         input: AsyncIterable[Any] | None,
-    ) -> AsyncIterator[Message]:
+    ) -> AsyncGenerator[Message, None]:
         selected: list[tuple[StripeStreamDefinition, ConfiguredStream]] = []
         for configured in catalog.streams:
             try:

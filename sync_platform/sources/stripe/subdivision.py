@@ -44,7 +44,7 @@ class Page:
     count: int
     has_more: bool
     last_id: str | None
-    oldest_created: int | None  # the smallest ``created`` on the page, None if objects have none
+    oldest_created: int | None  # ``created`` of the page's last (oldest) object, if it has one
 
 
 @dataclass(frozen=True, slots=True)

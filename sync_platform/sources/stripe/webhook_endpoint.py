@@ -15,7 +15,7 @@ Teardown deletes exactly the endpoints setup manages for this URL and never any 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from sync_platform.protocol import LogLevel, Message, log, source_config_control
@@ -87,7 +87,7 @@ async def _ensure_endpoint(
 
 async def setup_messages(
     client: StripeApiClient, config: StripeSourceConfig, raw_config: dict[str, Any]
-) -> AsyncIterator[Message]:
+) -> AsyncGenerator[Message, None]:
     updates: dict[str, Any] = {}
     if config.account_id is None or config.account_created is None:
         account = (await client.get(ACCOUNT_PATH)).data
@@ -116,7 +116,9 @@ async def setup_messages(
         yield source_config_control({**raw_config, **updates})
 
 
-async def teardown_messages(client: StripeApiClient, config: StripeSourceConfig) -> AsyncIterator[Message]:
+async def teardown_messages(
+    client: StripeApiClient, config: StripeSourceConfig
+) -> AsyncGenerator[Message, None]:
     if config.webhook_url is None:
         return
     for endpoint in await list_endpoints(client):

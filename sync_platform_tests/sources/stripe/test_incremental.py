@@ -160,3 +160,34 @@ def test_a_failing_poll_errors_every_polled_stream_and_keeps_the_cursor(
     assert statuses(messages, "customer") == ["start", "error"]
     assert statuses(messages, "invoice") == ["start", "error"]
     assert global_states(messages) == []
+
+
+def test_a_re_backfill_is_not_held_back_by_a_stream_the_account_cannot_read(
+    source: StripeSource, stripe_emulator: RunningEmulator
+) -> None:
+    unavailable = "Your account is not set up to use Issuing."
+    stripe_emulator.set_faults(
+        scripted=[ScriptedFailure(path="/v1/issuing/cards", status=400, message=unavailable)]
+    )
+    stale = with_global({"events_cursor": now() - 30 * DAY})
+    messages = poll(source, stripe_emulator, ["coupon", "issuing_card"], stale)
+    assert statuses(messages, "issuing_card") == ["start", "skip"]
+    assert statuses(messages, "coupon")[-1] == "complete"
+    assert "rebackfill" not in global_states(messages)[-1]  # polling resumed
+
+
+def test_a_re_backfill_with_a_failed_stream_keeps_its_marker_for_the_next_run(
+    source: StripeSource, stripe_emulator: RunningEmulator
+) -> None:
+    stripe_emulator.set_faults(scripted=[ScriptedFailure(path="/v1/coupons", status=500, times=100)])
+    stale = with_global({"events_cursor": now() - 30 * DAY})
+    messages = poll(source, stripe_emulator, ["coupon", "customer"], stale, max_retries=0)
+    assert statuses(messages, "coupon")[-1] == "error"
+    state = fold_state(messages, stale)
+    assert state.global_["rebackfill"]["streams"] == ["coupon", "customer"]
+    stripe_emulator.set_faults()
+    stripe_emulator.requests.clear()
+    again = poll(source, stripe_emulator, ["coupon", "customer"], state)
+    assert sorted(ids(again, "coupon")) == sorted(live_ids(stripe_emulator, "coupon"))
+    assert ids(again, "customer") == []  # finished in the first run: not listed again
+    assert "rebackfill" not in global_states(again)[-1]
