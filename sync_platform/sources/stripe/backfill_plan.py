@@ -90,13 +90,17 @@ def plan_stream(
             lanes[account.id] = fresh_lane(window)
         else:
             lanes[account.id] = reconcile(lane, window)
+    limit = configured.backfill_limit or backfill_limit
+    for lane in lanes.values():
+        if limit is not None and lane.listed >= limit:
+            lane.remaining.clear()  # the stream already listed all it may
     tagged = len(accounts) > 1
     plan = StreamPlan(
         definition=definition,
         lanes=lanes,
         accounts={account.id: account for account in accounts},
         tagged=tagged,
-        backfill_limit=configured.backfill_limit or backfill_limit,
+        backfill_limit=limit,
         changed=stored != dump_stream_state(lanes, tagged=tagged),
     )
     return plan, warnings

@@ -207,6 +207,15 @@ def test_backfill_limit_lists_exactly_that_many_of_the_newest_objects(
     assert final["remaining"] == []
     assert final["listed"] == 150
     assert statuses(messages, "customer")[-1] == "complete"
+    customers_350.requests.clear()
+    later = read(
+        source,
+        source_config(customers_350),
+        catalog_for(["customer"], backfill_limit=150),
+        fold_state(messages),
+    )
+    assert ids(later) == []
+    assert list_calls(customers_350, "/v1/customers") == []
     capped = read(source, source_config(customers_350, backfill_limit=30), catalog_for(["customer"]))
     assert len(ids(capped)) == 30
 
