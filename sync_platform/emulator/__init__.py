@@ -12,6 +12,7 @@ from sync_platform.emulator.errors import ApiError, EmulatorError
 from sync_platform.emulator.faults import FaultConfig, ScriptedFailure
 from sync_platform.emulator.generator import DatasetConfig, generate_dataset, plan_counts
 from sync_platform.emulator.mutations import MutationResult
+from sync_platform.emulator.request_log import LoggedRequest, RequestLog, max_in_window
 from sync_platform.emulator.server import RunningEmulator, run_emulator, serve
 from sync_platform.emulator.webhooks import DeliveryAttempt, RetryPolicy, signature_header
 
@@ -23,12 +24,15 @@ __all__ = [
     "EmulatorConfig",
     "EmulatorError",
     "FaultConfig",
+    "LoggedRequest",
     "MutationResult",
+    "RequestLog",
     "RetryPolicy",
     "RunningEmulator",
     "ScriptedFailure",
     "create_app",
     "generate_dataset",
+    "max_in_window",
     "plan_counts",
     "run_emulator",
     "serve",

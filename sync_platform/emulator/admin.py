@@ -89,6 +89,12 @@ def admin_routes(emulator: Emulator) -> list[Route]:
             ]
         )
 
+    async def requests(request: Request) -> Response:
+        if request.method == "DELETE":
+            emulator.requests.clear()
+            return JSONResponse({"cleared": True})
+        return JSONResponse([entry.as_json() for entry in emulator.requests.entries()])
+
     async def info(request: Request) -> Response:
         with emulator.store.lock:
             accounts = {
@@ -107,6 +113,7 @@ def admin_routes(emulator: Emulator) -> list[Route]:
         Route(f"{PREFIX}/faults", faults, methods=["GET", "POST"]),
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
         Route(f"{PREFIX}/deliveries", deliveries, methods=["GET"]),
+        Route(f"{PREFIX}/requests", requests, methods=["GET", "DELETE"]),
         Route(f"{PREFIX}/info", info, methods=["GET"]),
     ]
     return [Route(route.path, _with_errors(route.endpoint), methods=route.methods) for route in handlers]

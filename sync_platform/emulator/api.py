@@ -27,6 +27,7 @@ from sync_platform.emulator.ids import request_id
 from sync_platform.emulator.listing import parse_page_request
 from sync_platform.emulator.objects import dumps
 from sync_platform.emulator.params import decode_params
+from sync_platform.emulator.request_log import LoggedRequest
 from sync_platform.emulator.store import AccountData
 from sync_platform.emulator.webhook_endpoints import (
     create_endpoint,
@@ -68,6 +69,22 @@ class ApiRoutes:
         self.event_params = next(e.params for e in sdk_list_endpoints() if e.path == EVENTS_PATH) | {"expand"}
 
     async def handle(self, request: Request) -> Response:
+        """Answer one request and log it (``Emulator.requests``)."""
+        arrived = self.emulator.clock.monotonic()
+        response = await self._answer(request)
+        self.emulator.requests.add(
+            LoggedRequest(
+                at=arrived,
+                method=request.method,
+                path=request.url.path,
+                query=request.url.query,
+                account=request.headers.get("stripe-account"),
+                status=response.status_code,
+            )
+        )
+        return response
+
+    async def _answer(self, request: Request) -> Response:
         headers = {"Request-Id": request_id(), "Stripe-Version": API_VERSION}
         emulator = self.emulator
         try:

@@ -18,6 +18,7 @@ from sync_platform.emulator.faults import FaultConfig, FaultInjector
 from sync_platform.emulator.generator import generate_dataset
 from sync_platform.emulator.mutations import MutationResult, Mutator
 from sync_platform.emulator.objects import dumps
+from sync_platform.emulator.request_log import RequestLog
 from sync_platform.emulator.seeding import build_store
 from sync_platform.emulator.store import AccountData, EmulatorStore
 from sync_platform.emulator.webhook_endpoints import create_endpoint, endpoints_for_event
@@ -38,6 +39,7 @@ class Emulator:
         self.dataset = generate_dataset(self.config.dataset_config())
         self.dispatcher = WebhookDispatcher(self.clock, self.config.webhooks, self._delivered)
         self.rng = random.Random(f"emulator:{self.config.seed}")
+        self.requests = RequestLog()
         self.store: EmulatorStore
         self.mutator: Mutator
         self._load()
@@ -115,9 +117,11 @@ class Emulator:
             return [dict(log.events[i].data) for _, i in log.index.newest_first()]
 
     def reset(self) -> None:
-        """Back to the generated data: mutations, events, endpoints, queued deliveries and faults are gone."""
+        """Back to the generated data: mutations, events, endpoints, deliveries, faults and the request
+        log are gone."""
         self.dispatcher.clear()
         self.faults.configure(self.config.faults)
+        self.requests.clear()
         self._load()
 
     # Faults ---------------------------------------------------------------------------------------

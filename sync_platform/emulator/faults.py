@@ -14,7 +14,7 @@ import random
 import threading
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sync_platform.emulator.errors import ApiError
 from sync_platform.engine.clock import Clock
@@ -51,10 +51,21 @@ class FaultConfig(BaseModel):
     rate_limit_per_second: float | None = Field(default=None, gt=0, description="Token refill rate per key.")
     rate_limit_burst: int | None = Field(default=None, ge=1, description="Bucket size (default: the rate).")
     rate_limited_reason: str = Field(default="global-rate", description="Sent as Stripe-Rate-Limited-Reason.")
-    error_ratio: float = Field(default=0.0, ge=0, le=1, description="Share of requests answered with a 5xx.")
-    error_status: int = Field(default=500, ge=500, le=599)
+    error_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="Share of requests answered with `error_status`."
+    )
+    error_status: int = Field(
+        default=500, ge=429, le=599, description="A 5xx, or 429 for a storm of rate-limit answers."
+    )
     scripted: tuple[ScriptedFailure, ...] = ()
     seed: int = Field(default=0, description="Seeds the random latency and error draws.")
+
+    @field_validator("error_status")
+    @classmethod
+    def _server_error_or_rate_limit(cls, status: int) -> int:
+        if status != 429 and status < 500:
+            raise ValueError(f"error_status must be 429 or a 5xx, got {status}")
+        return status
 
 
 @dataclass(frozen=True)
@@ -105,8 +116,14 @@ class FaultInjector:
             delay = (config.latency_ms + self._rng.uniform(0, config.latency_jitter_ms)) / 1000
             error = self._rate_limit(config, key) or self._scripted(config, method, path)
             if error is None and config.error_ratio and self._rng.random() < config.error_ratio:
-                error = ApiError(config.error_status, "An unknown error occurred", error_type="api_error")
+                error = self._random_error(config)
         return FaultDecision(delay=delay, error=error)
+
+    @staticmethod
+    def _random_error(config: FaultConfig) -> ApiError:
+        if config.error_status == 429:
+            return rate_limited(retry_after=1, reason=config.rate_limited_reason)
+        return ApiError(config.error_status, "An unknown error occurred", error_type="api_error")
 
     def _rate_limit(self, config: FaultConfig, key: str) -> ApiError | None:
         if config.rate_limit_per_second is None:

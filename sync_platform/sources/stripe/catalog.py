@@ -91,6 +91,9 @@ class StripeStreamDefinition:
     can_be_deleted: bool
     has_updated_field: bool
     nested_lists: tuple[NestedListDefinition, ...]
+    # parameters every list call of this stream sends (`status=all`, without which Stripe leaves
+    # canceled subscriptions out of the list)
+    list_defaults: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
     description: str | None = field(default=None, compare=False)
     fields: tuple[FieldDefinition, ...] = field(default=(), repr=False, compare=False)
     json_schema: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -119,6 +122,7 @@ class StripeStreamDefinition:
             "event_types": list(self.event_types),
             "deletion_event_types": list(self.deletion_event_types),
             "nested_lists": [nested.as_metadata() for nested in self.nested_lists],
+            "list_defaults": dict(self.list_defaults),
             "description": self.description,
         }
 
@@ -190,11 +194,18 @@ def _define(object_name: str, endpoint: ListEndpoint, event_types: list[str]) ->
         can_be_deleted=can_be_deleted,
         has_updated_field="updated" in field_names,
         nested_lists=_nested_lists(object_name, endpoint, fields),
+        list_defaults=_list_defaults(endpoint),
         description=description,
         fields=fields,
         json_schema=record_schema(fields, description=description),
         sdk_class=sdk_class,
     )
+
+
+def _list_defaults(endpoint: ListEndpoint) -> dict[str, str]:
+    """``status=all`` where the list's ``status`` parameter offers ``all``: some lists (subscriptions)
+    leave objects in a final status out unless asked, and a backfill needs every object."""
+    return {"status": "all"} if "all" in endpoint.param_choices.get("status", frozenset()) else {}
 
 
 def _nested_lists(

@@ -20,7 +20,8 @@ import importlib
 import inspect
 import typing
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from stripe._request_options import RequestOptions
@@ -44,6 +45,8 @@ class ListEndpoint:
     item_classes: tuple[type, ...]
     params: frozenset[str]
     required_params: frozenset[str]
+    # the string values a parameter's annotation allows, where it is a Literal (``status``...)
+    param_choices: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def is_top_level(self) -> bool:
@@ -106,6 +109,7 @@ def _describe_list(service_class: Any, dotted: str) -> ListEndpoint:
         item_classes=_listed_classes(signature.return_annotation, service_class),
         params=_param_names(params_class, "__required_keys__", "__optional_keys__"),
         required_params=_param_names(params_class, "__required_keys__"),
+        param_choices=_param_choices(params_class),
     )
 
 
@@ -125,6 +129,40 @@ def _param_names(params_class: Any, *key_sets: str) -> frozenset[str]:
     for key_set in key_sets:
         names |= set(getattr(params_class, key_set, ()))
     return frozenset(names - _REQUEST_OPTION_KEYS)
+
+
+def _param_choices(params_class: Any) -> dict[str, frozenset[str]]:
+    """``{"status": {"active", "all", ...}}``: the string literals in each parameter's annotation.
+
+    The annotations are unevaluated strings (``"Literal['active', 'all']|str"``) inside
+    ``NotRequired[...]``, so the literals are read with ``ast`` instead of evaluating them.
+    """
+    choices: dict[str, frozenset[str]] = {}
+    for name, annotation in getattr(params_class, "__annotations__", {}).items():
+        text = _annotation_text(annotation)
+        if "Literal[" not in text:
+            continue
+        try:
+            tree = ast.parse(text, mode="eval")
+        except SyntaxError:
+            continue
+        values = {
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        }
+        if values:
+            choices[name] = frozenset(values)
+    return choices
+
+
+def _annotation_text(annotation: Any) -> str:
+    if isinstance(annotation, str):
+        return annotation
+    if isinstance(annotation, typing.ForwardRef):
+        return annotation.__forward_arg__
+    inner = [_annotation_text(argument) for argument in typing.get_args(annotation)]
+    return " | ".join(inner) if inner else repr(annotation)
 
 
 def _listed_classes(return_annotation: Any, owner: type) -> tuple[type, ...]:

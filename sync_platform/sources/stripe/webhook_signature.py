@@ -119,6 +119,11 @@ def _parse_event(text: str) -> VerifiedEvent:
         raise WebhookVerificationError(
             RejectionReason.MALFORMED_PAYLOAD, "The webhook body is not JSON."
         ) from None
+    return event_from_payload(payload)
+
+
+def event_from_payload(payload: Any) -> VerifiedEvent:
+    """The event in an already-parsed payload, or ``WebhookVerificationError(MALFORMED_PAYLOAD)``."""
     data = payload.get("data") if isinstance(payload, dict) else None
     if (
         not isinstance(payload, dict)

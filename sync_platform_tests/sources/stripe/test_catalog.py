@@ -239,3 +239,10 @@ def test_catalog_snapshot(snapshot: SnapshotAssertion) -> None:
         for d in stripe_catalog()
     ]
     assert summary == snapshot
+
+
+def test_lists_that_leave_final_statuses_out_are_asked_for_all_of_them() -> None:
+    """Stripe omits canceled subscriptions without `status=all`; the SDK says which lists offer it."""
+    assert stream_by_name("subscription").list_defaults == {"status": "all"}
+    assert stream_by_name("topup").list_defaults == {}  # its statuses have no "all"
+    assert stream_by_name("subscription").metadata()["list_defaults"] == {"status": "all"}

@@ -1,0 +1,67 @@
+"""Every ``/v1`` request the emulator answered, so tests and benchmarks can check what a client sent.
+
+A client's claims about itself (its rate limit, the parameters of its first request) are checked
+against what the server saw: the log keeps, per request, when it arrived on the emulator's clock,
+its method, path and query, the ``Stripe-Account`` it named and the status it got.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from sync_platform.emulator.params import decode_params
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    at: float  # the emulator clock's monotonic seconds when the request arrived
+    method: str
+    path: str
+    query: str
+    account: str | None
+    status: int
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The query decoded as the API reads it (``{"created": {"gte": "1"}, "limit": "100"}``)."""
+        return decode_params(urllib.parse.parse_qsl(self.query, keep_blank_values=True))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "account": self.account,
+            "status": self.status,
+        }
+
+
+class RequestLog:
+    """An append-only, thread-safe list of answered requests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[LoggedRequest] = []
+
+    def add(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries = []
+
+
+def max_in_window(arrivals: list[float], seconds: float = 1.0) -> int:
+    """The most requests that arrived within any ``seconds``-long window (half-open)."""
+    times = sorted(arrivals)
+    return max((bisect.bisect_left(times, start + seconds) - i for i, start in enumerate(times)), default=0)

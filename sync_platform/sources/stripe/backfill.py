@@ -1,0 +1,366 @@
+"""The backfill: lists every planned stream by time ranges, concurrently, one checkpoint per page.
+
+One coordinator (the ``run`` generator) owns all state; fetches run as tasks that only do HTTP.
+When a page arrives, the coordinator decides what replaces its range (``subdivision``), emits the
+page's records, then the stream's checkpoint, then ``range_complete`` for what is now fully read,
+and only then schedules the range's next fetch. So every emitted checkpoint covers exactly the
+records emitted before it, and a range never has more than one page that is fetched but not yet
+checkpointed: a run killed at any point and resumed from its last checkpoint refetches at most
+one page per range that was in flight, and loses nothing.
+
+Concurrency: at most ``max_concurrency`` fetches and as many streams at once (one stream at a time
+when it is 1), one token bucket for all (inside the client). Streams split their ranges only as
+far as keeping the rate limit busy needs (rate x round trip, shared among the open streams), since
+every range ends with a part-filled page: at 25 requests/s and 100 ms per request a handful of
+ranges saturate the limit, and sixteen would waste a page in ten. A stream with a
+``backfill_limit`` reads newest first without splitting and stops at exactly that many objects.
+
+Failures stay within their stream: a stream Stripe will not list for this account is skipped
+(``stream_status: skip``), any other failure ends that stream with ``stream_status: error`` after
+its last good checkpoint, and other streams go on. A refused key ends the read with
+``connection_status: failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+from collections import deque
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+
+from sync_platform.protocol import (
+    LogLevel,
+    Message,
+    OpenTimeRange,
+    connection_status,
+    from_unix,
+    log,
+    record,
+    stream_complete,
+    stream_error,
+    stream_range_complete,
+    stream_skip,
+    stream_start,
+    stream_state,
+    utc_now,
+)
+from sync_platform.redaction import redact
+from sync_platform.sources.stripe.backfill_plan import StreamPlan
+from sync_platform.sources.stripe.backfill_state import dump_stream_state, union_window
+from sync_platform.sources.stripe.client import StripeApiClient
+from sync_platform.sources.stripe.errors import ErrorScope, StripeApiError, error_scope
+from sync_platform.sources.stripe.pages import PAGE_SIZE, FetchedPage, fetch_page
+from sync_platform.sources.stripe.subdivision import (
+    MIN_SPLIT_SECONDS,
+    Range,
+    after_page,
+    estimated_pages,
+    split,
+    split_parts,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _splits_anywhere(plan: StreamPlan) -> bool:
+    """Whether a waiting range can be split between pages: its list filters by ``created`` and its
+    objects carry ``created``, so a range with a cursor always ends just above the cursor."""
+    definition = plan.definition
+    return definition.supports_created_filter and any(f.name == "created" for f in definition.fields)
+
+
+def _is_chain(part: Range) -> bool:
+    """A range being walked with its cursor that is too short to split: its pages can only come
+    one after another, so they go first (the backfill cannot end before its longest chain)."""
+    return part.cursor is not None and part.lt - part.gte < 2 * MIN_SPLIT_SECONDS
+
+
+@dataclass(eq=False)
+class _StreamRun:
+    plan: StreamPlan
+    ready: deque[tuple[str, Range]] = field(default_factory=deque)
+    skipped: dict[str, str] = field(default_factory=dict)  # account -> reason
+    finished: bool = False
+
+    def lane_done(self, account: str) -> bool:
+        return account in self.skipped or self.plan.lanes[account].complete
+
+    def open_lanes(self) -> int:
+        return sum(1 for account in self.plan.lanes if not self.lane_done(account))
+
+
+@dataclass(frozen=True, eq=False)
+class _Job:
+    run: _StreamRun
+    account: str
+    part: Range
+    order: int
+
+
+class BackfillRunner:
+    """Runs the backfill of ``plans``; iterate ``run()`` for its messages.
+
+    After the run, ``completed`` and ``skipped`` name the streams that finished that way, and
+    ``connection_failed`` says whether the key was refused. With ``finish_streams=False`` the
+    runner leaves out the ``complete`` statuses (the caller goes on with those streams).
+    """
+
+    def __init__(
+        self,
+        client: StripeApiClient,
+        plans: Sequence[StreamPlan],
+        *,
+        max_concurrency: int,
+        finish_streams: bool = True,
+    ) -> None:
+        self.client = client
+        self.max_concurrency = max_concurrency
+        self.finish_streams = finish_streams
+        self.completed: set[str] = set()
+        self.skipped: set[str] = set()
+        self.connection_failed = False
+        self._pending = deque(plans)
+        self._active: list[_StreamRun] = []
+        self._tasks: dict[asyncio.Task[FetchedPage], _Job] = {}
+        self._order = itertools.count()
+        self._turn = 0
+
+    async def run(self) -> AsyncGenerator[Message, None]:
+        try:
+            while True:
+                for message in self._activate():
+                    yield message
+                self._launch()
+                if not self._tasks:
+                    for message in self._abandon_idle():
+                        yield message
+                    if not self._pending:
+                        return
+                    continue
+                done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: self._tasks[t].order):
+                    job = self._tasks.pop(task)
+                    for message in self._handle(job, task):
+                        yield message
+                    if self.connection_failed:
+                        return
+        finally:
+            await self._cancel([*self._tasks])
+
+    # --- scheduling -------------------------------------------------------------------------------
+
+    def _activate(self) -> list[Message]:
+        """Start streams while there is room: ``start`` first, and the stream's ranges queued."""
+        messages: list[Message] = []
+        while self._pending and len(self._active) < self.max_concurrency:
+            plan = self._pending.popleft()
+            run = _StreamRun(plan)
+            window = union_window(lane.accounted for lane in plan.lanes.values())
+            time_range = OpenTimeRange(gte=from_unix(window.gte), lt=from_unix(window.lt))
+            messages.append(stream_start(plan.name, time_range))
+            for account, lane in plan.lanes.items():
+                run.ready.extend((account, part) for part in lane.remaining)
+            self._active.append(run)
+            if not run.ready:  # nothing left: checkpoint a re-aimed range, then complete
+                if plan.changed:
+                    checkpoint = dump_stream_state(plan.lanes, tagged=plan.tagged)
+                    messages.append(stream_state(plan.name, checkpoint))
+                messages.extend(self._finish_if_done(run))
+        return messages
+
+    def _launch(self) -> None:
+        """Start fetches up to the concurrency bound: chains first, then the streams in turn."""
+        while len(self._tasks) < self.max_concurrency:
+            picked = self._next_ready()
+            if picked is None:
+                return
+            run, account, part = picked
+            plan = run.plan
+            task = asyncio.create_task(
+                fetch_page(
+                    self.client,
+                    plan.definition,
+                    part,
+                    account_id=account,
+                    stripe_account=plan.accounts[account].stripe_account,
+                    urgent=_is_chain(part),
+                ),
+                name=f"backfill {plan.name} {account} [{part.gte}, {part.lt})",
+            )
+            self._tasks[task] = _Job(run, account, part, next(self._order))
+
+    def _next_ready(self) -> tuple[_StreamRun, str, Range] | None:
+        for run in self._active:
+            for position, (account, part) in enumerate(run.ready):
+                if _is_chain(part):
+                    del run.ready[position]
+                    return run, account, part
+        candidates = [run for run in self._active if run.ready]
+        if not candidates:
+            return None
+        run = candidates[self._turn % len(candidates)]
+        self._turn += 1
+        account, part = run.ready.popleft()
+        return run, account, part
+
+    def _abandon_idle(self) -> list[Message]:
+        """Streams with nothing queued and nothing in flight that have not finished: impossible
+        by construction, but a stream must never be left without a terminal status."""
+        messages: list[Message] = []
+        for run in list(self._active):
+            if not run.finished:
+                self._retire(run)
+                messages.append(stream_error(run.plan.name, "The backfill stopped with ranges left to read."))
+        return messages
+
+    def _target(self) -> int:
+        """Ranges a lane may keep open: its share of the useful concurrency among the open lanes."""
+        open_lanes = max(1, sum(run.open_lanes() for run in self._active))
+        return max(1, math.ceil(self.client.useful_concurrency() / open_lanes))
+
+    # --- one finished fetch ----------------------------------------------------------------------
+
+    def _handle(self, job: _Job, task: asyncio.Task[FetchedPage]) -> list[Message]:
+        run = job.run
+        if run.finished or task.cancelled() or job.account in run.skipped:
+            return []
+        error = task.exception()
+        if error is not None:
+            return self._fail(job, error)
+        fetched = task.result()
+        plan = run.plan
+        lane = plan.lanes[job.account]
+        if job.part not in lane.remaining:  # finished before its cancellation took (the lane was capped)
+            return []
+        capped = plan.backfill_limit is not None and lane.listed + len(fetched.objects) >= plan.backfill_limit
+        objects = fetched.objects
+        if capped:
+            assert plan.backfill_limit is not None  # narrowed for the type checker
+            objects = objects[: max(0, plan.backfill_limit - lane.listed)]
+            lane.remaining.clear()
+            self._drop_lane_work(run, job.account)
+            completed = None
+        else:
+            parts = 1
+            if plan.backfill_limit is None:
+                estimate = estimated_pages(job.part, fetched.page, PAGE_SIZE)
+                parts = split_parts(open_ranges=len(lane.remaining), target=self._target(), estimate=estimate)
+            ordered = plan.definition.supports_created_filter
+            outcome = after_page(job.part, fetched.page, parts=parts, ordered_by_created=ordered)
+            position = lane.remaining.index(job.part)
+            lane.remaining[position : position + 1] = outcome.remaining
+            completed = outcome.completed
+        lane.listed += len(objects)
+        self._rebalance(run, job.account)
+        emitted_at = utc_now()
+        messages: list[Message] = [record(plan.name, obj, emitted_at=emitted_at) for obj in objects]
+        messages.append(stream_state(plan.name, dump_stream_state(plan.lanes, tagged=plan.tagged)))
+        if completed is not None:
+            messages.append(
+                stream_range_complete(plan.name, from_unix(completed.gte), from_unix(completed.lt))
+            )
+        # The range goes on only now that its checkpoint is out.
+        self._queue_lane(run, job.account)
+        messages.extend(self._finish_if_done(run))
+        return messages
+
+    def _in_flight(self, run: _StreamRun, account: str) -> set[Range]:
+        return {job.part for job in self._tasks.values() if job.run is run and job.account == account}
+
+    def _rebalance(self, run: _StreamRun, account: str) -> None:
+        """Split the widest waiting ranges of a lane until it has its share of open ranges.
+
+        A range waiting with its cursor can be split without fetching anything: everything above
+        the cursor is read and the range already ends just above the cursor's second, so a fresh
+        lower part and an upper part that keeps the cursor cover exactly what is left. Splitting
+        the widest range first means a long walk (down to a dense second, say) is shared out as
+        soon as concurrency frees up, instead of being left for the end.
+        """
+        plan = run.plan
+        if plan.backfill_limit is not None or not _splits_anywhere(plan):
+            return
+        lane = plan.lanes[account]
+        in_flight = self._in_flight(run, account)
+        target = self._target()
+        while len(lane.remaining) < target:
+            waiting = [
+                p for p in lane.remaining if p not in in_flight and p.lt - p.gte >= 2 * MIN_SPLIT_SECONDS
+            ]
+            if not waiting:
+                return
+            widest = max(waiting, key=lambda p: p.lt - p.gte)
+            position = lane.remaining.index(widest)
+            lane.remaining[position : position + 1] = split(widest.gte, widest.lt, widest.cursor, 2)
+
+    def _queue_lane(self, run: _StreamRun, account: str) -> None:
+        """Queue the lane's ranges that are neither queued nor in flight (a split range's stale
+        entry is dropped); parts walked with a cursor first, then the newest."""
+        lane = run.plan.lanes[account]
+        kept = [(a, p) for a, p in run.ready if a != account or p in lane.remaining]
+        queued = {p for a, p in kept if a == account} | self._in_flight(run, account)
+        newcomers = sorted(
+            (p for p in lane.remaining if p not in queued), key=lambda p: (p.cursor is None, -p.lt)
+        )
+        run.ready = deque([*kept, *((account, part) for part in newcomers)])
+
+    def _fail(self, job: _Job, error: BaseException) -> list[Message]:
+        run, name = job.run, job.run.plan.name
+        match error_scope(error):
+            case ErrorScope.CONNECTION:
+                self.connection_failed = True
+                return [connection_status(False, str(error))]
+            case ErrorScope.STREAM_SKIP:
+                run.skipped[job.account] = str(error)
+                self._drop_lane_work(run, job.account)
+                return self._finish_if_done(run)
+            case _:
+                if not isinstance(error, StripeApiError):
+                    logger.error("backfill of %s failed", name, exc_info=error, extra={"stream": name})
+                    message = redact(f"{type(error).__name__}: {error}")
+                else:
+                    message = str(error)
+                self._retire(run)
+                return [stream_error(name, message)]
+
+    def _finish_if_done(self, run: _StreamRun) -> list[Message]:
+        """The stream's terminal status once every lane is complete or skipped."""
+        if run.finished or not all(run.lane_done(account) for account in run.plan.lanes):
+            return []
+        self._retire(run)
+        name = run.plan.name
+        if run.skipped and len(run.skipped) == len(run.plan.lanes):
+            self.skipped.add(name)
+            return [stream_skip(name, "; ".join(dict.fromkeys(run.skipped.values())))]
+        messages: list[Message] = []
+        if run.skipped:
+            accounts = ", ".join(sorted(run.skipped))
+            skipped = f"Stream {name!r} was skipped for {accounts}: {'; '.join(run.skipped.values())}"
+            messages.append(log(LogLevel.WARN, skipped, {"stream": name}))
+        self.completed.add(name)
+        if self.finish_streams:
+            messages.append(stream_complete(name))
+        return messages
+
+    def _retire(self, run: _StreamRun) -> None:
+        run.finished = True
+        run.ready.clear()
+        if run in self._active:
+            self._active.remove(run)
+        for task, job in self._tasks.items():
+            if job.run is run:
+                task.cancel()
+
+    def _drop_lane_work(self, run: _StreamRun, account: str) -> None:
+        run.ready = deque(item for item in run.ready if item[0] != account)
+        for task, job in self._tasks.items():
+            if job.run is run and job.account == account:
+                task.cancel()
+
+    async def _cancel(self, tasks: list[asyncio.Task[FetchedPage]]) -> None:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,106 @@
+"""What a stream's backfill must still read in this run: its lanes (one per account) and ranges.
+
+The requested window is the configured stream's ``time_range``: ``gte`` defaults to the account's
+creation and ``lt`` to the start of the read, in whole seconds. ``lt`` is exclusive and not "now
++ 1": objects created later in the current second would otherwise fall inside a range that was
+already listed and be missed by the next run, which starts where this one's window ended. (The
+engine sets ``lt`` to the run's frozen ``time_ceiling`` when the run has an id.)
+
+A stored checkpoint is re-aimed at the new window (``backfill_state.reconcile``): a finished
+backfill whose window grows lists only the new time. A stored value that is not a checkpoint (an
+old event state) is ignored with a warning and the stream starts over; a stream whose objects have
+no ``created`` and whose list cannot filter by it is listed whole on every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sync_platform.protocol import ConfiguredStream, to_unix
+from sync_platform.sources.stripe.accounts import StripeAccount
+from sync_platform.sources.stripe.backfill_state import (
+    LaneState,
+    StreamStateError,
+    Window,
+    dump_stream_state,
+    fresh_lane,
+    parse_stream_state,
+    reconcile,
+)
+from sync_platform.sources.stripe.catalog import StripeStreamDefinition
+
+
+@dataclass
+class StreamPlan:
+    """One stream's backfill for this read. ``lanes`` are committed state, by account id."""
+
+    definition: StripeStreamDefinition
+    lanes: dict[str, LaneState]
+    accounts: dict[str, StripeAccount]
+    tagged: bool  # the account-tagged checkpoint shape (Connect accounts configured)
+    backfill_limit: int | None = None
+    changed: bool = True  # the lanes differ from the stored checkpoint
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+
+def requested_window(configured: ConfiguredStream, account: StripeAccount, now: int) -> Window:
+    time_range = configured.time_range
+    gte = to_unix(time_range.gte) if time_range is not None and time_range.gte is not None else None
+    lt = to_unix(time_range.lt) if time_range is not None and time_range.lt is not None else None
+    return Window(account.created if gte is None else gte, now if lt is None else lt)
+
+
+def _lists_whole(definition: StripeStreamDefinition) -> bool:
+    has_created = any(f.name == "created" for f in definition.fields)
+    return not definition.supports_created_filter and not has_created
+
+
+def plan_stream(
+    definition: StripeStreamDefinition,
+    configured: ConfiguredStream,
+    stored: Any,
+    accounts: Sequence[StripeAccount],
+    *,
+    now: int,
+    backfill_limit: int | None,
+    restart: bool = False,
+) -> tuple[StreamPlan, list[str]]:
+    """The stream's plan and any warnings (a discarded checkpoint). ``restart`` ignores ``stored``."""
+    warnings: list[str] = []
+    platform = accounts[0].id
+    prior: dict[str, LaneState] = {}
+    if stored is not None and not restart:
+        try:
+            prior = parse_stream_state(stored, platform_account=platform)
+        except StreamStateError as error:
+            warnings.append(
+                f"The stored state of stream {definition.name!r} is not a backfill checkpoint ({error}); "
+                "the stream starts its backfill over."
+            )
+    lanes: dict[str, LaneState] = {}
+    for account in accounts:
+        window = requested_window(configured, account, now)
+        lane = prior.get(account.id)
+        if lane is None or (_lists_whole(definition) and lane.complete):
+            lanes[account.id] = fresh_lane(window)
+        else:
+            lanes[account.id] = reconcile(lane, window)
+    limit = configured.backfill_limit or backfill_limit
+    for lane in lanes.values():
+        if limit is not None and lane.listed >= limit:
+            lane.remaining.clear()  # the stream already listed all it may
+    tagged = len(accounts) > 1
+    plan = StreamPlan(
+        definition=definition,
+        lanes=lanes,
+        accounts={account.id: account for account in accounts},
+        tagged=tagged,
+        backfill_limit=limit,
+        changed=stored != dump_stream_state(lanes, tagged=tagged),
+    )
+    return plan, warnings

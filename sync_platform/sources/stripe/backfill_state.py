@@ -1,0 +1,212 @@
+"""The per-stream backfill checkpoint: its JSON shapes, and reconciling it with a new time range.
+
+One account (no Connect accounts configured) keeps exactly the shape the issue defines::
+
+    {"accounted_range": {"gte": ISO, "lt": ISO},
+     "remaining": [{"gte": ISO, "lt": ISO, "cursor": "cus_…" | null}, ...],
+     "listed": 1234}
+
+``remaining == []`` means every object created in ``accounted_range`` has been listed; ``listed``
+counts the objects emitted for it so far, across resumes. With Connect accounts each account has
+its own range (backfills start at each account's creation), so ranges are tagged with their
+account and per-account figures sit under ``accounts``; the top level keeps ``remaining`` (all
+accounts) and ``listed`` (their sum), so readers of the simple shape still see progress::
+
+    {"accounted_range": {union}, "remaining": [{"account": "acct_…", "gte", "lt", "cursor"}, ...],
+     "listed": 1234, "accounts": {"acct_…": {"accounted_range": {...}, "listed": 1000}, ...}}
+
+Checkpoints are built as new dicts every time they are emitted, so no emitted state shares a
+mutable object with the running backfill (reference bug #4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sync_platform.protocol import from_unix, iso
+from sync_platform.sources.stripe.errors import StripeSourceError
+from sync_platform.sources.stripe.subdivision import Range
+
+_ISO = {"type": "string", "format": "date-time"}
+_RANGE = {
+    "type": "object",
+    "properties": {"gte": _ISO, "lt": _ISO, "cursor": {"type": ["string", "null"]}},
+    "required": ["gte", "lt"],
+}
+_WINDOW = {"type": "object", "properties": {"gte": _ISO, "lt": _ISO}, "required": ["gte", "lt"]}
+STREAM_STATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A Stripe stream's backfill checkpoint (see docs/sources/stripe.md).",
+    "properties": {
+        "accounted_range": _WINDOW,
+        "remaining": {"type": "array", "items": _RANGE},
+        "listed": {"type": "integer", "minimum": 0},
+        "accounts": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {"accounted_range": _WINDOW, "listed": {"type": "integer", "minimum": 0}},
+                "required": ["accounted_range"],
+            },
+        },
+    },
+    "required": ["accounted_range", "remaining"],
+}
+
+
+class StreamStateError(StripeSourceError, ValueError):
+    """A stored stream state that is not a backfill checkpoint (the stream restarts its backfill)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A requested ``[gte, lt)`` in unix seconds."""
+
+    gte: int
+    lt: int
+
+
+@dataclass
+class LaneState:
+    """The backfill of one stream in one account: what is asked, what is left, what was listed."""
+
+    accounted: Window
+    remaining: list[Range] = field(default_factory=list)
+    listed: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return not self.remaining
+
+
+def fresh_lane(window: Window) -> LaneState:
+    remaining = [Range(window.gte, window.lt)] if window.gte < window.lt else []
+    return LaneState(window, remaining, 0)
+
+
+def reconcile(lane: LaneState, window: Window) -> LaneState:
+    """``lane`` re-aimed at ``window``: ranges outside it dropped, the rest clipped, new time added.
+
+    A cursor survives clipping: ``starting_after`` is a position in the newest-first order, so a
+    narrower ``created`` filter after it still yields exactly the unread objects.
+    """
+    if lane.accounted == window:
+        return LaneState(window, list(lane.remaining), lane.listed)
+    kept = []
+    for part in lane.remaining:
+        gte, lt = max(part.gte, window.gte), min(part.lt, window.lt)
+        if gte < lt:
+            kept.append(Range(gte, lt, part.cursor))
+    old = lane.accounted
+    if window.gte < old.gte:
+        kept.append(Range(window.gte, min(old.gte, window.lt)))
+    if window.lt > old.lt:
+        kept.append(Range(max(old.lt, window.gte), window.lt))
+    return LaneState(window, kept, lane.listed)
+
+
+# --- JSON -----------------------------------------------------------------------------------------
+
+
+def _iso(seconds: int) -> str:
+    return iso(from_unix(seconds))
+
+
+def _seconds(value: Any, where: str) -> int:
+    if not isinstance(value, str):
+        raise StreamStateError(f"{where} must be an ISO date-time string")
+    try:
+        return int(datetime.fromisoformat(value).timestamp())
+    except ValueError:
+        raise StreamStateError(f"{where} is not an ISO date-time: {value!r}") from None
+
+
+def _window_json(window: Window) -> dict[str, str]:
+    return {"gte": _iso(window.gte), "lt": _iso(window.lt)}
+
+
+def _range_json(part: Range, account: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"account": account} if account is not None else {}
+    data.update(gte=_iso(part.gte), lt=_iso(part.lt), cursor=part.cursor)
+    return data
+
+
+def _window(raw: Any, where: str) -> Window:
+    if not isinstance(raw, Mapping):
+        raise StreamStateError(f"{where} must be an object with gte and lt")
+    return Window(_seconds(raw.get("gte"), f"{where}.gte"), _seconds(raw.get("lt"), f"{where}.lt"))
+
+
+def _range(raw: Any, where: str) -> Range:
+    if not isinstance(raw, Mapping):
+        raise StreamStateError(f"{where} must be an object with gte, lt and cursor")
+    cursor = raw.get("cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise StreamStateError(f"{where}.cursor must be an object id or null")
+    return Range(_seconds(raw.get("gte"), f"{where}.gte"), _seconds(raw.get("lt"), f"{where}.lt"), cursor)
+
+
+def _listed(raw: Any) -> int:
+    return raw if isinstance(raw, int) and raw >= 0 else 0
+
+
+def dump_stream_state(lanes: Mapping[str, LaneState], *, tagged: bool) -> dict[str, Any]:
+    """The checkpoint of a stream: the one-account shape, or the account-tagged one (``tagged``)."""
+    if not tagged:
+        ((lane),) = lanes.values()
+        return {
+            "accounted_range": _window_json(lane.accounted),
+            "remaining": [_range_json(part) for part in lane.remaining],
+            "listed": lane.listed,
+        }
+    return {
+        "accounted_range": _window_json(union_window(lane.accounted for lane in lanes.values())),
+        "remaining": [
+            _range_json(part, account) for account, lane in lanes.items() for part in lane.remaining
+        ],
+        "listed": sum(lane.listed for lane in lanes.values()),
+        "accounts": {
+            account: {"accounted_range": _window_json(lane.accounted), "listed": lane.listed}
+            for account, lane in lanes.items()
+        },
+    }
+
+
+def parse_stream_state(raw: Any, *, platform_account: str) -> dict[str, LaneState]:
+    """The lanes a stored checkpoint holds, by account; raises ``StreamStateError`` for other shapes.
+
+    The one-account shape belongs to ``platform_account``, so adding Connect accounts later keeps
+    the platform's progress.
+    """
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("remaining"), list):
+        raise StreamStateError("a backfill checkpoint has `accounted_range` and a `remaining` list")
+    accounts = raw.get("accounts")
+    if accounts is None:
+        lane = LaneState(
+            _window(raw.get("accounted_range"), "accounted_range"),
+            [_range(part, f"remaining[{i}]") for i, part in enumerate(raw["remaining"])],
+            _listed(raw.get("listed")),
+        )
+        return {platform_account: lane}
+    if not isinstance(accounts, Mapping):
+        raise StreamStateError("`accounts` must map account ids to their range and count")
+    lanes: dict[str, LaneState] = {}
+    for account, entry in accounts.items():
+        if not isinstance(entry, Mapping):
+            raise StreamStateError(f"accounts.{account} must be an object")
+        window = _window(entry.get("accounted_range"), f"accounts.{account}.accounted_range")
+        lanes[str(account)] = LaneState(window, [], _listed(entry.get("listed")))
+    for i, part in enumerate(raw["remaining"]):
+        account = part.get("account") if isinstance(part, Mapping) else None
+        if account not in lanes:
+            raise StreamStateError(f"remaining[{i}] names an account that is not under `accounts`")
+        lanes[account].remaining.append(_range(part, f"remaining[{i}]"))
+    return lanes
+
+
+def union_window(windows: Iterable[Window]) -> Window:
+    listed = list(windows)
+    return Window(min(w.gte for w in listed), max(w.lt for w in listed))

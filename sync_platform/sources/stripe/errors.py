@@ -1,0 +1,104 @@
+"""What can go wrong talking to Stripe, typed by what the source does about it.
+
+Each failed request becomes a ``StripeApiError`` once retries are over; its subclass says how far
+the damage reaches. ``StripeAuthError`` (the key is wrong or revoked) stops the whole read with
+``connection_status: failed``; ``StripeUnavailableError`` (the account lacks the product, or the
+key may not read this resource) skips one stream; any other ``StripeApiError`` fails one stream
+while the others carry on. Messages quote Stripe's own text (which masks keys) and never a key.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sync_platform.errors import SyncPlatformError
+from sync_platform.redaction import redact
+
+# Stripe's answers for a resource the account cannot use (not an error in the sync): the
+# reference source's list (engine-spec §4.5 step 8), matched case-insensitively as substrings.
+NOT_ENABLED_MESSAGES: tuple[str, ...] = (
+    "your account is not authorized to send forwarding requests in livemode",
+    "this endpoint is only available in testmode",
+    "only available in testmode",
+    "have you onboarded to treasury",
+    "unrecognized request url (get: /v1/treasury/financial_accounts)",
+    "accounts v2 is not enabled",
+    "isn't available in test mode",
+    "api surface is not enabled",
+    "your account is not set up to use issuing",
+    "your account is not set up to use identity",
+)
+
+
+class StripeSourceError(SyncPlatformError):
+    """Root of the Stripe source's errors."""
+
+
+class ErrorScope(StrEnum):
+    """How much of a read one failure stops."""
+
+    CONNECTION = "connection"  # the key: every stream, so the read ends
+    STREAM_SKIP = "skip"  # this stream cannot be read on this account; not a failure
+    STREAM_ERROR = "error"  # this stream failed; the others go on
+
+
+class StripeApiError(StripeSourceError, RuntimeError):
+    """A Stripe request failed for good (after any retries). ``status`` is None without an answer."""
+
+    scope = ErrorScope.STREAM_ERROR
+    hint = ""  # the next step for the reader, per subclass
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        account: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.method, self.path, self.status, self.code = method, path, status, code
+        self.request_id, self.account, self.attempts = request_id, account, attempts
+        self.stripe_message = redact(message)
+        where = f"{method.upper()} {path}" + (f" for {account}" if account else "")
+        details = [f"HTTP {status}" if status is not None else "no response"]
+        if request_id:
+            details.append(f"request {request_id}")
+        if attempts > 1:
+            details.append(f"after {attempts} attempts")
+        text = f"Stripe {where} failed ({', '.join(details)}): {self.stripe_message}"
+        super().__init__(f"{text} {self.hint}".strip())
+
+
+class StripeAuthError(StripeApiError):
+    """Stripe refused the API key (401): nothing can be read with it."""
+
+    scope = ErrorScope.CONNECTION
+    hint = (
+        "Check the Stripe source's `api_key` (a secret key sk_… or restricted key rk_… of the "
+        "account, in the mode you mean to sync)."
+    )
+
+
+class StripeUnavailableError(StripeApiError):
+    """The account cannot read this resource (product not enabled, test-mode only, no permission)."""
+
+    scope = ErrorScope.STREAM_SKIP
+
+
+def is_not_enabled_message(message: str | None) -> bool:
+    """Whether Stripe's error text says the product is not available on this account."""
+    text = (message or "").lower()
+    return any(phrase in text for phrase in NOT_ENABLED_MESSAGES)
+
+
+def error_scope(error: BaseException) -> ErrorScope:
+    """What a failure stops: unexpected exceptions fail their stream, like API errors."""
+    return error.scope if isinstance(error, StripeApiError) else ErrorScope.STREAM_ERROR
+
+
+class MalformedEventError(StripeSourceError, ValueError):
+    """A pushed input is neither a Stripe event nor a raw webhook ``{body, headers}``."""

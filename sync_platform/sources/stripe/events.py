@@ -1,0 +1,157 @@
+"""Polling ``/v1/events``: every new event since the cursor, oldest first, without losing late ones.
+
+**The overlap window.** Stripe makes an event listable a little after its ``created`` second, so
+a poll that asks only for ``created > cursor`` misses events of the cursor's second (or the ones
+just before) that were not visible yet (reference bug #10). Each poll therefore starts
+``OVERLAP_SECONDS`` before the cursor and skips the events it already applied in that window,
+whose ids the checkpoint keeps (``recent_event_ids``: id -> created, pruned to the window).
+
+**Oldest first, in bounded memory.** Stripe lists events newest first and cannot start a list
+at its oldest end, so the poll walks forward through time windows: each window is read whole
+(newest first, every ``types[]`` chunk of at most 20 types and every account), then applied
+oldest first. A window that turns out to hold more than ``MAX_WINDOW_EVENTS`` is read again in
+halves, and the window size adapts to the density, so memory stays bounded whatever the backlog.
+A checkpoint follows every ``BATCH_SIZE`` events and the end of every window.
+
+**Connect.** A platform's ``/v1/events`` does not include its connected accounts' events; each
+account is asked with its ``Stripe-Account`` header, and all accounts share one cursor (event ids
+are unique across accounts).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sync_platform.sources.stripe.accounts import StripeAccount
+from sync_platform.sources.stripe.client import StripeApiClient
+
+EVENTS_PATH = "/v1/events"
+OVERLAP_SECONDS = 60
+MAX_TYPES_PER_REQUEST = 20  # Stripe's limit on types[]
+BATCH_SIZE = 100
+MAX_WINDOW_EVENTS = 5_000
+FIRST_WINDOW_SECONDS = 3_600
+MAX_WINDOW_SECONDS = 86_400
+PAGE_SIZE = 100
+
+
+@dataclass
+class EventsCursor:
+    """Where the poll stands: every event created up to ``cursor`` is applied, except late ones,
+    which the next poll finds in its overlap and tells apart by ``recent`` (id -> created)."""
+
+    cursor: int
+    recent: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_global(cls, data: Mapping[str, Any]) -> EventsCursor | None:
+        cursor = data.get("events_cursor")
+        if not isinstance(cursor, int) or isinstance(cursor, bool):
+            return None
+        raw = data.get("recent_event_ids")
+        recent = (
+            {str(k): int(v) for k, v in raw.items() if isinstance(v, int)} if isinstance(raw, Mapping) else {}
+        )
+        return cls(cursor, recent)
+
+    def to_global(self) -> dict[str, Any]:
+        return {"events_cursor": self.cursor, "recent_event_ids": dict(self.recent)}
+
+    def apply(self, event: Mapping[str, Any]) -> None:
+        created = int(event["created"])
+        self.cursor = max(self.cursor, created)
+        self.recent[str(event["id"])] = created
+
+    def advance_to(self, second: int, overlap: int) -> None:
+        """All events up to ``second`` are applied; forget ids that fell out of the overlap."""
+        self.cursor = max(self.cursor, second)
+        floor = self.cursor - overlap
+        self.recent = {event_id: created for event_id, created in self.recent.items() if created >= floor}
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """Events to apply, oldest first, and the cursor once they are applied."""
+
+    events: list[dict[str, Any]]
+    cursor: EventsCursor
+
+
+class _WindowTooFull(Exception):
+    pass
+
+
+def type_chunks(types: Sequence[str]) -> list[list[str]]:
+    ordered = sorted(set(types))
+    return [ordered[i : i + MAX_TYPES_PER_REQUEST] for i in range(0, len(ordered), MAX_TYPES_PER_REQUEST)]
+
+
+async def poll_events(
+    client: StripeApiClient,
+    accounts: Sequence[StripeAccount],
+    types: Sequence[str],
+    start: EventsCursor,
+    *,
+    until: int,
+    overlap: int = OVERLAP_SECONDS,
+) -> AsyncGenerator[EventBatch, None]:
+    """Every event of ``types`` created from ``start.cursor - overlap`` to ``until`` (inclusive) not
+    applied yet, in batches, oldest first."""
+    chunks = type_chunks(types)
+    state = EventsCursor(start.cursor, dict(start.recent))
+    position = max(0, start.cursor - overlap)
+    window = FIRST_WINDOW_SECONDS
+    while chunks and position <= until:
+        end = min(position + window, until + 1)
+        try:
+            events = await _read_window(client, accounts, chunks, position, end, limited=end - position > 1)
+        except _WindowTooFull:
+            window = max(1, (end - position) // 2)
+            continue
+        fresh = [event for event in events if str(event["id"]) not in state.recent]
+        for offset in range(0, len(fresh), BATCH_SIZE):
+            batch = fresh[offset : offset + BATCH_SIZE]
+            for event in batch:
+                state.apply(event)
+            yield EventBatch(batch, EventsCursor(state.cursor, dict(state.recent)))
+        state.advance_to(end - 1, overlap)
+        yield EventBatch([], EventsCursor(state.cursor, dict(state.recent)))
+        position = end
+        if len(events) * 4 < MAX_WINDOW_EVENTS:
+            window = min(MAX_WINDOW_SECONDS, window * 2)
+        elif len(events) * 2 > MAX_WINDOW_EVENTS:
+            window = max(1, window // 2)
+
+
+async def _read_window(
+    client: StripeApiClient,
+    accounts: Sequence[StripeAccount],
+    chunks: list[list[str]],
+    gte: int,
+    lt: int,
+    *,
+    limited: bool,
+) -> list[dict[str, Any]]:
+    """Every event created in ``[gte, lt)``, oldest first (lists are read newest first, then turned)."""
+    lists: list[list[dict[str, Any]]] = []
+    total = 0
+    for account in accounts:
+        for chunk in chunks:
+            listed: list[dict[str, Any]] = []
+            params: dict[str, Any] = {"created": {"gte": gte, "lt": lt}, "types": chunk, "limit": PAGE_SIZE}
+            while True:
+                body = (await client.get(EVENTS_PATH, params, account=account.stripe_account)).data
+                data = body.get("data") or []
+                listed.extend(data)
+                total += len(data)
+                if limited and total > MAX_WINDOW_EVENTS:
+                    raise _WindowTooFull
+                if not body.get("has_more") or not data:
+                    break
+                params = {**params, "starting_after": data[-1]["id"]}
+            listed.reverse()
+            lists.append(listed)
+    return list(heapq.merge(*lists, key=lambda event: int(event["created"])))

@@ -1,0 +1,85 @@
+"""Pushed input: Stripe events (already verified at intake) or raw webhooks, applied in order.
+
+An event dict comes from the webhook inbox, which verified its signature when it arrived; it is
+applied as it is, however long it waited, because the 300-second tolerance protects the intake
+from replays, not the queue from delays (reference bug #2 lost events queued over five minutes).
+A raw ``{"body", "headers"}`` webhook has not been checked yet: it is verified here with the
+config's ``webhook_secret``\\(s) and rejected with a typed error, before anything is emitted, if
+it is forged, stale or malformed.
+
+After each event's records comes a global checkpoint (``last_event``), merged into the stored
+global state: a global checkpoint makes the destination commit every stream, so the event's
+records are durable once it is re-emitted. Push never writes a per-stream state, which would
+overwrite the stream's backfill checkpoint (reference bug #1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterable, Collection, Mapping
+from typing import Any
+
+from pydantic import SecretStr
+
+from sync_platform.protocol import Message, SourceInputMessage
+from sync_platform.sources.stripe.client import StripeApiClient
+from sync_platform.sources.stripe.errors import MalformedEventError
+from sync_platform.sources.stripe.event_records import complete_event_records, event_records
+from sync_platform.sources.stripe.global_state import GlobalState
+from sync_platform.sources.stripe.webhook_signature import (
+    VerifiedEvent,
+    WebhookVerificationError,
+    event_from_payload,
+    verify_webhook,
+)
+
+SIGNATURE_HEADER = "stripe-signature"
+
+
+def _signature(headers: Any) -> str | None:
+    if not isinstance(headers, Mapping):
+        return None
+    for name, value in headers.items():
+        if str(name).lower() == SIGNATURE_HEADER:
+            return str(value)
+    return None
+
+
+def pushed_event(item: Any, secrets: list[SecretStr]) -> dict[str, Any]:
+    """The Stripe event in one pushed item; raises ``WebhookVerificationError`` for a raw webhook
+    that fails verification and ``MalformedEventError`` for anything that is not an event."""
+    if isinstance(item, SourceInputMessage):
+        item = item.source_input
+    if isinstance(item, Mapping) and item.get("type") == "source_input" and "source_input" in item:
+        item = item["source_input"]
+    if isinstance(item, VerifiedEvent):
+        return item.payload
+    if isinstance(item, Mapping) and "body" in item:
+        return verify_webhook(item["body"], _signature(item.get("headers")), secrets).payload
+    if isinstance(item, Mapping):
+        try:
+            return event_from_payload(dict(item)).payload
+        except WebhookVerificationError as error:
+            raise MalformedEventError(f"A pushed input is not a Stripe event: {error}") from None
+    raise MalformedEventError(
+        f"A pushed input is a {type(item).__name__}; expected a Stripe event or a raw webhook "
+        '{"body", "headers"}.'
+    )
+
+
+async def apply_pushed(
+    items: AsyncIterable[Any],
+    *,
+    client: StripeApiClient,
+    secrets: list[SecretStr],
+    selected: Collection[str],
+    platform_account: str,
+    global_state: GlobalState,
+) -> AsyncGenerator[Message, None]:
+    """Records (and tombstones) of each pushed event, each followed by a global checkpoint."""
+    async for item in items:
+        event = pushed_event(item, secrets)
+        records = event_records(event, selected=selected, platform_account=platform_account)
+        await complete_event_records(client, records)
+        for entry in records:
+            yield entry.message()
+        yield global_state.update({"last_event": {"id": event["id"], "created": event["created"]}})

@@ -1,0 +1,230 @@
+"""``StripeSource``: the connector the engine drives, dispatching each operation to its module.
+
+``read`` picks the work per stream from ``ConfiguredStream.sync_mode``: ``full_refresh`` streams
+are backfilled by listing (``backfill``), ``incremental`` streams are kept current from
+``/v1/events`` (``incremental``), and pushed ``input`` (webhooks) is applied instead of either
+(``push``). One client, hence one rate limit and one concurrency bound, serves the whole read.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+from sync_platform.engine.clock import Clock, SystemClock
+from sync_platform.engine.connectors import Config
+from sync_platform.protocol import (
+    CatalogPayload,
+    ConfiguredCatalog,
+    ConfiguredStream,
+    ConnectionStatus,
+    ConnectionStatusPayload,
+    ConnectorSpecification,
+    LogLevel,
+    Message,
+    SourceState,
+    SyncMode,
+    connection_status,
+    log,
+    stream_error,
+    to_unix,
+)
+from sync_platform.sources.stripe.accounts import ACCOUNT_PATH, platform_account_id, resolve_accounts
+from sync_platform.sources.stripe.backfill import BackfillRunner
+from sync_platform.sources.stripe.backfill_plan import plan_stream
+from sync_platform.sources.stripe.backfill_state import STREAM_STATE_SCHEMA
+from sync_platform.sources.stripe.catalog import (
+    StripeStreamDefinition,
+    UnknownStripeStreamError,
+    catalog_payload,
+    stream_by_name,
+)
+from sync_platform.sources.stripe.client import StripeApiClient
+from sync_platform.sources.stripe.config import StripeSourceConfig, config_schema, parse_config
+from sync_platform.sources.stripe.errors import StripeApiError
+from sync_platform.sources.stripe.global_state import GlobalState
+from sync_platform.sources.stripe.incremental import IncrementalRunner
+from sync_platform.sources.stripe.push import apply_pushed
+from sync_platform.sources.stripe.webhook_endpoint import setup_messages, teardown_messages
+
+SOURCE_INPUT_SCHEMA: dict[str, Any] = {
+    "description": "A Stripe event (verified at intake), or a raw webhook {body, headers} to verify.",
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {
+                "object": {"const": "event"},
+                "id": {"type": "string"},
+                "type": {"type": "string"},
+                "created": {"type": "integer"},
+                "data": {"type": "object"},
+            },
+            "required": ["id", "type", "created", "data"],
+        },
+        {
+            "type": "object",
+            "properties": {"body": {"type": "string"}, "headers": {"type": "object"}},
+            "required": ["body", "headers"],
+        },
+    ],
+}
+
+
+class StripeSource:
+    """Registered as ``stripe``. ``clock`` and ``rng`` are injectable so tests control time."""
+
+    def __init__(self, *, clock: Clock | None = None, rng: random.Random | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.rng = rng
+
+    def _client(self, config: StripeSourceConfig) -> StripeApiClient:
+        return StripeApiClient(config, clock=self.clock, rng=self.rng)
+
+    def spec(self) -> ConnectorSpecification:
+        return ConnectorSpecification(
+            config=config_schema(), source_state_stream=STREAM_STATE_SCHEMA, source_input=SOURCE_INPUT_SCHEMA
+        )
+
+    async def check(self, config: Config) -> ConnectionStatusPayload:
+        """``GET /v1/account`` for the key, and for every configured Connect account."""
+        parsed = parse_config(config)
+        client = self._client(parsed)
+        try:
+            await client.get(ACCOUNT_PATH)
+            for account in parsed.connected_accounts:
+                await client.get(ACCOUNT_PATH, account=account)
+        except StripeApiError as error:
+            return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=str(error))
+        finally:
+            await client.close()
+        return ConnectionStatusPayload(status=ConnectionStatus.SUCCEEDED)
+
+    async def discover(self, config: Config) -> CatalogPayload:
+        """The catalog, with ``_account_id`` narrowed to the synced accounts (one lookup without
+        ``account_id``; raises ``StripeAuthError`` for a refused key)."""
+        parsed = parse_config(config)
+        account_id = parsed.account_id
+        if account_id is None:
+            client = self._client(parsed)
+            try:
+                account_id = await platform_account_id(client, parsed)
+            finally:
+                await client.close()
+        return catalog_payload([account_id, *parsed.connected_accounts])
+
+    async def setup(self, config: Config, catalog: ConfiguredCatalog) -> AsyncIterator[Message]:
+        parsed = parse_config(config)
+        client = self._client(parsed)
+        try:
+            async with aclosing(setup_messages(client, parsed, dict(config))) as messages:
+                async for message in messages:
+                    yield message
+        finally:
+            await client.close()
+
+    async def teardown(self, config: Config) -> AsyncIterator[Message]:
+        parsed = parse_config(config)
+        client = self._client(parsed)
+        try:
+            async with aclosing(teardown_messages(client, parsed)) as messages:
+                async for message in messages:
+                    yield message
+        finally:
+            await client.close()
+
+    async def read(
+        self,
+        config: Config,
+        catalog: ConfiguredCatalog,
+        state: SourceState | None,
+        input: AsyncIterable[Any] | None = None,
+    ) -> AsyncIterator[Message]:
+        parsed = parse_config(config)
+        client = self._client(parsed)
+        try:
+            async with aclosing(self._read(parsed, client, catalog, state, input)) as messages:
+                async for message in messages:
+                    yield message
+        finally:
+            await client.close()
+
+    async def _read(
+        self,
+        config: StripeSourceConfig,
+        client: StripeApiClient,
+        catalog: ConfiguredCatalog,
+        state: SourceState | None,
+        input: AsyncIterable[Any] | None,
+    ) -> AsyncGenerator[Message, None]:
+        selected: list[tuple[StripeStreamDefinition, ConfiguredStream]] = []
+        for configured in catalog.streams:
+            try:
+                selected.append((stream_by_name(configured.name), configured))
+            except UnknownStripeStreamError as error:
+                yield stream_error(configured.name, str(error))
+        global_state = GlobalState(state.global_ if state is not None else None)
+        stored_streams = state.streams if state is not None else {}
+        try:
+            if input is not None:
+                platform = await platform_account_id(client, config)
+            else:
+                accounts, warnings = await resolve_accounts(client, config)
+        except StripeApiError as error:
+            yield connection_status(False, str(error))
+            return
+        if input is not None:
+            pushed = apply_pushed(
+                input,
+                client=client,
+                secrets=config.webhook_secrets,
+                selected={definition.name for definition, _ in selected},
+                platform_account=platform,
+                global_state=global_state,
+            )
+            async with aclosing(pushed):
+                async for message in pushed:
+                    yield message
+            return
+        for warning in warnings:
+            yield log(LogLevel.WARN, warning)
+        now = to_unix(self.clock.now())
+        backfills = [item for item in selected if item[1].sync_mode is SyncMode.FULL_REFRESH]
+        if backfills:
+            if global_state.get("events_cursor") is None:  # changes from now on come as events
+                yield global_state.update({"events_cursor": now})
+            plans = []
+            for definition, configured in backfills:
+                plan, plan_warnings = plan_stream(
+                    definition,
+                    configured,
+                    stored_streams.get(definition.name),
+                    accounts,
+                    now=now,
+                    backfill_limit=config.backfill_limit,
+                )
+                for warning in plan_warnings:
+                    yield log(LogLevel.WARN, warning, {"stream": definition.name})
+                plans.append(plan)
+            runner = BackfillRunner(client, plans, max_concurrency=config.max_concurrency)
+            async with aclosing(runner.run()) as backfill:
+                async for message in backfill:
+                    yield message
+            if runner.connection_failed:
+                return
+        updates = [item for item in selected if item[1].sync_mode is SyncMode.INCREMENTAL]
+        if updates:
+            incremental = IncrementalRunner(
+                client,
+                updates,
+                accounts=accounts,
+                stored_streams=stored_streams,
+                global_state=global_state,
+                now=now,
+                max_concurrency=config.max_concurrency,
+                backfill_limit=config.backfill_limit,
+            )
+            async with aclosing(incremental.run()) as changes:
+                async for message in changes:
+                    yield message

@@ -1,0 +1,108 @@
+"""Backfill checkpoints: their JSON shapes, and how a stored one is re-aimed at a new time range."""
+
+from __future__ import annotations
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from sync_platform.sources.stripe.backfill_state import (
+    STREAM_STATE_SCHEMA,
+    LaneState,
+    StreamStateError,
+    Window,
+    dump_stream_state,
+    fresh_lane,
+    parse_stream_state,
+    reconcile,
+)
+from sync_platform.sources.stripe.subdivision import Range
+
+DAY = 86_400
+T0 = 1_700_000_000
+
+
+def test_a_grown_window_adds_only_the_new_time_to_a_finished_backfill() -> None:
+    done = LaneState(Window(T0, T0 + DAY), [], listed=42)
+    lane = reconcile(done, Window(T0, T0 + 2 * DAY))
+    assert lane.remaining == [Range(T0 + DAY, T0 + 2 * DAY)]
+    assert lane.listed == 42
+    assert lane.accounted == Window(T0, T0 + 2 * DAY)
+
+
+def test_an_earlier_start_adds_the_older_time() -> None:
+    lane = reconcile(LaneState(Window(T0, T0 + DAY), []), Window(T0 - DAY, T0 + DAY))
+    assert lane.remaining == [Range(T0 - DAY, T0)]
+
+
+def test_a_narrower_window_drops_and_clips_ranges_and_keeps_their_cursors() -> None:
+    stored = LaneState(
+        Window(T0, T0 + 3 * DAY),
+        [
+            Range(T0, T0 + DAY, "cus_a"),
+            Range(T0 + DAY, T0 + 2 * DAY, "cus_b"),
+            Range(T0 + 2 * DAY, T0 + 3 * DAY),
+        ],
+    )
+    lane = reconcile(stored, Window(T0 + DAY // 2, T0 + 2 * DAY))
+    assert lane.remaining == [Range(T0 + DAY // 2, T0 + DAY, "cus_a"), Range(T0 + DAY, T0 + 2 * DAY, "cus_b")]
+
+
+def test_an_unchanged_window_keeps_everything_but_shares_no_list() -> None:
+    stored = LaneState(Window(T0, T0 + DAY), [Range(T0, T0 + DAY, "cus_a")], 5)
+    lane = reconcile(stored, Window(T0, T0 + DAY))
+    assert lane == stored
+    assert lane.remaining is not stored.remaining
+
+
+def test_an_empty_window_has_nothing_to_read() -> None:
+    assert fresh_lane(Window(T0, T0)).remaining == []
+
+
+def test_the_one_account_shape_is_exactly_accounted_range_remaining_and_listed() -> None:
+    lane = LaneState(Window(T0, T0 + DAY), [Range(T0, T0 + 60, "cus_1")], 7)
+    state = dump_stream_state({"acct_1": lane}, tagged=False)
+    assert state == {
+        "accounted_range": {"gte": "2023-11-14T22:13:20Z", "lt": "2023-11-15T22:13:20Z"},
+        "remaining": [{"gte": "2023-11-14T22:13:20Z", "lt": "2023-11-14T22:14:20Z", "cursor": "cus_1"}],
+        "listed": 7,
+    }
+    assert parse_stream_state(state, platform_account="acct_1") == {"acct_1": lane}
+    Draft202012Validator(STREAM_STATE_SCHEMA).validate(state)
+
+
+def test_the_tagged_shape_keeps_each_accounts_range_and_sums_the_counts() -> None:
+    lanes = {
+        "acct_p": LaneState(Window(T0, T0 + DAY), [Range(T0, T0 + DAY)], 3),
+        "acct_c": LaneState(Window(T0 - DAY, T0 + DAY), [], 4),
+    }
+    state = dump_stream_state(lanes, tagged=True)
+    assert state["listed"] == 7
+    assert [part["account"] for part in state["remaining"]] == ["acct_p"]
+    assert set(state["accounts"]) == {"acct_p", "acct_c"}
+    assert parse_stream_state(state, platform_account="acct_p") == lanes
+    Draft202012Validator(STREAM_STATE_SCHEMA).validate(state)
+
+
+def test_a_one_account_checkpoint_becomes_the_platforms_lane_when_connect_accounts_are_added() -> None:
+    lane = LaneState(Window(T0, T0 + DAY), [], 9)
+    lanes = parse_stream_state(dump_stream_state({"x": lane}, tagged=False), platform_account="acct_p")
+    assert lanes == {"acct_p": lane}
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"eventId": "evt_1", "eventCreated": T0},  # the reference's event state (its bug #1)
+        {"remaining": "all"},
+        {"accounted_range": {"gte": "yesterday", "lt": "today"}, "remaining": []},
+        {"accounted_range": {"gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"}, "remaining": [{}]},
+        {
+            "accounted_range": {"gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"},
+            "remaining": [{"account": "acct_x", "gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"}],
+            "accounts": {},
+        },
+    ],
+)
+def test_anything_else_is_not_a_checkpoint(stored: object) -> None:
+    with pytest.raises(StreamStateError):
+        parse_stream_state(stored, platform_account="acct_p")
