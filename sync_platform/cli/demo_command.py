@@ -29,7 +29,7 @@ def demo_command(objects: int, seed: int) -> None:
     from sync_platform.cli.demo_flow import Demo, outcome_tables
 
     console = Console(stderr=True, highlight=False)
-    pipeline_id = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    pipeline_id = f"demo_{datetime.now(UTC):%Y%m%d_%H%M%S}"
     with local_stack(objects=objects, seed=seed) as stack, exported(stack.environ), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stripe = "the Stripe emulator" if stack.uses_emulator else "Stripe (STRIPE_API_KEY)"

@@ -109,6 +109,7 @@ class Demo:
     def execute(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
         job = self.definitions.resolve_job_def(request.job_name or POSTGRES.job_name)
         return job.execute_in_process(
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
             instance=self.instance,
             partition_key=request.partition_key,
             tags=dict(request.tags),

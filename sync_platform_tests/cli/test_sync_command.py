@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from sync_platform.cli import cli
@@ -70,7 +71,17 @@ def test_batches_loop_until_done_and_the_state_file_resumes(tmp_path: Path) -> N
     assert "0 records" in err  # nothing left to read after resuming from the saved checkpoint
 
 
-def test_demo_runs_the_quick_start_sync() -> None:
-    code, _, err = invoke("demo", "--records", "200")
-    assert code == 0, err
-    assert "Final status: succeeded (800 records" in err
+@pytest.mark.slow
+def test_demo_backfills_through_dagster_and_applies_live_webhooks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's main command: it must end with the webhook changes read back from PostgreSQL."""
+    for name in ("DATABASE_URL", "STRIPE_API_KEY", "SYNC_PLATFORM_SECRET_KEY", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SYNC_PLATFORM_HOME", str(tmp_path / "home"))
+    code, _, err = invoke("demo", "--objects", "300")
+    assert code == 0, err[-3000:]
+    assert "pipeline_lifecycle_sensor added the partition" in err
+    assert err.count("Renamed by the demo at") == 3  # the three renames, as PostgreSQL now holds them
+    assert "(deleted)" in err
+    assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()

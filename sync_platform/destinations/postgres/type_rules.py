@@ -165,7 +165,7 @@ def _accepts_unix_time(value: Any) -> bool:
 
 
 def _accepts_reference(value: Any) -> bool:
-    return type(value) is str or (type(value) is dict and type(value.get("id")) is str)
+    return type(value) is str or (isinstance(value, dict) and type(value.get("id")) is str)
 
 
 ACCEPTS: dict[ColumnKind, Callable[[Any], bool]] = {
@@ -176,7 +176,7 @@ ACCEPTS: dict[ColumnKind, Callable[[Any], bool]] = {
     ColumnKind.NUMERIC: _is_number,
     ColumnKind.UNIX_TIME: _accepts_unix_time,
     ColumnKind.DATE_TIME: lambda value: normalize_date_time(value) is not None,
-    ColumnKind.JSON: lambda value: type(value) is dict or type(value) is list,
+    ColumnKind.JSON: lambda value: isinstance(value, dict | list),  # subclasses too (OrderedDict)
     ColumnKind.ANY: lambda value: True,
 }
 """``ACCEPTS[kind](value)`` for a non-null value: does the typed column keep it?"""
@@ -216,7 +216,7 @@ def json_type(value: Any) -> str:
         return "string"
     if type(value) is list:
         return "array"
-    return "object" if type(value) is dict else type(value).__name__
+    return "object" if isinstance(value, dict) else type(value).__name__
 
 
 # RFC 3339 date-times (plus a space separator or a missing offset, read as UTC). Anything looser is

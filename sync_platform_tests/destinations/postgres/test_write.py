@@ -11,6 +11,7 @@ from sync_platform.destinations.postgres import ProtectedSchemaError, row_count
 from sync_platform.protocol import Message, record, stream_state
 from sync_platform_tests.destinations.postgres.conftest import (
     ACCOUNT,
+    CHARGE_PROPERTIES,
     catalog_of,
     errors,
     flush_stats,
@@ -247,3 +248,14 @@ def test_keys_with_copy_control_characters_and_non_string_ids_round_trip(
 def test_write_refuses_a_system_schema_before_touching_it(config: dict[str, Any]) -> None:
     with pytest.raises(ProtectedSchemaError, match="one of PostgreSQL's own schemas"):
         write({**config, "schema": "pg_catalog"}, CATALOG, [version("charge", "ch_1", 1)])
+
+
+def test_objects_of_a_dict_subclass_fill_their_typed_json_columns(
+    pg: PgTestDatabase, config: dict[str, Any]
+) -> None:
+    """A source that hands over OrderedDicts (the stripe SDK's parse) still gets typed jsonb columns."""
+    from collections import OrderedDict
+
+    stream = stripe_stream(properties={**CHARGE_PROPERTIES, "metadata": {"type": ["object", "null"]}})
+    write(config, catalog_of(stream), [version("charge", "ch_1", 10, metadata=OrderedDict(order="42"))])
+    assert select(pg, "charge", "metadata") == [({"order": "42"},)]

@@ -322,3 +322,21 @@ def test_only_objects_created_inside_the_time_range_are_listed(
     assert Counter(ids(messages)) == Counter(inside)
     start = next(m.stream_status for m in messages if m.type == "stream_status")
     assert start.time_range == window
+
+
+def test_records_hold_plain_json_values_not_the_sdks_ordered_dicts(
+    source: StripeSource, stripe_emulator: RunningEmulator
+) -> None:
+    """Destinations type-check values on their fast paths; an OrderedDict would miss every one."""
+    messages = read(source, source_config(stripe_emulator), catalog_for(["customer", "invoice"]))
+
+    def kinds(value: Any) -> set[type]:
+        if isinstance(value, dict):
+            return {type(value)} | {kind for item in value.values() for kind in kinds(item)}
+        if isinstance(value, list):
+            return {list} | {kind for item in value for kind in kinds(item)}
+        return set()
+
+    found = set().union(*(kinds(data) for data in records(messages)))
+    assert dict in found
+    assert not any(kind is not dict and issubclass(kind, dict) for kind in found)
