@@ -172,7 +172,8 @@ def test_the_platform_runs_a_pipeline_through_its_whole_lifecycle_with_a_real_da
 
     sync_platform(
         "pipelines", "create", "--id", PIPELINE, "--streams", "customer",
-        "--source", "stripe", "--source.api-key-env", "E2E_STRIPE_KEY", "--source.base-url", emulator.base_url,
+        "--source", "stripe", "--source.api-key-env", "E2E_STRIPE_KEY",
+        "--source.base-url", emulator.base_url,
         "--source.webhook-url", f"{receiver}/webhooks/{PIPELINE}",
         "--destination", "postgres", "--destination.url-env", "E2E_WAREHOUSE_URL",
         "--destination.schema", DEST_SCHEMA,
