@@ -31,7 +31,7 @@ from sync_platform.defs.families import DestinationFamily
 from sync_platform.defs.reporting import RunReporter
 from sync_platform.defs.resources import PipelineResource, SyncEngineResource
 from sync_platform.defs.stream_metadata import StreamTally
-from sync_platform.defs.tags import INBOX_MAX_ID_TAG, LANE_TAG, PIPELINE_TAG, Lane
+from sync_platform.defs.tags import LANE_TAG, PIPELINE_TAG, Lane
 from sync_platform.engine import blocking
 from sync_platform.pipelines import (
     CheckpointLane,
@@ -44,6 +44,7 @@ from sync_platform.pipelines import (
 from sync_platform.protocol import ControlMessage, LogMessage, PipelineConfig, StreamConfig, SyncMode
 
 CLAIM_LIMIT = 500
+LIVE_TIME_BUDGET_SECONDS = 120.0
 RECONCILE_WINDOW = timedelta(days=3)
 WORKING = (PipelineStatus.SETUP, PipelineStatus.BACKFILL, PipelineStatus.READY)
 
@@ -180,14 +181,15 @@ class SyncRun:
                 "its events stay in the inbox until it is ready."
             )
             return
-        tag = self.context.run.tags.get(INBOX_MAX_ID_TAG)
-        up_to = int(tag) if tag else None
-        # Every claimed event is applied, whatever assets the run selected: marking an event
-        # processed without applying it would lose it.
+        # The run applies every pending event, including those that arrive while it runs (the
+        # sensor requests no second run while this one is queued), until none is left or its time
+        # budget is spent. Every claimed event is applied, whatever assets the run selected:
+        # marking an event processed without applying it would lose it.
         config = self._engine_config(pipeline, SyncMode.INCREMENTAL, self._pipeline_streams(pipeline))
-        while True:
+        deadline = self.started + (self.config.time_limit or LIVE_TIME_BUDGET_SECONDS)
+        while time.monotonic() < deadline:
             with self.store.transaction() as transaction:
-                events = transaction.claim_inbox_events(pipeline.id, up_to_id=up_to, limit=CLAIM_LIMIT)
+                events = transaction.claim_inbox_events(pipeline.id, limit=CLAIM_LIMIT)
                 if not events:
                     break
                 checkpoint = transaction.get_checkpoint(pipeline.id, CheckpointLane.LIVE)

@@ -17,6 +17,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 
 from sync_platform.defs.family_assets import EventStreamMapper, FamilyAssets
 from sync_platform.defs.resources import PipelineResource
+from sync_platform.defs.sensors.runs import PipelineRuns, runs_by_pipeline
 from sync_platform.defs.tags import INBOX_MAX_ID_TAG, LANE_TAG, PIPELINE_TAG, TRIGGER_TAG, Lane
 from sync_platform.pipelines import PipelineStore, lanes
 
@@ -30,13 +31,21 @@ def inbox_tick(
     families: Mapping[str, FamilyAssets],
     streams_for_events: EventStreamMapper | None = None,
     *,
+    runs: Mapping[str, PipelineRuns] | None = None,
     scan_limit: int = SCAN_LIMIT,
 ) -> tuple[list[dg.RunRequest], int, list[str]]:
-    """Run requests for the window after ``cursor``, the new cursor, and notes on skipped pipelines."""
+    """Run requests for the window after ``cursor``, the new cursor, and notes on skipped pipelines.
+
+    A pipeline whose live run is still queued gets no second one: that run claims every pending
+    event when it starts, these included, so queued runs never pile up behind a busy pipeline.
+    """
     summaries = store.pending_inbox_summary(cursor, scan_limit)
     requests: list[dg.RunRequest] = []
     notes: list[str] = []
     for summary in summaries:
+        queued = runs.get(summary.pipeline_id) if runs is not None else None
+        if queued is not None and Lane.LIVE.value in queued.queued_lanes:
+            continue
         pipeline = store.find(summary.pipeline_id)
         fa = families.get(pipeline.destination.type) if pipeline is not None else None
         if pipeline is None or fa is None:
@@ -86,12 +95,35 @@ def build_inbox_sensor(
     ) -> dg.SensorResult | dg.SkipReason:
         cursor = int(context.cursor or 0)
         requests, new_cursor, notes = inbox_tick(
-            pipelines.store(), cursor, by_destination, streams_for_events
+            pipelines.store(),
+            cursor,
+            by_destination,
+            streams_for_events,
+            runs=runs_by_pipeline(context.instance),
         )
         for note in notes:
             context.log.info(note)
         if new_cursor == cursor:
             return dg.SkipReason(f"no new inbox rows after id {cursor}")
-        return dg.SensorResult(run_requests=requests, cursor=str(new_cursor))
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=str(new_cursor),
+            dynamic_partitions_requests=_missing_partitions(context.instance, families, requests),
+        )
 
     return webhook_inbox_sensor
+
+
+def _missing_partitions(
+    instance: dg.DagsterInstance, families: Sequence[FamilyAssets], requests: list[dg.RunRequest]
+) -> list[dg.AddDynamicPartitionsRequest]:
+    """Partitions a request needs but the instance lacks (a partition removed by hand, say): added in
+    the same tick, so one missing partition never fails the whole tick for every pipeline."""
+    adds = []
+    for fa in families:
+        partitions = fa.family.partitions_def
+        wanted = {r.partition_key for r in requests if r.job_name == fa.job_name and r.partition_key}
+        missing = sorted(wanted - set(instance.get_dynamic_partitions(partitions.name))) if wanted else []
+        if missing:
+            adds.append(partitions.build_add_request(missing))
+    return adds

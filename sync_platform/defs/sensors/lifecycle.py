@@ -95,7 +95,10 @@ def plan_pipeline(
     if current.teardown:
         plan.run_requests.append(teardown_request(pipeline.id))
     elif current.setup or current.backfill:
-        plan.run_requests.append(_run_request(fa, pipeline, Lane.BACKFILL))
+        # A pipeline that syncs some streams selects only their assets; the rest would only show
+        # as skipped in the run.
+        synced = {selection.name for selection in pipeline.streams} if pipeline.streams is not None else None
+        plan.run_requests.append(_run_request(fa, pipeline, Lane.BACKFILL, streams=synced))
     elif current.webhook_apply and pending is not None:
         touched = streams_for_events(pending.event_types) if streams_for_events else None
         plan.run_requests.append(_run_request(fa, pipeline, Lane.LIVE, streams=touched))

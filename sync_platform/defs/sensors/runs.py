@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 
-from sync_platform.defs.tags import PIPELINE_TAG
+from sync_platform.defs.tags import LANE_TAG, PIPELINE_TAG
 
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
@@ -25,6 +25,7 @@ class PipelineRuns:
 
     in_progress: list[str]
     queued: list[str]
+    queued_lanes: set[str] = field(default_factory=set)
     last_failure_at: float | None = None
     last_finished_ok: bool = False
 
@@ -41,8 +42,9 @@ def runs_by_pipeline(instance: dg.DagsterInstance) -> Mapping[str, PipelineRuns]
         if pipeline_id:
             runs = by_pipeline.setdefault(pipeline_id, PipelineRuns([], []))
             runs.in_progress.append(record.dagster_run.run_id)
-            if record.dagster_run.status is dg.DagsterRunStatus.QUEUED:
+            if record.dagster_run.status in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
                 runs.queued.append(record.dagster_run.run_id)
+                runs.queued_lanes.add(record.dagster_run.tags.get(LANE_TAG, ""))
     finished = instance.get_run_records(
         dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS]),
         limit=RECENT_RUNS_SCANNED,
