@@ -42,8 +42,10 @@ def synced(config: dict[str, Any], destination: GoogleSheetsDestination) -> dict
     return config
 
 
-def test_row_counts_per_tab_and_per_stripe_account(synced: dict[str, Any]) -> None:
+def test_row_counts_per_tab_and_per_stripe_account(synced: dict[str, Any], sheets: SheetsEmulator) -> None:
+    reads = sheets.stats().read_requests
     assert row_count(synced, "customer") == 4
+    assert sheets.stats().read_requests - reads == 1  # Dagster asks once per stream: one read each
     assert row_count(synced, "customer", account_id="acct_1") == 2
     assert row_count(synced, "customer", account_id="acct_2") == 2
     assert row_count(synced, "customer", account_id="acct_other") == 0
