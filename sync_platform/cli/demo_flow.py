@@ -159,7 +159,6 @@ class Demo:
             streams=_stream_lines(backfill),
         )
 
-        _wait_for_the_next_second()
         changes = self._change_objects()
         self.console.print(
             f"[bold]4.[/] Changed {len(changes)} objects in Stripe; waiting for their signed webhooks"
@@ -202,6 +201,7 @@ class Demo:
         emulator = self.stack.emulator
         if emulator is None:
             return []
+        _wait_for_the_next_second()
         customers = emulator.objects("customer")[:4]
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         changes: list[tuple[str, str, str]] = []
