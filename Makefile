@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## The main job on embedded defaults: no server, no key, no setup.
+## Options go in ARGS, e.g. make demo ARGS="--destination google_sheets".
 demo: $(STAMP)
-	$(BIN)/sync-platform demo
+	$(BIN)/sync-platform demo $(ARGS)
 
 ## The local development environment (the full Dagster dev stack arrives with the platform issue).
 dev: $(STAMP)

@@ -1,18 +1,22 @@
-"""The demo, step by step, through the real platform: sensors decide, Dagster runs, Postgres holds it.
+"""The demo, step by step, through the real platform: sensors decide, Dagster runs, a destination holds it.
 
-1. A pipeline is created in the app database (Stripe -> PostgreSQL, webhooks to the local receiver).
-2. The lifecycle sensor ticks: it adds the pipeline's partition and requests setup + backfill.
-3. That run materializes every stream asset of the partition (setup registers the webhook endpoint;
-   the backfill commits a checkpoint per batch), with a live per-stream progress table.
+1. A pipeline is created in the app database (Stripe -> PostgreSQL, or -> Google Sheets on the local
+   Sheets API; webhooks to the local receiver).
+2. The lifecycle sensor ticks: it adds the pipeline's partition (to its destination's asset family)
+   and requests setup + backfill on that family's job.
+3. That run materializes every stream asset of the partition (setup registers the webhook endpoint
+   and, for Sheets, creates the spreadsheet; the backfill commits a checkpoint per batch), with a
+   live per-stream progress table.
 4. Objects change in Stripe; their signed webhooks reach the receiver, which stores them in the inbox.
 5. The webhook inbox sensor ticks and requests a live run, which applies the changes.
-6. The changed rows are read back from PostgreSQL.
+6. The changed rows are read back from the destination (the table, or the spreadsheet tab).
 
 Runs go to the Dagster instance under ``platform_home()/dagster``, so ``make dev`` shows them.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -21,12 +25,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
-import psycopg
-from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from sync_platform.cli.local_stack import STRIPE_KEY_ENV, WAREHOUSE_URL_ENV, LocalStack
+from sync_platform.cli.demo_destinations import (
+    LABELS,
+    DemoDestination,
+    destination_config,
+    read_names,
+    where,
+)
+from sync_platform.cli.local_stack import STRIPE_KEY_ENV, LocalStack
 from sync_platform.cli.progress import ProgressView
 from sync_platform.defs.definitions import build_definitions
 from sync_platform.defs.families import POSTGRES
@@ -36,7 +45,6 @@ from sync_platform.defs.sensors.lifecycle import LIFECYCLE_SENSOR
 from sync_platform.pipelines import CheckpointLane, PipelineCreate
 from sync_platform.protocol import ProgressPayload
 
-DEMO_SCHEMA = "stripe"
 INBOX_WAIT_SECONDS = 60
 
 
@@ -53,13 +61,17 @@ class StreamLine:
 class DemoOutcome:
     pipeline_id: str
     backfill_run: str
+    destination: str = LABELS["postgres"]
+    where: str = ""
     live_runs: list[str] = field(default_factory=list)
     streams: list[StreamLine] = field(default_factory=list)
     changes: list[tuple[str, str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
 
-def demo_pipeline(stack: LocalStack, pipeline_id: str) -> PipelineCreate:
+def demo_pipeline(
+    stack: LocalStack, pipeline_id: str, destination: DemoDestination = "postgres"
+) -> PipelineCreate:
     source: dict[str, Any] = {"api_key": {"env": STRIPE_KEY_ENV}}
     if stack.uses_emulator:
         source |= {"base_url": stack.stripe_base_url, "webhook_url": stack.webhook_url(pipeline_id)}
@@ -69,10 +81,7 @@ def demo_pipeline(stack: LocalStack, pipeline_id: str) -> PipelineCreate:
         {
             "id": pipeline_id,
             "source": {"type": "stripe", "stripe": source},
-            "destination": {
-                "type": "postgres",
-                "postgres": {"url": {"env": WAREHOUSE_URL_ENV}, "schema": f"{DEMO_SCHEMA}_{pipeline_id}"},
-            },
+            "destination": destination_config(destination, stack, pipeline_id),
         }
     )
 
@@ -80,10 +89,18 @@ def demo_pipeline(stack: LocalStack, pipeline_id: str) -> PipelineCreate:
 class Demo:
     """Runs the steps against a started stack, printing as it goes."""
 
-    def __init__(self, stack: LocalStack, console: Console, *, instance: dg.DagsterInstance) -> None:
+    def __init__(
+        self,
+        stack: LocalStack,
+        console: Console,
+        *,
+        instance: dg.DagsterInstance,
+        destination: DemoDestination = "postgres",
+    ) -> None:
         self.stack = stack
         self.console = console
         self.instance = instance
+        self.destination = destination
         self.resources = {
             "pipelines": PipelineResource(app_db=AppDatabaseResource(url=stack.app_url)),
             "sync_engine": SyncEngineResource(),
@@ -120,19 +137,27 @@ class Demo:
     def run(self, pipeline_id: str) -> DemoOutcome:
         started = time.monotonic()
         store = self.stack.store
-        store.create(demo_pipeline(self.stack, pipeline_id))
-        self.console.print(f"[bold]1.[/] Created pipeline [cyan]{pipeline_id}[/]: Stripe -> PostgreSQL")
+        store.create(demo_pipeline(self.stack, pipeline_id, self.destination))
+        label = LABELS[self.destination]
+        self.console.print(f"[bold]1.[/] Created pipeline [cyan]{pipeline_id}[/]: Stripe -> {label}")
 
         lifecycle = self.tick(LIFECYCLE_SENSOR)
         (request,) = [r for r in lifecycle.run_requests or [] if r.partition_key == pipeline_id]
         self.console.print(
-            "[bold]2.[/] pipeline_lifecycle_sensor added the partition and requested setup + backfill"
+            "[bold]2.[/] pipeline_lifecycle_sensor added the partition and requested setup + backfill "
+            f"on {request.job_name}"
         )
         self.console.print("[bold]3.[/] Materializing every stream asset of the partition through Dagster")
         backfill = self._with_progress(pipeline_id, lambda: self.execute(request))
         if not backfill.success:
             raise RuntimeError(f"The backfill run failed; see run {backfill.run_id} in the Dagster UI.")
-        outcome = DemoOutcome(pipeline_id, backfill.run_id, streams=_stream_lines(backfill))
+        outcome = DemoOutcome(
+            pipeline_id,
+            backfill.run_id,
+            destination=label,
+            where=where(self.destination, self.stack, pipeline_id),
+            streams=_stream_lines(backfill),
+        )
 
         changes = self._change_objects()
         self.console.print(
@@ -176,6 +201,7 @@ class Demo:
         emulator = self.stack.emulator
         if emulator is None:
             return []
+        _wait_for_the_next_second()
         customers = emulator.objects("customer")[:4]
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         changes: list[tuple[str, str, str]] = []
@@ -195,19 +221,25 @@ class Demo:
             time.sleep(0.2)
 
     def _read_back(self, pipeline_id: str, changes: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-        """What PostgreSQL now holds for each changed object."""
-        schema = f"{DEMO_SCHEMA}_{pipeline_id}"
+        """What the destination now holds for each changed object (its table row, or its tab row)."""
         landed = []
-        with psycopg.connect(self.stack.warehouse_url) as connection:
-            for stream, object_id, _ in changes:
-                row = connection.execute(
-                    sql.SQL("SELECT _raw_data->>'name' FROM {}.{} WHERE id = %s").format(
-                        sql.Identifier(schema), sql.Identifier(stream)
-                    ),
-                    (object_id,),
-                ).fetchone()
-                landed.append((stream, object_id, "(deleted)" if row is None else str(row[0])))
+        for stream in sorted({stream for stream, _, _ in changes}):
+            ids = [object_id for changed, object_id, _ in changes if changed == stream]
+            names = read_names(self.destination, self.stack, pipeline_id, stream, ids)
+            landed += [(stream, i, "(deleted)" if names[i] is None else str(names[i])) for i in ids]
         return landed
+
+
+def _wait_for_the_next_second() -> None:
+    """Let the wall clock pass into a new second before changing anything in Stripe.
+
+    Versions have one-second resolution: an object without ``updated`` is versioned by the time
+    its page was listed, and a change by its event's ``created``. A change made in the very second
+    the backfill listed its object ties with it, and a tie is not a newer version (Google Sheets
+    keeps the row it has), so the change might not show. Waiting (under a second) makes every
+    change strictly newer.
+    """
+    time.sleep(math.floor(time.time()) + 1 - time.time())
 
 
 def _checkpoint_progress(stack: LocalStack, pipeline_id: str) -> ProgressPayload | None:
@@ -237,7 +269,9 @@ def _stream_lines(result: dg.ExecuteInProcessResult) -> list[StreamLine]:
 
 
 def outcome_tables(outcome: DemoOutcome) -> list[Table]:
-    streams = Table(title=f"Streams of {outcome.pipeline_id} in PostgreSQL (run {outcome.backfill_run[:8]})")
+    streams = Table(
+        title=f"Streams of {outcome.pipeline_id} in {outcome.destination} (run {outcome.backfill_run[:8]})"
+    )
     for column, justify in [("stream", "left"), ("rows", "right"), ("records read", "right"),
                             ("seconds", "right"), ("objects/s", "right")]:  # fmt: skip
         streams.add_column(column, justify=justify)  # type: ignore[arg-type]  # rich's Literal
@@ -247,7 +281,7 @@ def outcome_tables(outcome: DemoOutcome) -> list[Table]:
                         f"{line.objects_per_second:,.0f}")  # fmt: skip
     empty = len(outcome.streams) - len(shown)
     streams.caption = f"+ {empty} streams with no objects in this account" if empty else None
-    changes = Table(title="Webhook changes, as PostgreSQL holds them now")
+    changes = Table(title=f"Webhook changes, as {outcome.destination} holds them now")
     for column in ("stream", "id", "value"):
         changes.add_column(column)
     for stream, object_id, value in outcome.changes:

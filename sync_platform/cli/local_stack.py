@@ -8,6 +8,8 @@ Everything has an embedded default, so a fresh machine needs nothing installed o
 - Stripe: ``STRIPE_API_KEY`` if set (the real API), else the built-in emulator on 127.0.0.1;
 - the webhook receiver on 127.0.0.1 (Stripe's real API cannot reach it, so with a real key the
   demo pipeline polls events instead);
+- with ``sheets=True``, the local Google Sheets API on 127.0.0.1 and a service account generated
+  for it (its key file is in ``environ`` as ``SYNC_PLATFORM_SHEETS_SERVICE_ACCOUNT``);
 - ``DAGSTER_HOME`` under ``platform_home()/dagster``, with the project's ``dagster.yaml`` and its
   storage pointed at the ``dagster`` database.
 
@@ -17,6 +19,7 @@ Everything has an embedded default, so a fresh machine needs nothing installed o
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -46,6 +49,7 @@ STRIPE_KEY_ENV = "STRIPE_API_KEY"
 WAREHOUSE_URL_ENV = "SYNC_PLATFORM_WAREHOUSE_URL"
 DAGSTER_DATABASE_URL_ENV = "SYNC_PLATFORM_DAGSTER_DATABASE_URL"
 APP_DATABASE_URL_ENV = "SYNC_PLATFORM_DATABASE_URL"
+SHEETS_SERVICE_ACCOUNT_ENV = "SYNC_PLATFORM_SHEETS_SERVICE_ACCOUNT"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FALLBACK_DAGSTER_YAML = """\
 storage:
@@ -77,11 +81,16 @@ class LocalStack:
     receiver_url: str
     store: PipelineStore
     emulator: Any = None
+    sheets: Any = None  # the local Sheets API (a SheetsEmulator), when started
     environ: dict[str, str] = field(default_factory=dict)
 
     @property
     def uses_emulator(self) -> bool:
         return self.emulator is not None
+
+    @property
+    def sheets_base_url(self) -> str | None:
+        return self.sheets.base_url if self.sheets is not None else None
 
     def webhook_url(self, pipeline_id: str) -> str:
         return f"{self.receiver_url}/webhooks/{pipeline_id}"
@@ -110,6 +119,14 @@ def _emulator(objects: int, seed: int) -> Iterator[Any]:
 
 
 @contextmanager
+def _sheets_server() -> Iterator[Any]:
+    from sync_platform.sheets_emulator import serve_sheets_emulator
+
+    with serve_sheets_emulator() as sheets:
+        yield sheets
+
+
+@contextmanager
 def _receiver(store: PipelineStore) -> Iterator[str]:
     """The webhook receiver on a free 127.0.0.1 port, served from a thread."""
     from sync_platform.webhooks import create_app
@@ -129,9 +146,12 @@ def _receiver(store: PipelineStore) -> Iterator[str]:
 
 @contextmanager
 def local_stack(
-    *, objects: int = 3000, seed: int = 7, environ: Mapping[str, str] | None = None
+    *, objects: int = 3000, seed: int = 7, environ: Mapping[str, str] | None = None, sheets: bool = False
 ) -> Iterator[LocalStack]:
-    """Start the stack; everything stops when the ``with`` block ends (data stays on disk)."""
+    """Start the stack; everything stops when the ``with`` block ends (data stays on disk).
+
+    ``sheets`` also starts the local Google Sheets API, whose spreadsheets live in memory only.
+    """
     environ = dict(os.environ if environ is None else environ)
     home = platform_home(environ)
     with ExitStack() as stack:
@@ -160,6 +180,11 @@ def local_stack(
             STRIPE_KEY_ENV: stripe_key,
             "DAGSTER_HOME": str(dagster_home(home)),
         }
+        sheets_server = None
+        if sheets:
+            sheets_server = stack.enter_context(_sheets_server())
+            key_file = sheets_server.new_service_account()  # registered with that server only
+            stack_environ[SHEETS_SERVICE_ACCOUNT_ENV] = json.dumps(key_file)
         store = stack.enter_context(PipelineStore(app_url, environ={**environ, **stack_environ}))
         receiver_url = stack.enter_context(_receiver(store))
         yield LocalStack(
@@ -172,6 +197,7 @@ def local_stack(
             receiver_url=receiver_url,
             store=store,
             emulator=emulator,
+            sheets=sheets_server,
             environ=stack_environ,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,24 @@ def test_demo_backfills_through_dagster_and_applies_live_webhooks(
     assert err.count("Renamed by the demo at") == 3  # the three renames, as PostgreSQL now holds them
     assert "(deleted)" in err
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
+
+
+@pytest.mark.slow
+def test_demo_with_google_sheets_runs_the_sheets_family_and_reads_the_changes_from_the_tab(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--destination google_sheets``: same steps, a spreadsheet on the local Sheets API, no key shown."""
+    for name in ("DATABASE_URL", "STRIPE_API_KEY", "SYNC_PLATFORM_SECRET_KEY", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SYNC_PLATFORM_HOME", str(tmp_path / "home"))
+    code, out, err = invoke("demo", "--objects", "300", "--destination", "google_sheets")
+    assert code == 0, err[-3000:]
+    assert "Stripe -> Google Sheets" in err
+    assert "stripe_sheets_sync_job" in err  # the lifecycle sensor chose the Sheets family's job
+    assert "Webhook changes, as Google Sheets holds them now" in err
+    assert err.count("Renamed by the demo at") == 3  # the three renames, as the tab holds them now
+    assert "(deleted)" in err
+    assert "on the local Sheets API at http://127.0.0.1:" in err
+    for secret in ("PRIVATE KEY", "private_key"):  # the generated service account's key
+        assert secret not in out + err
+    assert "SYNC_PLATFORM_SHEETS_SERVICE_ACCOUNT" not in os.environ  # the key left with the stack

@@ -3,7 +3,8 @@
 Blocking functions, since Dagster ops and the CLI are synchronous. A tab's row count comes from the
 bookkeeping tab's grid size (kept at exactly ``rows + 1``), so counting every stream is one metadata
 read; counting the rows of one Stripe account reads that stream's row keys, which carry the
-account id. Columns are the tab's header row, in sheet order.
+account id. Columns are the tab's header row, in sheet order; ``tab_rows`` reads a whole tab back
+as records (the demo shows its webhook changes from there).
 """
 
 from __future__ import annotations
@@ -84,12 +85,45 @@ def stream_columns(config: Mapping[str, Any] | GoogleSheetsDestinationConfig, st
     return describe_tabs(config, [stream])[stream].columns
 
 
+async def _require_tab(api: SheetsApi, stream: str) -> dict[str, dict[str, Any]]:
+    """Every tab's properties by title (one read), once ``stream`` is known to have its tabs.
+
+    Raises ``TabNotFoundError`` naming the streams that do have them.
+    """
+    sheets = {s["properties"]["title"]: s["properties"] for s in (await api.metadata()).get("sheets", [])}
+    if index_title(stream) not in sheets or stream not in sheets:
+        synced = sorted(s for t in sheets if (s := stream_of_index(t)) is not None and s in sheets)
+        raise TabNotFoundError(api.spreadsheet_id, stream, synced)
+    return sheets
+
+
+async def _row_count(config: GoogleSheetsDestinationConfig, stream: str) -> int:
+    """From the bookkeeping tab's grid, kept at exactly ``rows + 1``: one metadata read, no cells."""
+    sheets = await _require_tab(_api(config), stream)
+    return int(sheets[index_title(stream)]["gridProperties"]["rowCount"]) - 1
+
+
+async def _tab_rows(config: GoogleSheetsDestinationConfig, stream: str) -> list[dict[str, Any]]:
+    api = _api(config)
+    await _require_tab(api, stream)
+    (values,) = await api.values([quote_title(stream)])
+    header, rows = (values[0], values[1:]) if values else ([], [])
+    return [{str(name): (row[i] if i < len(row) else "") for i, name in enumerate(header)} for row in rows]
+
+
+def tab_rows(config: Mapping[str, Any] | GoogleSheetsDestinationConfig, stream: str) -> list[dict[str, Any]]:
+    """Every row of ``stream``'s tab as ``{column: value}`` (unformatted values, sheet order); two reads.
+
+    Meant for small tabs and for people (the demo, a quick check); it reads the whole tab at once.
+    """
+    return blocking.run(
+        _tab_rows(load_config(dict(config) if isinstance(config, Mapping) else config), stream)
+    )
+
+
 async def _account_rows(config: GoogleSheetsDestinationConfig, stream: str, account_id: str) -> int:
     api = _api(config)
-    titles = [s["properties"]["title"] for s in (await api.metadata()).get("sheets", [])]
-    if index_title(stream) not in titles or stream not in titles:
-        synced = sorted(s for t in titles if (s := stream_of_index(t)) is not None and s in titles)
-        raise TabNotFoundError(api.spreadsheet_id, stream, synced)
+    await _require_tab(api, stream)
     (rows,) = await api.values([f"{quote_title(index_title(stream))}!A:A"])
     key_fields = json.loads(rows[0][0]) if rows and rows[0] else []
     if ACCOUNT_FIELD not in key_fields:
@@ -110,8 +144,12 @@ async def _account_rows(config: GoogleSheetsDestinationConfig, stream: str, acco
 def row_count(
     config: Mapping[str, Any] | GoogleSheetsDestinationConfig, stream: str, *, account_id: str | None = None
 ) -> int:
-    """How many rows ``stream``'s tab holds, or only those of Stripe account ``account_id``."""
+    """How many rows ``stream``'s tab holds, or only those of Stripe account ``account_id``.
+
+    Without ``account_id`` it is one read request: a Dagster run asks once per stream it
+    materializes, and reads share the same per-user quota (60 a minute) as the sync's own reads.
+    """
     parsed = load_config(dict(config) if isinstance(config, Mapping) else config)
     if account_id is None:
-        return describe_tabs(parsed, [stream])[stream].row_count
+        return blocking.run(_row_count(parsed, stream))
     return blocking.run(_account_rows(parsed, stream, account_id))

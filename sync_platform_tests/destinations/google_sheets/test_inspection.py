@@ -1,4 +1,4 @@
-"""What a Dagster asset asks: how many rows a tab holds (for one account, too), and its columns."""
+"""What a Dagster asset asks: how many rows a tab holds (for one account, too), its columns, its rows."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sync_platform.destinations.google_sheets import (
     describe_tabs,
     row_count,
     stream_columns,
+    tab_rows,
 )
 from sync_platform.sheets_emulator import SheetsEmulator
 from sync_platform_tests.destinations.google_sheets.streams import (
@@ -41,8 +42,10 @@ def synced(config: dict[str, Any], destination: GoogleSheetsDestination) -> dict
     return config
 
 
-def test_row_counts_per_tab_and_per_stripe_account(synced: dict[str, Any]) -> None:
+def test_row_counts_per_tab_and_per_stripe_account(synced: dict[str, Any], sheets: SheetsEmulator) -> None:
+    reads = sheets.stats().read_requests
     assert row_count(synced, "customer") == 4
+    assert sheets.stats().read_requests - reads == 1  # Dagster asks once per stream: one read each
     assert row_count(synced, "customer", account_id="acct_1") == 2
     assert row_count(synced, "customer", account_id="acct_2") == 2
     assert row_count(synced, "customer", account_id="acct_other") == 0
@@ -64,3 +67,18 @@ def test_asking_about_a_stream_without_a_tab_names_the_ones_that_exist(synced: d
     with pytest.raises(TabNotFoundError, match="Did you mean 'customer'") as caught:
         row_count(synced, "customers")
     assert "customer, invoice" in str(caught.value)
+
+
+def test_a_tab_reads_back_as_records_keyed_by_its_header(synced: dict[str, Any]) -> None:
+    rows = tab_rows(synced, "customer")
+    assert [(r["id"], r["_account_id"]) for r in rows] == [
+        ("cus_1", "acct_1"),
+        ("cus_2", "acct_1"),
+        ("cus_0", "acct_2"),
+        ("cus_1", "acct_2"),
+    ]  # cus_0 of acct_1 was deleted; the rows after it moved up
+    assert all(list(r) == CUSTOMER_COLUMNS for r in rows)
+    assert rows[0]["name"] == "Name of cus_1"
+    assert rows[0]["balance"] == T0
+    with pytest.raises(TabNotFoundError, match="Did you mean 'invoice'"):
+        tab_rows(synced, "invoices")
