@@ -96,8 +96,11 @@ def latency(events: int, interval: int) -> dict[str, Any]:
             latencies = [landed[i] - sent[i] for i in customers if i in landed]
             failed = [d for d in stack.emulator.deliveries if not d.succeeded]
             if len(latencies) < len(customers):
-                print(f"not applied: {[i for i in customers if i not in landed]}; failed deliveries: {failed[:5]}; "
-                      f"pending inbox rows: {stack.store.count_pending_inbox(pipeline_id)}")  # fmt: skip
+                missing = [i for i in customers if i not in landed]
+                pending = stack.store.count_pending_inbox(pipeline_id)
+                print(
+                    f"not applied: {missing}; failed deliveries: {failed[:5]}; pending inbox rows: {pending}"
+                )
             return {
                 "events": len(customers),
                 "applied": len(latencies),

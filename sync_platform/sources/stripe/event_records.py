@@ -3,7 +3,11 @@
 Shared by pushed webhooks and the events poll. The stream is the one of ``data.object.object``
 (``checkout.session`` -> ``checkout_session``), and an event of a stream the pipeline does not
 sync yields nothing. ``_updated_at`` is the object's ``updated`` where it has one, else the
-event's ``created``, so the destination keeps the newer of an event and a backfilled page.
+event's ``created`` plus half a second, so the destination keeps the newer of an event and a
+backfilled page. The half second settles the one ambiguous case: a page listed in the same second
+as the event (both carry whole seconds) may or may not already include the change, and applying
+the event is right either way (it is the change, or the same state again), whereas keeping the
+page could lose the change for good.
 
 A tombstone (``recordDeleted``) is sent for an object that says ``deleted: true`` and for every
 deleting event type the catalog knows (``customer.deleted``, ``invoiceitem.deleted``,
@@ -24,6 +28,9 @@ from sync_platform.sources.stripe.catalog import StripeStreamDefinition, stream_
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.json_schema import ACCOUNT_ID_FIELD, UPDATED_AT_FIELD
 from sync_platform.sources.stripe.nested_lists import complete_nested_lists
+
+# Events order after a backfilled page of the same second (see the module docstring).
+SAME_SECOND_EVENT_LEAD = 0.5
 
 
 @dataclass(frozen=True)
@@ -57,9 +64,9 @@ def event_records(
     definition = stream_for_object(str(obj.get("object")))
     if definition is None or definition.name not in selected:
         return []
-    updated_at = _unix(obj.get("updated"))
+    updated_at: float | None = _unix(obj.get("updated"))
     if updated_at is None:
-        updated_at = _unix(event.get("created")) or 0
+        updated_at = (_unix(event.get("created")) or 0) + SAME_SECOND_EVENT_LEAD
     account = event.get("account")
     connect_account = account if isinstance(account, str) and account else None
     deleted = obj.get("deleted") is True or event.get("type") in definition.deletion_event_types

@@ -64,7 +64,7 @@ def record_schema(fields: Iterable[FieldDefinition], *, description: str | None 
         "description": "The Stripe account the object belongs to.",
     }
     properties[UPDATED_AT_FIELD] = {
-        "type": "integer",
+        "type": "number",
         "format": UNIX_TIME_FORMAT,
         "description": "When this version of the object was current (orders versions of one object).",
     }

@@ -14,6 +14,7 @@ from sync_platform.protocol import Message, SourceState
 from sync_platform.sources.stripe import StripeSource
 from sync_platform.sources.stripe.errors import MalformedEventError
 from sync_platform.sources.stripe.webhook_signature import RejectionReason, WebhookVerificationError
+from sync_platform_tests.plugins.postgres import PgTestDatabase
 from sync_platform_tests.sources.stripe.conftest import (
     catalog_for,
     global_states,
@@ -58,7 +59,7 @@ def test_one_event_becomes_one_record_then_a_global_checkpoint_without_listing(
     data = messages[0].record.data  # type: ignore[union-attr]
     assert data["id"] == event["data"]["object"]["id"]
     assert data["name"] == "Ada"
-    assert data["_updated_at"] == event["created"]
+    assert data["_updated_at"] == event["created"] + 0.5  # orders after a page listed that second
     assert data["_account_id"] == stripe_emulator.account_id
     assert global_states(messages) == [{"last_event": {"id": event["id"], "created": event["created"]}}]
     assert stripe_emulator.requests.entries() == []  # no list, no account lookup
@@ -231,3 +232,41 @@ def test_anything_that_is_not_an_event_raises_a_typed_error(
     seen, error = push_until_failure(source, stripe_emulator, item)
     assert isinstance(error, MalformedEventError)
     assert seen == []
+
+
+def test_an_event_wins_over_a_page_listed_in_the_same_second_in_postgres(
+    source: StripeSource, stripe_emulator: RunningEmulator, pg: PgTestDatabase
+) -> None:
+    """A customer (no ``updated`` field) listed at second S, then renamed within S: the rename stays."""
+    import asyncio
+
+    from sync_platform.destinations.postgres import PostgresDestination
+    from sync_platform.protocol import ConfiguredCatalog, ConfiguredStream, record
+    from sync_platform.sources.stripe import catalog_payload
+
+    customer = stripe_emulator.objects("customer")[0]
+    event = stripe_emulator.update("customer", customer["id"], {"name": "Renamed"}).event
+    # One more key than the event's version: at equal times PostgreSQL's content tie-break would
+    # keep this (larger) page version, which is exactly what the event's half-second lead prevents.
+    listed = {**customer, "_updated_at": event["created"], "_account_id": stripe_emulator.account_id, "x": 1}
+    (change,) = [m for m in push(source, stripe_emulator, event, account_id=stripe_emulator.account_id)
+                 if m.type == "record"]  # fmt: skip
+    stream = catalog_payload([stripe_emulator.account_id], ["customer"]).streams[0]
+    catalog = ConfiguredCatalog(streams=[ConfiguredStream(stream=stream)])
+    config = {"url": pg.url, "schema": pg.schema}
+
+    async def write(messages: list[Any]) -> None:
+        async def feed() -> Any:
+            for message in messages:
+                yield message
+
+        destination = PostgresDestination()
+        async for _ in destination.setup(config, catalog):
+            pass
+        async for _ in destination.write(config, catalog, feed()):
+            pass
+
+    asyncio.run(write([change, record("customer", listed)]))  # the page arrives after the event
+    with pg.connect() as connection:
+        name = connection.execute(f"SELECT _raw_data->>'name' FROM \"{pg.schema}\".customer").fetchone()
+    assert name == ("Renamed",)
