@@ -12,7 +12,14 @@ its own process so its peak RSS is its own:
   ``--state-every`` records (each one a committed flush, as a source's checkpoints would force).
 - ``update``: the same ids again, each a newer version, into the now full table.
 
-Rates exclude the time spent generating records and wrapping them in messages (measured around the
+Records are Stripe charges from the emulator's generator (``sync_platform.emulator``: SDK-derived
+fields, its relations, embedded refunds), typed by the Stripe source's own catalog schema. The
+driver generates a pool of distinct charges once (by default 10,000 of at most 2,000 bytes of JSON:
+the generator's charges without its ~2 KB ``payment_method_details``; ~1.9 KB once they carry
+their ids and sync fields), and each child cycles through it, giving record ``i`` its own id
+``ch_<i>``, ``created``, amounts and ``_updated_at`` (the generator makes ~5,000 charges a second,
+so a million fresh ones per path would add minutes to every run). Rates
+exclude the time spent producing records and wrapping them in messages (measured around the
 generator and subtracted), so they compare the write paths only. CPU per row is shown for the
 client process and for the embedded server (all its processes), which stays meaningful when other
 work shares the machine. Goals: insert >= 50% and update >= 30% of the baseline, and a peak RSS
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import itertools
 import json
 import os
 import random
@@ -39,6 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 
@@ -55,145 +64,98 @@ PATHS = {
     "insert": "write(): insert",
     "update": "write(): update",
 }
-STREAM = "invoice"
+STREAM = "charge"
 ACCOUNT = "acct_1BenchAccount00"
 BASE_TIME = 1_700_000_000
+POOL_BATCH = 20_000  # charges generated per emulator dataset while filling the pool
+MAX_POOL_DRAWS = 20  # give up after generating this many charges per pool slot
+VERSION_STRIDE = 7_919  # the update pass starts this far into the pool, so each id gets new contents
 
-# --- Stripe-shaped records ------------------------------------------------------------------------
-
-_STATUSES = ("paid", "paid", "paid", "open", "draft", "void", "uncollectible")
-_REASONS = ("subscription_cycle", "subscription_create", "manual", "subscription_update")
-_NAMES = ("Jane Doe", "John Roe", "Ada Lovelace", "Grace Hopper", None)
-_DESCRIPTIONS = (None, "Monthly subscription", "One-off invoice for consulting services rendered in March")
-_PLANS = ("Starter", "Pro", "Business", "Enterprise")
+# --- Stripe-shaped records, from the emulator's generator ------------------------------------------
 
 
-def invoice_schema() -> dict[str, Any]:
-    """The JSON schema of the records below, as the Stripe source would describe an invoice."""
-    nullable_text = {"type": ["string", "null"]}
-    unix = {"type": "integer", "format": "unix-time"}
-    properties: dict[str, Any] = {
-        "id": {"type": "string"},
-        "object": {"type": "string"},
-        "account_country": {"type": "string"},
-        "account_name": nullable_text,
-        "amount_due": {"type": "integer"},
-        "amount_paid": {"type": "integer"},
-        "amount_remaining": {"type": "integer"},
-        "attempt_count": {"type": "integer"},
-        "attempted": {"type": "boolean"},
-        "auto_advance": {"type": "boolean"},
-        "billing_reason": nullable_text,
-        "collection_method": {"type": "string"},
-        "created": unix,
-        "currency": {"type": "string"},
-        "customer": {"type": ["string", "null"], "x-expandable-reference": True},
-        "customer_email": nullable_text,
-        "customer_name": nullable_text,
-        "customer_address": {"type": ["object", "null"]},
-        "description": nullable_text,
-        "discount": {"type": ["object", "null"]},
-        "due_date": {"type": ["integer", "null"], "format": "unix-time"},
-        "hosted_invoice_url": nullable_text,
-        "lines": {"type": "object", "x-stripe-list": True},
-        "livemode": {"type": "boolean"},
-        "metadata": {"type": ["object", "null"]},
-        "number": nullable_text,
-        "paid": {"type": "boolean"},
-        "period_end": unix,
-        "period_start": unix,
-        "status": nullable_text,
-        "status_transitions": {"type": ["object", "null"]},
-        "subscription": {"type": ["string", "null"], "x-expandable-reference": True},
-        "subtotal": {"type": "integer"},
-        "tax": {"type": ["integer", "null"]},
-        "total": {"type": "integer"},
-        "webhooks_delivered_at": {"type": ["integer", "null"], "format": "unix-time"},
-        "_account_id": {"type": "string", "enum": [ACCOUNT]},
-        "_updated_at": unix,
-    }
-    return {"type": "object", "properties": properties, "required": ["id", "_account_id", "_updated_at"]}
+def build_pool(path: Path, size: int, max_bytes: int, seed: int) -> tuple[int, int]:
+    """Write up to ``size`` distinct charges of the emulator's generator to ``path`` (one JSON a line).
+
+    The charges are the ones an emulator with this seed serves (``Emulator.objects("charge")``: the
+    generator's SDK-derived fields, its relations, embedded refunds), keeping those whose JSON is at
+    most ``max_bytes`` (0 keeps all). The charge stream of the Stripe source's catalog goes next to
+    it (``schema_path``). Runs in a process of its own (``--build-pool``), so neither the generator
+    nor the stripe SDK is ever loaded by the driver or a measured child: their peak RSS is the
+    write path's. Returns (charges kept, charges generated).
+    """
+    from sync_platform.emulator import Emulator, EmulatorConfig, generate_dataset
+    from sync_platform.sources.stripe import stream_by_name
+
+    schema_path(path).write_text(stream_by_name(STREAM).to_stream([ACCOUNT]).model_dump_json(by_alias=True))
+    kept = generated = 0
+    with path.open("wb") as out:
+        while kept < size and generated < size * MAX_POOL_DRAWS:
+            batch = min(POOL_BATCH, size * MAX_POOL_DRAWS - generated)
+            config = EmulatorConfig(seed=seed + generated, objects=0, counts={STREAM: batch})
+            for charge in Emulator(config).objects(STREAM):
+                line = orjson.dumps(charge)
+                if kept < size and (max_bytes <= 0 or len(line) <= max_bytes):
+                    out.write(line + b"\n")
+                    kept += 1
+            generated += batch
+            generate_dataset.cache_clear()  # keep the pool file, not every dataset
+    if kept == 0:
+        raise SystemExit(f"No generated charge fits --max-record-bytes {max_bytes}; raise it, or pass 0.")
+    return kept, generated
 
 
-def make_records(n: int, seed: int) -> Iterator[dict[str, Any]]:
-    """``n`` invoice-like records (~1.5 KB of JSON each), ids ``in_0..``; the seed varies content.
+def schema_path(pool: Path) -> Path:
+    return pool.with_suffix(".stream.json")
 
-    The same ``n`` with another seed gives the same ids with other contents and a later
-    ``_updated_at``: a full set of newer versions. Records are produced lazily, so memory does not
-    grow with ``n``.
+
+def run_build_pool(pool: Path, args: argparse.Namespace) -> tuple[int, int]:
+    command = [sys.executable, __file__, "--build-pool", str(pool), "--pool-size", str(args.pool_size)]
+    command += ["--max-record-bytes", str(args.max_record_bytes), "--seed", str(args.seed)]
+    result = subprocess.run(command, check=True, capture_output=True, text=True)
+    kept, generated = json.loads(result.stdout.strip().splitlines()[-1])
+    return int(kept), int(generated)
+
+
+def pooled(path: Path, start: int) -> Iterator[bytes]:
+    """The pool's lines in a cycle, from line ``start`` (modulo the pool's size) on, read lazily."""
+    with path.open("rb") as lines:
+        size = sum(1 for _ in lines)
+    skip = start % size
+    while True:
+        with path.open("rb") as lines:
+            yield from itertools.islice(lines, skip, None)
+        skip = 0
+
+
+def make_records(pool: Path, n: int, seed: int) -> Iterator[dict[str, Any]]:
+    """``n`` charges from the generator's pool, ids ``ch_0..``; the seed picks which versions.
+
+    Record ``i`` is pool charge ``i + offset`` (cycling; ``offset`` comes from the seed) with its own
+    id, ``created``, amounts and ``_updated_at``, so every id is one distinct row. The same ``n``
+    with another seed gives the same ids, other pool charges as contents and a later
+    ``_updated_at``: a full set of newer versions. Lazy, so memory does not grow with ``n``.
     """
     rng = random.Random(seed)
+    lines = pooled(pool, start=(seed - 1) * VERSION_STRIDE)
     for i in range(n):
-        created = BASE_TIME + i
+        charge: dict[str, Any] = orjson.loads(next(lines))
+        charge_id = f"ch_{i:024d}"
         amount = rng.randrange(100, 500_000)
-        paid = rng.random() < 0.8
-        invoice_id = f"in_{i:020d}"
-        customer = f"cus_{i % 50_000:014d}"
-        lines = 2 if i % 3 == 0 else 1
-        yield {
-            "id": invoice_id,
-            "object": "invoice",
-            "account_country": "US",
-            "account_name": "Acme Corporation",
-            "amount_due": amount,
-            "amount_paid": amount if paid else 0,
-            "amount_remaining": 0 if paid else amount,
-            "attempt_count": i % 4,
-            "attempted": True,
-            "auto_advance": not paid,
-            "billing_reason": _REASONS[i % len(_REASONS)],
-            "collection_method": "charge_automatically",
-            "created": created,
-            "currency": "usd",
-            "customer": customer,
-            "customer_email": f"customer{i % 50_000}@example.com",
-            "customer_name": _NAMES[i % len(_NAMES)],
-            "customer_address": {
-                "city": "San Francisco",
-                "country": "US",
-                "line1": f"{rng.randrange(1, 999)} Market Street",
-                "line2": None,
-                "postal_code": "94105",
-                "state": "CA",
-            },
-            "description": _DESCRIPTIONS[i % len(_DESCRIPTIONS)],
-            "discount": None,
-            "due_date": None if paid else created + 2_592_000,
-            "hosted_invoice_url": f"https://invoice.stripe.com/i/acct_1Bench/test_{invoice_id}",
-            "lines": {
-                "object": "list",
-                "data": [
-                    {
-                        "id": f"il_{i:020d}_{k}",
-                        "object": "line_item",
-                        "amount": amount // 2,
-                        "currency": "usd",
-                        "description": f"1 × {_PLANS[(i + k) % len(_PLANS)]} (at $49.00 / month)",
-                        "period": {"end": created + 2_592_000, "start": created},
-                        "quantity": 1,
-                    }
-                    for k in range(lines)
-                ],
-                "has_more": False,
-                "total_count": lines,
-                "url": f"/v1/invoices/{invoice_id}/lines",
-            },
-            "livemode": False,
-            "metadata": {"order_id": str(rng.randrange(10**9)), "channel": "web"},
-            "number": f"ACME-{i:08d}",
-            "paid": paid,
-            "period_end": created,
-            "period_start": created - 2_592_000,
-            "status": _STATUSES[i % len(_STATUSES)],
-            "status_transitions": {"finalized_at": created, "paid_at": created + 60 if paid else None},
-            "subscription": f"sub_{i % 30_000:014d}",
-            "subtotal": amount,
-            "tax": None,
-            "total": amount,
-            "webhooks_delivered_at": created,
-            "_account_id": ACCOUNT,
-            "_updated_at": created + seed,
-        }
+        charge.update(
+            id=charge_id,
+            created=BASE_TIME + i,
+            amount=amount,
+            amount_captured=amount if charge.get("captured") else 0,
+            _account_id=ACCOUNT,
+            _updated_at=BASE_TIME + i + seed,
+        )
+        refunds = charge.get("refunds")
+        if isinstance(refunds, dict):  # the embedded list points at its charge
+            refunds["url"] = f"/v1/charges/{charge_id}/refunds"
+            for refund in refunds.get("data") or []:
+                refund["charge"] = charge_id
+        yield charge
 
 
 class TimedRecords:
@@ -203,8 +165,10 @@ class TimedRecords:
     part too: building messages is the source's and the engine's work, not the destination's.
     """
 
-    def __init__(self, n: int, seed: int, wrap: Callable[[dict[str, Any]], Any] | None = None) -> None:
-        records = make_records(n, seed)
+    def __init__(
+        self, pool: Path, n: int, seed: int, wrap: Callable[[dict[str, Any]], Any] | None = None
+    ) -> None:
+        records = make_records(pool, n, seed)
         self._records = records if wrap is None else map(wrap, records)
         self.seconds = 0.0
         self.cpu_seconds = 0.0
@@ -223,8 +187,9 @@ class TimedRecords:
 # --- the three measurements (run in a child process each) -----------------------------------------
 
 
-def catalog() -> ConfiguredCatalog:
-    stream = Stream(name=STREAM, primary_key=[["id"], ["_account_id"]], json_schema=invoice_schema())
+def catalog(pool: Path) -> ConfiguredCatalog:
+    """The charge stream exactly as the Stripe source's catalog describes it (SDK-derived schema)."""
+    stream = Stream.model_validate_json(schema_path(pool).read_text())
     return ConfiguredCatalog(streams=[ConfiguredStream(stream=stream)])
 
 
@@ -259,15 +224,15 @@ def typed_cells(columns: list[TypedColumn], data: dict[str, Any]) -> bytes:
 
 
 def measure_copy(
-    url: str, schema: str, n: int, batch_size: int, *, typed: bool
+    url: str, schema: str, pool: Path, n: int, batch_size: int, *, typed: bool
 ) -> tuple[float, TimedRecords]:
     """COPY the rows into an unindexed table of the destination's shape (typed columns too, or not)."""
-    layout = stream_layout(catalog().streams[0].stream)
-    asyncio.run(_drain(PostgresDestination().setup({"url": url, "schema": schema}, catalog())))
+    layout = stream_layout(catalog(pool).streams[0].stream)
+    asyncio.run(_drain(PostgresDestination().setup({"url": url, "schema": schema}, catalog(pool))))
     table = sql.Identifier(schema, layout.table)
     columns = list(layout.columns) if typed else []
     names = ["id", "_account_id", "_updated_at", *(c.name for c in columns), "_raw_data"]
-    records = TimedRecords(n, seed=1)
+    records = TimedRecords(pool, n, seed=1)
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(
             sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table, sql.Identifier(f"{layout.table}_pkey"))
@@ -299,10 +264,10 @@ async def _drain(messages: AsyncIterator[Message]) -> list[Message]:
 
 
 def measure_write(
-    url: str, schema: str, n: int, batch_size: int, state_every: int, seed: int
+    url: str, schema: str, pool: Path, n: int, batch_size: int, state_every: int, seed: int
 ) -> tuple[float, TimedRecords]:
     """Run the destination's ``write()`` over ``n`` records; fails loudly if any flush failed."""
-    records = TimedRecords(n, seed, wrap=functools.partial(record, STREAM))
+    records = TimedRecords(pool, n, seed, wrap=functools.partial(record, STREAM))
 
     async def source() -> AsyncIterator[Message]:
         for index, message in enumerate(records, start=1):
@@ -313,7 +278,7 @@ def measure_write(
 
     async def consume() -> None:
         config = {"url": url, "schema": schema, "batch_size": batch_size}
-        async for message in PostgresDestination().write(config, catalog(), source()):
+        async for message in PostgresDestination().write(config, catalog(pool), source()):
             if message.type == "stream_status":  # only errors come back as stream_status here
                 raise SystemExit(f"write failed: {message.to_wire()}")
 
@@ -326,11 +291,13 @@ def child(args: argparse.Namespace) -> None:
     cpu_started = time.process_time()
     if args.mode in ("copy", "copy_raw"):
         typed = args.mode == "copy"
-        elapsed, records = measure_copy(args.url, args.schema, args.records, args.batch_size, typed=typed)
+        elapsed, records = measure_copy(
+            args.url, args.schema, args.pool, args.records, args.batch_size, typed=typed
+        )
     else:
         seed = 1 if args.mode == "insert" else 2
         elapsed, records = measure_write(
-            args.url, args.schema, args.records, args.batch_size, args.state_every, seed
+            args.url, args.schema, args.pool, args.records, args.batch_size, args.state_every, seed
         )
     client_cpu = time.process_time() - cpu_started - records.cpu_seconds
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -370,6 +337,8 @@ def run_child(
 ) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", mode, "--url", url, "--schema", schema]
     command += [
+        "--pool",
+        str(args.pool),
         "--records",
         str(n),
         "--batch-size",
@@ -388,8 +357,9 @@ def run_child(
     return measured
 
 
-def record_size() -> int:
-    sizes = [len(encode_json(data)[0]) for data in make_records(1000, 1)]
+def record_size(pool: Path, pool_size: int) -> int:
+    """Mean JSON size of the records written (one full cycle through the pool)."""
+    sizes = [len(encode_json(data)[0]) for data in make_records(pool, pool_size, 1)]
     return sum(sizes) // len(sizes)
 
 
@@ -418,10 +388,25 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--state-every", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=1, help="Runs per path; the best one counts.")
+    parser.add_argument(
+        "--pool-size", type=int, default=10_000, help="Distinct generated charges the records cycle through."
+    )
+    parser.add_argument(
+        "--max-record-bytes",
+        type=int,
+        default=2_000,
+        help="Keep generated charges of at most this much JSON (0: every one, ~3.4 KB on average).",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the emulator's generator.")
     parser.add_argument("--child", choices=[*PATHS])
     parser.add_argument("--url")
     parser.add_argument("--schema")
+    parser.add_argument("--pool", type=Path)
+    parser.add_argument("--build-pool", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build_pool:
+        print(json.dumps(build_pool(args.build_pool, args.pool_size, args.max_record_bytes, args.seed)))
+        return
     if args.child:
         args.mode = args.child
         child(args)
@@ -430,6 +415,10 @@ def main() -> None:
     sizes = sorted({min(100_000, args.records), args.records})
     lines: list[str] = []
     with tempfile.TemporaryDirectory() as home:
+        args.pool = Path(home) / "charges.ndjson"
+        pool_size, generated = run_build_pool(args.pool, args)
+        print(f"pool: {pool_size:,} of {generated:,} generated charges", file=sys.stderr)
+        mean_size = record_size(args.pool, pool_size)
         data_dir = None if os.environ.get("DATABASE_URL") else Path(home) / "pgdata"
         with embedded_postgres(data_dir, delete_on_exit=True) as url:
             for n in sizes:
@@ -444,9 +433,12 @@ def main() -> None:
                         f"{measured['peak_rss_mib']:.0f} |"
                     )
                 print(f"measured {n:,} records", file=sys.stderr)
+    cap = f"at most {args.max_record_bytes:,} bytes" if args.max_record_bytes > 0 else "any size"
     print(
-        f"Records: ~{record_size():,} bytes of JSON each; batch_size {args.batch_size}, a state every "
-        f"{args.state_every} records; best of {args.repeat} run(s) per path.\n"
+        f"Records: charges of the emulator's generator (a pool of {pool_size:,} distinct ones of {cap}, "
+        f"of {generated:,} generated, seed {args.seed}), ~{mean_size:,} bytes of JSON each; batch_size "
+        f"{args.batch_size}, a state every {args.state_every} records; best of {args.repeat} run(s) "
+        "per path.\n"
     )
     print(
         "| records | path | rows/s | vs COPY (same rows) | vs COPY (raw JSON only) | client CPU µs/row "

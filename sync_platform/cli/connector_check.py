@@ -46,9 +46,11 @@ class ConnectorCheckError(SyncPlatformError, RuntimeError):
 
     def __init__(self, failures: list[CheckResult]) -> None:
         self.failures = failures
+        summary = "; ".join(failure.describe() for failure in failures)
+        stop = "" if summary.endswith((".", "?", "!")) else "."  # connector messages often end a sentence
         super().__init__(
-            "; ".join(failure.describe() for failure in failures)
-            + ". Nothing was stored: fix the config, or pass --skip-check to store it without checking."
+            f"{summary}{stop} Nothing was stored: fix the config, or pass --skip-check to store it "
+            "without checking."
         )
 
 

@@ -7,8 +7,8 @@ kept in ``cli.transcript`` so a test can grep everything the CLI ever printed.
 
 ``pipeline_scenario`` is the seam for end-to-end variants: a scenario says how to create a
 pipeline from the command line and how to read back which records landed in its destination.
-Adding the Stripe emulator → PostgreSQL variant is one builder in ``SCENARIOS`` (see its
-docstring); every test that takes ``pipeline_scenario`` then runs for it too.
+Two run today: the fixture records into the ``rows`` test destination, and the Stripe emulator
+into the real ``postgres`` destination. Every test that takes ``pipeline_scenario`` runs for both.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from psycopg import sql
 
 from sync_platform.cli import CliContext
 from sync_platform.cli import cli as sync_platform_cli
+from sync_platform.emulator import RunningEmulator
 from sync_platform.engine import ConnectorRegistry, default_registry
 from sync_platform.pipelines import SECRET_KEY_ENV
 from sync_platform_tests.cli.connectors import RejectingSource, RowsDestination
@@ -32,6 +33,7 @@ from sync_platform_tests.plugins.pipelines import STRIPE_KEY, SecretiveSource
 from sync_platform_tests.plugins.postgres import PgTestDatabase
 
 ROWS_DSN_ENV = "TEST_ROWS_DSN"
+DEST_URL_ENV = "DEST_DATABASE_URL"
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,16 @@ def cli_registry() -> ConnectorRegistry:
 
 @pytest.fixture
 def cli_environ(pg: PgTestDatabase, secret_key: str) -> dict[str, str]:
-    """The environment the CLI sees: a secret key, a referenced Stripe key and the rows DSN."""
-    return {SECRET_KEY_ENV: secret_key, "STRIPE_API_KEY": STRIPE_KEY, ROWS_DSN_ENV: pg.url}
+    """The environment the CLI sees: a secret key, a referenced Stripe key and the databases' URLs.
+
+    A test (or scenario) may change it before running the CLI: each command reads it afresh.
+    """
+    return {
+        SECRET_KEY_ENV: secret_key,
+        "STRIPE_API_KEY": STRIPE_KEY,
+        ROWS_DSN_ENV: pg.url,
+        DEST_URL_ENV: pg.url,
+    }
 
 
 @pytest.fixture
@@ -166,14 +176,86 @@ def fixture_to_rows(request: pytest.FixtureRequest) -> PipelineScenario:
     )
 
 
+STRIPE_STREAMS = {"customer": 230, "invoice": 150, "product": 20}
+"""Sizes that make several pages per stream (a page is 100 objects), so batches of two checkpoints
+stop mid-stream, while the whole sync stays under a second."""
+STRIPE_OTHER_OBJECTS = 100  # spread over the other streams, which these pipelines do not select
+
+
+def destination_schema(pg: PgTestDatabase, pipeline_id: str) -> str:
+    """The PostgreSQL schema a Stripe scenario's pipeline writes to: one per pipeline, per test."""
+    return f"{pg.schema}_{pipeline_id}"
+
+
+def postgres_rows(pg: PgTestDatabase, schema: str) -> set[tuple[str, str]]:
+    """``(stream, id)`` of every row in every table the ``postgres`` destination made in ``schema``."""
+    with pg.connect() as connection:
+        registry = connection.execute("SELECT to_regclass(%s)", (f'"{schema}"."_sync_tables"',)).fetchone()
+        if registry is None or registry[0] is None:
+            return set()
+        tables = connection.execute(
+            sql.SQL("SELECT stream, table_name FROM {}").format(sql.Identifier(schema, "_sync_tables"))
+        ).fetchall()
+        rows: set[tuple[str, str]] = set()
+        for stream, table in tables:
+            ids = connection.execute(sql.SQL("SELECT id FROM {}").format(sql.Identifier(schema, table)))
+            rows |= {(str(stream), str(id_)) for (id_,) in ids.fetchall()}
+        return rows
+
+
+def start_scenario_emulator(request: pytest.FixtureRequest) -> RunningEmulator:
+    """An emulator with a few hundred objects in ``STRIPE_STREAMS``, its key in ``STRIPE_API_KEY``."""
+    emulator: RunningEmulator = request.getfixturevalue("stripe_emulator_factory")(
+        objects=STRIPE_OTHER_OBJECTS, seed=7, counts=STRIPE_STREAMS
+    )
+    request.getfixturevalue("cli_environ")["STRIPE_API_KEY"] = emulator.secret_key
+    return emulator
+
+
+def stripe_create_args(emulator: RunningEmulator, schema: str) -> list[str]:
+    """``pipelines create`` arguments for the emulator's account into ``schema`` of the test server.
+
+    The rate limit is raised from the test-mode default (20 requests/s, for real Stripe) because
+    the emulator is local; everything else is the source's and destination's defaults.
+    """
+    return [
+        "--source", "stripe",
+        "--source.api-key-env", "STRIPE_API_KEY",
+        "--source.base-url", emulator.base_url,
+        "--source.rate-limit", "1000",
+        "--destination", "postgres",
+        "--destination.url-env", DEST_URL_ENV,
+        "--destination.schema", schema,
+        "--streams", ",".join(STRIPE_STREAMS),
+    ]  # fmt: skip
+
+
+def stripe_emulator_to_postgres(request: pytest.FixtureRequest) -> PipelineScenario:
+    """The emulator's account (real HTTP, the real stripe source) into the real Postgres destination."""
+    pg: PgTestDatabase = request.getfixturevalue("pg")
+    emulator = start_scenario_emulator(request)
+    request.addfinalizer(lambda: drop_destination_schemas(pg))
+    return PipelineScenario(
+        name="stripe-emulator-to-postgres",
+        create_args=lambda pipeline_id: stripe_create_args(emulator, destination_schema(pg, pipeline_id)),
+        rows=lambda pipeline_id: postgres_rows(pg, destination_schema(pg, pipeline_id)),
+        expected={(stream, obj["id"]) for stream in STRIPE_STREAMS for obj in emulator.objects(stream)},
+    )
+
+
+def drop_destination_schemas(pg: PgTestDatabase) -> None:
+    """Drop the schemas the test's pipelines wrote to (``pg`` drops only its own schema)."""
+    with pg.connect() as connection:
+        schemas = connection.execute(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", (f"{pg.schema}_",)
+        ).fetchall()
+        for (schema,) in schemas:
+            connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
 SCENARIOS: dict[str, Callable[[pytest.FixtureRequest], PipelineScenario]] = {
     "fixture-to-rows": fixture_to_rows,
-    # To add once the Stripe source, emulator and Postgres destination are merged:
-    #   "stripe-emulator-to-postgres": a builder that takes request.getfixturevalue("stripe_emulator"),
-    #   returns create_args ["--source", "stripe", "--source.api-key-env", ..., "--source.base-url", ...,
-    #   "--destination", "postgres", "--destination.<url field>-env", ..., "--destination.schema", id],
-    #   rows = SELECT of (stream, id) from every table of that schema, and expected = the emulator's
-    #   objects. Put the env vars the args reference into ``cli_environ``.
+    "stripe-emulator-to-postgres": stripe_emulator_to_postgres,
 }
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 
 from sync_platform.cli import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_FAILED
-from sync_platform_tests.cli.conftest import NULL, SECRETIVE, CliInvoker, get
+from sync_platform.emulator import RunningEmulator
+from sync_platform_tests.cli.conftest import DEST_URL_ENV, NULL, SECRETIVE, CliInvoker, get
 from sync_platform_tests.plugins.pipelines import STRIPE_KEY, WEBHOOK_SECRET
 
 
@@ -156,6 +157,25 @@ def test_a_failed_check_stores_nothing_and_says_which_side_failed(cli: CliInvoke
     assert line.startswith("Error: Source check failed (rejecting): Invalid API Key provided: sk_test_***")
     assert "--skip-check" in line
     assert STRIPE_KEY not in result.output
+    assert cli("pipelines", "get", "shop").exit_code == EXIT_BAD_INPUT
+
+
+def test_a_stripe_key_the_account_refuses_fails_the_check_with_one_readable_line(
+    cli: CliInvoker, stripe_emulator: RunningEmulator
+) -> None:
+    wrong_key = "sk_test_NotAKeyOfThisAccount1234"
+    result = cli(
+        "pipelines", "create", "--id", "shop", "--source", "stripe", "--source.api-key", wrong_key,
+        "--source.base-url", stripe_emulator.base_url, "--destination", "postgres",
+        "--destination.url-env", DEST_URL_ENV,
+    )  # fmt: skip
+
+    assert result.exit_code == EXIT_FAILED
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: Source check failed (stripe): Stripe GET /v1/account failed (HTTP 401")
+    assert "Invalid API Key provided: sk_test_***" in line
+    assert ".. " not in line  # one full stop between the connector's sentence and ours
+    assert wrong_key not in result.output
     assert cli("pipelines", "get", "shop").exit_code == EXIT_BAD_INPUT
 
 

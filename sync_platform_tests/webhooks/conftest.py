@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from sync_platform.pipelines import PipelineStore
 from sync_platform.webhooks import ReceiverSettings, TargetCache, WebhookServer, bind_socket, create_app
@@ -46,16 +48,22 @@ def receiver_settings() -> ReceiverSettings:
     return ReceiverSettings(target_ttl_seconds=0)
 
 
-@pytest.fixture
-def receiver(pipeline_store: PipelineStore, receiver_settings: ReceiverSettings) -> Iterator[Receiver]:
-    app = create_app(pipeline_store, settings=receiver_settings)
+@contextmanager
+def serve_receiver(app: Starlette, store: PipelineStore) -> Iterator[Receiver]:
+    """Serve ``app`` (a receiver over ``store``) on a free 127.0.0.1 port until the block ends."""
     server = WebhookServer(app, sock=bind_socket("127.0.0.1", 0))
     thread = threading.Thread(target=server.serve, name="webhook-receiver", daemon=True)
     thread.start()
     try:
         with httpx.Client(base_url=server.url, timeout=10) as client:
-            yield Receiver(server.url, pipeline_store, client, app.state.target_cache)
+            yield Receiver(server.url, store, client, app.state.target_cache)
     finally:
         server.stop()
         thread.join(timeout=15)
         assert not thread.is_alive(), "the receiver did not shut down"
+
+
+@pytest.fixture
+def receiver(pipeline_store: PipelineStore, receiver_settings: ReceiverSettings) -> Iterator[Receiver]:
+    with serve_receiver(create_app(pipeline_store, settings=receiver_settings), pipeline_store) as served:
+        yield served
