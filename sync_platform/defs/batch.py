@@ -31,6 +31,7 @@ from sync_platform.protocol import (
     SourceStateMessage,
     StreamComplete,
     StreamError,
+    StreamRunStatus,
     StreamSkip,
     StreamStart,
     StreamStatePayload,
@@ -137,13 +138,24 @@ class BatchRunner:
         elif isinstance(message, ControlMessage):
             self.store.apply_control(self.reporter.pipeline_id, message)
 
-    def raise_if_failed(self, eof: EofPayload) -> None:
-        """A failed batch fails the run, typed so auth/config trouble parks the pipeline."""
+    def raise_if_failed(self, eof: EofPayload, *, stream_errors: bool = False) -> None:
+        """A failed batch fails the run, typed so auth/config trouble parks the pipeline.
+
+        With ``stream_errors``, a stream that errored in this batch fails it too: the live lanes
+        must not mark events processed (or move their cursor) when a stream did not commit them.
+        """
         connection = eof.run_progress.connection_status
+        errored = [
+            f"{name}: {progress.message}"
+            for name, progress in eof.request_progress.streams.items()
+            if progress.status is StreamRunStatus.ERRORED
+        ]
         if eof.reason is EofReason.ERROR:
             message = eof.error or "the sync failed"
         elif connection is not None and connection.status is ConnectionStatus.FAILED:
             message = connection.message or "the source could not connect"
+        elif stream_errors and errored:
+            message = "stream error, nothing of this batch is marked done: " + "; ".join(errored)
         else:
             return
         failure_type = classify_message(message)

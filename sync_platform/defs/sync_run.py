@@ -195,7 +195,7 @@ class SyncRun:
                 checkpoint = transaction.get_checkpoint(pipeline.id, CheckpointLane.LIVE)
                 state = checkpoint.state or self._seed_live_state(pipeline)
                 eof = yield from self.batches.run(config, state, pushed=events)
-                self.batches.raise_if_failed(eof)
+                self.batches.raise_if_failed(eof, stream_errors=True)  # rolls the claim back
                 transaction.save_checkpoint(
                     pipeline.id,
                     eof.ending_state,
@@ -216,11 +216,11 @@ class SyncRun:
         while True:
             checkpoint = self.store.get_checkpoint(pipeline.id, CheckpointLane.LIVE)
             eof = yield from self.batches.run(config, checkpoint.state or self._seed_live_state(pipeline))
+            self.batches.raise_if_failed(eof, stream_errors=True)  # the cursor must not pass a failed stream
             self.store.save_checkpoint(
                 pipeline.id, eof.ending_state, lane=CheckpointLane.LIVE, expected_version=checkpoint.version
             )
             self.reporter.observe(eof, self.batches.batches)
-            self.batches.raise_if_failed(eof)
             yield from self.reporter.touched(eof)
             if not eof.has_more:
                 break

@@ -219,3 +219,20 @@ def test_checkpoint_freshness_passes_for_recent_commits_and_warns_for_stale_ones
         stale = "UPDATE {}.checkpoints SET updated_at = now() - interval '30 hours'"
         transaction.connection.execute(stale.format(f'"{harness.store.schema}"'))
     assert evaluations() == {"customer": False, "invoice": False}
+
+
+def test_a_live_batch_with_a_stream_error_leaves_its_events_pending(harness: DagsterHarness) -> None:
+    """Marking events processed when a stream did not commit them would lose them for good."""
+    pid = harness.create_pipeline()
+    make_ready(harness, pid)
+    event_row(harness, pid, 1)
+    failure = {
+        "type": "stream_status",
+        "stream_status": {"stream": "customer", "status": "error", "error": "boom"},
+    }
+    assert harness.store.insert_inbox_event(pid, "evt_failure", "customer.updated", failure)
+    (request,) = harness.tick(INBOX_SENSOR).run_requests
+    result = harness.materialize(pid, tags=dict(request.tags))
+    assert not result.success
+    assert harness.store.count_pending_inbox(pid) == 2
+    assert harness.store.get_checkpoint(pid, lane=CheckpointLane.LIVE).version == 0
