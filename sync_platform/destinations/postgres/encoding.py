@@ -126,6 +126,11 @@ class EncodedRecord:
     repaired: bool
 
 
+# Cached per encoder (one per stream and write): the type patterns seen so far. Real data has a
+# handful; generated or sparse data can have one per record, so the cache is bounded.
+MAX_SIGNATURES = 4096
+
+
 class RecordEncoder:
     """Encodes the records of one stream for its staging table.
 
@@ -193,6 +198,8 @@ class RecordEncoder:
         signature = tuple(map(type, values))
         off = self._signatures.get(signature)
         if off is None:
+            if len(self._signatures) >= MAX_SIGNATURES:  # varied null patterns must not grow memory
+                self._signatures.clear()
             off = self._signatures[signature] = [
                 index
                 for index, (kind_types, value_type) in enumerate(

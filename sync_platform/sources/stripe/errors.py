@@ -69,7 +69,9 @@ class StripeApiError(StripeSourceError, RuntimeError):
             details.append(f"request {request_id}")
         if attempts > 1:
             details.append(f"after {attempts} attempts")
-        text = f"Stripe {where} failed ({', '.join(details)}): {self.stripe_message}"
+        text = f"Stripe {where} failed ({', '.join(details)}): {self.stripe_message}".rstrip()
+        if self.hint and not text.endswith((".", "!", "?")):
+            text += "."
         super().__init__(f"{text} {self.hint}".strip())
 
 
