@@ -9,6 +9,7 @@ are logged, so a run that dies later still shows every checkpoint it committed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 
 import dagster as dg
@@ -87,11 +88,17 @@ class RunReporter:
 
     def touched(self, eof: EofPayload) -> Iterator[dg.MaterializeResult]:
         """Live and poll batches: a materialization for every selected stream the batch wrote to."""
+        now = time.monotonic()
+        live_cursor = eof.ending_state.source.global_ if eof.ending_state is not None else None
         for name, progress in eof.request_progress.streams.items():
             if progress.record_count and self.reportable(name):
                 tally = self.tally(name)
                 tally.status = "applied"
+                tally.records_read = progress.record_count
+                tally.cursor = live_cursor  # the live lane's checkpoint (events cursor, last event)
+                tally.started_at, tally.finished_at = now - eof.request_progress.elapsed_ms / 1000, now
                 yield self.materialization(tally)
+                tally.flush = dict.fromkeys(tally.flush, 0)  # each batch's materialization shows its own work
 
     def observe(self, eof: EofPayload, batch: int) -> None:
         """One ``AssetObservation`` per selected stream the batch touched: its work and checkpoint."""
