@@ -7,6 +7,7 @@ against it, prints where everything is, and stops it all cleanly on Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import click
 
 from sync_platform.cli.app import cli
-from sync_platform.cli.local_stack import PROJECT_ROOT, local_stack
+from sync_platform.cli.local_stack import PROJECT_ROOT, local_stack, reprovision_local_webhooks
 
 SHUTDOWN_GRACE_SECONDS = 20
 
@@ -31,16 +32,24 @@ def dagster_command(host: str, port: int) -> list[str]:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """Ask the process group to stop, then insist; ``dagster dev`` ignores signals when backgrounded
-    unless it leads its own session (reference/dagster.md, pitfall 12)."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(SHUTDOWN_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
+    """Stop ``dagster dev`` and everything it started (its own session: webserver, daemon, code
+    servers, runs): Ctrl-C first, as a terminal would send it, then insist. ``dagster dev`` ignores
+    SIGTERM when it does not lead its own session (reference/dagster.md, pitfall 12)."""
+    for sig, grace in ((signal.SIGINT, SHUTDOWN_GRACE_SECONDS), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        if process.poll() is not None:
+            break
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(grace)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            continue
+    with contextlib.suppress(ProcessLookupError):  # stragglers of the group (a run still finishing)
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+
+
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a service manager, ``kill``) stops the stack as cleanly as Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 @cli.command("dev")
@@ -49,7 +58,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 @click.option("--objects", default=3000, show_default=True, type=int, help="Emulator objects (no real key).")
 def dev_command(host: str, port: int, objects: int) -> None:
     """Run the platform locally: Dagster UI + daemon, webhook receiver, PostgreSQL and a Stripe."""
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     with local_stack(objects=objects) as stack:
+        reprovisioned = reprovision_local_webhooks(stack)
         environ = {**os.environ, **stack.environ}
         subprocess.run(
             [
@@ -81,6 +92,8 @@ def dev_command(host: str, port: int, objects: int) -> None:
                     f"  webhook receiver  {stack.receiver_url}/webhooks/<pipeline_id>",
                     f"  Stripe            {stripe}",
                     f"  data              {stack.home}",
+                    f"  pipelines         {len(stack.store.list_pipelines())} "
+                    f"({len(reprovisioned)} re-registered with the emulator's webhooks)",
                     "Create pipelines with `sync-platform pipelines create ...`; Ctrl-C stops everything.",
                 ]
             ),

@@ -19,10 +19,12 @@ Everything has an embedded default, so a fresh machine needs nothing installed o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
+import socket
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -43,6 +45,9 @@ from sync_platform.pipelines import SECRET_KEY_ENV, PipelineStore
 logger = logging.getLogger(__name__)
 
 APP_DATABASE = "sync_platform"
+# Fixed local ports (with a fallback) so pipelines made by `demo` keep working under `dev`.
+EMULATOR_PORT = 12111
+RECEIVER_PORT = 8787
 DAGSTER_DATABASE = "dagster"
 WAREHOUSE_DATABASE = "warehouse"
 STRIPE_KEY_ENV = "STRIPE_API_KEY"
@@ -110,11 +115,40 @@ def dagster_home(home: Path) -> Path:
     return directory
 
 
+def _local_key(seed: int) -> str:
+    """The emulator's key: the same for every start with the same seed, so a pipeline created by
+    ``demo`` still authenticates when ``dev`` restarts the emulator (it is a local test key)."""
+    return "sk_test_local" + hashlib.sha256(f"sync-platform-emulator-{seed}".encode()).hexdigest()[:32]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _stable_port(port: int, what: str) -> int:
+    """``port`` if free, else any free port (pipelines created before then point at the old one)."""
+    if _port_free(port):
+        return port
+    logger.warning("port %s is busy; the %s listens on another port this time", port, what)
+    return 0
+
+
 @contextmanager
 def _emulator(objects: int, seed: int) -> Iterator[Any]:
+    from pydantic import SecretStr
+
     from sync_platform.emulator import run_emulator
 
-    with run_emulator(objects=objects, seed=seed) as emulator:
+    with run_emulator(
+        objects=objects, seed=seed, api_keys=(SecretStr(_local_key(seed)),),
+        port=_stable_port(EMULATOR_PORT, "Stripe emulator"),
+    ) as emulator:  # fmt: skip
         yield emulator
 
 
@@ -132,7 +166,7 @@ def _receiver(store: PipelineStore) -> Iterator[str]:
     from sync_platform.webhooks import create_app
     from sync_platform.webhooks.server import WebhookServer, bind_socket
 
-    sock = bind_socket("127.0.0.1", 0)
+    sock = bind_socket("127.0.0.1", _stable_port(RECEIVER_PORT, "webhook receiver"))
     server = WebhookServer(create_app(store), sock=sock)
     thread = threading.Thread(target=server.serve, name="webhook-receiver", daemon=True)
     thread.start()
@@ -216,3 +250,35 @@ def exported(variables: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def reprovision_local_webhooks(stack: LocalStack) -> list[str]:
+    """Register again, in a freshly started emulator, the webhook endpoints of pipelines that use it.
+
+    The emulator keeps endpoints in memory, so after a restart (``demo`` then ``dev``) the pipelines
+    it serves would receive no webhooks; their source setup creates the endpoint again and the new
+    signing secret is stored. Returns the ids of the pipelines set up again.
+    """
+    from sync_platform.engine import Engine, blocking
+    from sync_platform.protocol import ControlMessage
+
+    if not stack.uses_emulator:
+        return []
+    engine = Engine()
+    done = []
+    for pipeline in stack.store.list_pipelines():
+        config = pipeline.source.config
+        if pipeline.source.type != "stripe" or config.get("base_url") != stack.stripe_base_url:
+            continue
+        if not config.get("webhook_url"):
+            continue
+        resolved = stack.store.resolve_secrets(pipeline)
+        try:
+            for message in blocking.iterate(lambda resolved=resolved: engine.setup(resolved, only="source")):
+                if isinstance(message, ControlMessage):
+                    stack.store.apply_control(pipeline.id, message)
+        except Exception as error:  # one broken pipeline must not keep the stack from starting
+            logger.warning("could not set up the webhooks of pipeline %s again: %s", pipeline.id, error)
+            continue
+        done.append(pipeline.id)
+    return done
