@@ -7,6 +7,7 @@ import os
 import random
 import string
 import threading
+import time
 
 ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase  # ascending ASCII order
 ID_LENGTH = 14
@@ -23,14 +24,16 @@ def request_id() -> str:
 
 
 class MonotonicIds:
-    """Ids whose string order is their creation order (``evt_0000001…`` < ``evt_0000002…``).
+    """Ids whose string order is their creation order, unique across emulator starts.
 
     Events created in the same second are listed newest first by id, so their ids must sort in the
-    order they happened; a random tail keeps them looking like Stripe's.
+    order they happened; a random tail keeps them looking like Stripe's. The leading start time
+    makes an emulator restarted with the same seed (``demo`` then ``dev``) issue new ids, as Stripe
+    never reuses one: a reused event id would be taken for a redelivery and dropped by receivers.
     """
 
-    def __init__(self, prefix: str, rng: random.Random | None = None) -> None:
-        self._prefix = prefix
+    def __init__(self, prefix: str, rng: random.Random | None = None, *, started: int | None = None) -> None:
+        self._prefix = prefix + _base62(int(time.time()) if started is None else started, width=6)
         self._counter = itertools.count(1)
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
@@ -38,8 +41,8 @@ class MonotonicIds:
     def next(self) -> str:
         with self._lock:
             number = next(self._counter)
-            tail = "".join(self._rng.choices(ALPHABET, k=10))
-        return f"{self._prefix}{_base62(number, width=8)}{tail}"
+            tail = "".join(self._rng.choices(ALPHABET, k=8))
+        return f"{self._prefix}{_base62(number, width=6)}{tail}"
 
 
 def _base62(number: int, *, width: int) -> str:

@@ -94,3 +94,18 @@ def test_objects_with_and_without_updated() -> None:
     assert stream_by_name("product").has_updated_field
     assert all(p["updated"] >= p["created"] for p in platform.objects["product"])
     assert not stream_by_name("customer").has_updated_field
+
+
+def test_event_ids_sort_in_creation_order_and_differ_after_a_restart_with_the_same_seed() -> None:
+    """A restarted emulator (demo, then dev) must not reuse event ids: receivers drop repeats."""
+    import random
+
+    from sync_platform.emulator.ids import MonotonicIds
+
+    first = MonotonicIds("evt_", random.Random("events:7"), started=1_800_000_000)
+    again = MonotonicIds("evt_", random.Random("events:7"), started=1_800_000_060)
+    before = [first.next() for _ in range(3)]
+    after = [again.next() for _ in range(3)]
+    assert before == sorted(before)
+    assert not set(before) & set(after)
+    assert max(before) < min(after)  # a later start sorts after, as Stripe's newest-first lists need
