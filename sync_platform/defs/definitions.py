@@ -78,7 +78,8 @@ def build_definitions(
         streams = stripe_streams()
         streams_for_events = streams_for_events or stripe_event_streams()
     built = [family_assets(family, build_sync_assets(family, streams, translator)) for family in families]
-    jobs = [sync_job(fa.family, fa.assets) for fa in built]
+    checks = [build_checkpoint_freshness_checks(fa) for fa in built]
+    jobs = [sync_job(fa.family, fa.assets, check) for fa, check in zip(built, checks, strict=True)]
     launchable = [*jobs, pipeline_teardown_job]
     sensors = [
         build_lifecycle_sensor(
@@ -90,7 +91,6 @@ def build_definitions(
         build_events_poll_sensor(built, jobs),
         pipeline_run_failure_sensor,
     ]
-    checks = [build_checkpoint_freshness_checks(fa) for fa in built]
     schedules = [
         *(build_reconcile_schedule(fa, job, reconcile_cron) for fa, job in zip(built, jobs, strict=True)),
         checkpoint_freshness_schedule(checks),

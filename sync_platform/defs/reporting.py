@@ -105,7 +105,9 @@ class RunReporter:
         for name, progress in eof.request_progress.streams.items():
             if not self.reportable(name) or not (progress.record_count or progress.state_count):
                 continue
-            committed = eof.ending_state.source.streams.get(name) if eof.ending_state else None
+            source = eof.ending_state.source if eof.ending_state else None
+            # Backfill batches commit a per-stream checkpoint; live ones the global (events) one.
+            committed = (source.streams.get(name) or source.global_ or None) if source else None
             self.context.log_event(
                 dg.AssetObservation(
                     asset_key=self.keys_by_stream[name],
