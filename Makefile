@@ -19,9 +19,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/sync-platform demo $(ARGS)
 
-## The local development environment (the full Dagster dev stack arrives with the platform issue).
+## The local platform: Dagster UI + daemon, webhook receiver, emulator, embedded PostgreSQL.
 dev: $(STAMP)
-	@echo "Development environment ready: $(BIN)/sync-platform --help, $(BIN)/python -m pytest"
+	$(BIN)/sync-platform dev $(ARGS)
 
 ## The whole test suite, slow end-to-end tests included.
 test: $(STAMP)
