@@ -9,11 +9,17 @@ checkpointed: a run killed at any point and resumed from its last checkpoint ref
 one page per range that was in flight, and loses nothing.
 
 Concurrency: at most ``max_concurrency`` fetches and as many streams at once (one stream at a time
-when it is 1), one token bucket for all (inside the client). Streams split their ranges only as
-far as keeping the rate limit busy needs (rate x round trip, shared among the open streams), since
-every range ends with a part-filled page: at 25 requests/s and 100 ms per request a handful of
-ranges saturate the limit, and sixteen would waste a page in ten. A stream with a
-``backfill_limit`` reads newest first without splitting and stops at exactly that many objects.
+when it is 1), one rate limiter for all (inside the client). A range's first request is one page
+over the whole range, so a stream of at most a page costs one request; only a page that says
+``has_more`` may split the unread rest (``subdivision.split_parts``: in as many parts as the
+page's density says hold two pages each), and only while the stream has fewer open ranges than its
+share of the useful concurrency (rate x round trip, divided among every stream of the run that is
+not done, waiting ones included), so many small streams run side by side instead of one stream
+taking every slot. Once a lane's pages have shown a density, a waiting range that density says
+holds several pages is split without a request when the lane falls below its share
+(``_rebalance``). Every range ends with a part-filled page, so ranges are only made on evidence.
+A stream with a ``backfill_limit`` reads newest first without splitting and stops at exactly that
+many objects.
 
 Failures stay within their stream: a stream Stripe will not list for this account is skipped
 (``stream_status: skip``), any other failure ends that stream with ``stream_status: error`` after
@@ -55,9 +61,10 @@ from sync_platform.sources.stripe.errors import ErrorScope, StripeApiError, erro
 from sync_platform.sources.stripe.pages import PAGE_SIZE, FetchedPage, fetch_page
 from sync_platform.sources.stripe.subdivision import (
     MIN_SPLIT_SECONDS,
+    PAGES_PER_PART,
     Range,
     after_page,
-    estimated_pages,
+    page_density,
     split,
     split_parts,
 )
@@ -83,6 +90,7 @@ class _StreamRun:
     plan: StreamPlan
     ready: deque[tuple[str, Range]] = field(default_factory=deque)
     skipped: dict[str, str] = field(default_factory=dict)  # account -> reason
+    density: dict[str, float] = field(default_factory=dict)  # account -> objects/s of its last full page
     finished: bool = False
 
     def lane_done(self, account: str) -> bool:
@@ -217,8 +225,10 @@ class BackfillRunner:
         return messages
 
     def _target(self) -> int:
-        """Ranges a lane may keep open: its share of the useful concurrency among the open lanes."""
-        open_lanes = max(1, sum(run.open_lanes() for run in self._active))
+        """Ranges a lane may keep open: its share of the useful concurrency among the lanes not
+        done, of started streams and of streams still waiting to start (each needs a request)."""
+        waiting = sum(1 for plan in self._pending for lane in plan.lanes.values() if not lane.complete)
+        open_lanes = max(1, waiting + sum(run.open_lanes() for run in self._active))
         return max(1, math.ceil(self.client.useful_concurrency() / open_lanes))
 
     # --- one finished fetch ----------------------------------------------------------------------
@@ -246,8 +256,11 @@ class BackfillRunner:
         else:
             parts = 1
             if plan.backfill_limit is None:
-                estimate = estimated_pages(job.part, fetched.page, PAGE_SIZE)
-                parts = split_parts(open_ranges=len(lane.remaining), target=self._target(), estimate=estimate)
+                room = self._target() - len(lane.remaining) + 1
+                parts = split_parts(job.part, fetched.page, room=room, page_size=PAGE_SIZE)
+                density = page_density(job.part, fetched.page)
+                if density is not None:
+                    run.density[job.account] = density
             ordered = plan.definition.supports_created_filter
             outcome = after_page(job.part, fetched.page, parts=parts, ordered_by_created=ordered)
             position = lane.remaining.index(job.part)
@@ -271,24 +284,26 @@ class BackfillRunner:
         return {job.part for job in self._tasks.values() if job.run is run and job.account == account}
 
     def _rebalance(self, run: _StreamRun, account: str) -> None:
-        """Split the widest waiting ranges of a lane until it has its share of open ranges.
+        """Split waiting ranges of a lane that its pages show hold several pages, while the lane
+        has fewer open ranges than its share of the concurrency.
 
         A range waiting with its cursor can be split without fetching anything: everything above
         the cursor is read and the range already ends just above the cursor's second, so a fresh
-        lower part and an upper part that keeps the cursor cover exactly what is left. Splitting
-        the widest range first means a long walk (down to a dense second, say) is shared out as
-        soon as concurrency frees up, instead of being left for the end.
+        lower part and an upper part that keeps the cursor cover exactly what is left. This is
+        what keeps the rate limit busy once the first ranges run out: concurrency freed by a
+        finished range goes to the widest range the lane's last page says is dense enough
+        (``PAGES_PER_PART`` pages per part), never to a guess.
         """
         plan = run.plan
-        if plan.backfill_limit is not None or not _splits_anywhere(plan):
+        density = run.density.get(account)
+        if plan.backfill_limit is not None or density is None or not _splits_anywhere(plan):
             return
         lane = plan.lanes[account]
         in_flight = self._in_flight(run, account)
         target = self._target()
+        least_span = max(2 * MIN_SPLIT_SECONDS, 2 * PAGES_PER_PART * PAGE_SIZE / density)
         while len(lane.remaining) < target:
-            waiting = [
-                p for p in lane.remaining if p not in in_flight and p.lt - p.gte >= 2 * MIN_SPLIT_SECONDS
-            ]
+            waiting = [p for p in lane.remaining if p not in in_flight and p.lt - p.gte >= least_span]
             if not waiting:
                 return
             widest = max(waiting, key=lambda p: p.lt - p.gte)

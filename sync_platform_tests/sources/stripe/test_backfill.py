@@ -15,6 +15,7 @@ from sync_platform.emulator import RunningEmulator
 from sync_platform.protocol import Message, OpenTimeRange, SourceState, iso, merge_ranges, to_unix
 from sync_platform.sources.stripe import StripeSource
 from sync_platform_tests.sources.stripe.conftest import (
+    InstantClock,
     catalog_for,
     fold_state,
     global_states,
@@ -146,6 +147,21 @@ def test_a_dense_stream_is_split_into_ranges_read_concurrently_without_gaps(
     )
     accounted = final["accounted_range"]
     assert [(iso(r.gte), iso(r.lt)) for r in completed] == [(accounted["gte"], accounted["lt"])]
+
+
+@pytest.mark.parametrize(("objects", "most_requests"), [(100, 1), (150, 3), (1_000, 15)])
+def test_a_stream_is_split_only_as_far_as_its_pages_show_it_is_dense(
+    stripe_emulator_factory: EmulatorFactory, objects: int, most_requests: int
+) -> None:
+    """At 80 requests/s and 300 ms per request the rate limit could keep 30 ranges busy, but
+    every range ends with a part-filled page: a small stream must not be cut up before its
+    pages show there is more to read (the earlier policy spent 17 requests on 150 objects)."""
+    emulator = stripe_emulator_factory(objects=0, counts={"customer": objects}, seed=3)
+    emulator.set_faults(latency_ms=300)
+    config = source_config(emulator, rate_limit=80)
+    messages = read(StripeSource(clock=InstantClock()), config, catalog_for(["customer"]))
+    assert Counter(ids(messages)) == Counter(live_ids(emulator, "customer"))
+    assert len(list_calls(emulator, "/v1/customers")) <= most_requests
 
 
 def test_a_stream_that_cannot_filter_by_created_never_sends_created(

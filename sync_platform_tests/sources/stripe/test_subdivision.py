@@ -163,12 +163,30 @@ def test_without_creation_times_or_created_filter_the_range_is_continued_not_spl
     assert unordered.remaining == (Range(0, 1_000, "pm_1"),)
 
 
-def test_split_parts_fills_the_lane_up_to_its_target_within_the_density_estimate() -> None:
-    assert split_parts(open_ranges=1, target=8, estimate=None) == 8
-    assert split_parts(open_ranges=6, target=8, estimate=None) == 3
-    assert split_parts(open_ranges=9, target=8, estimate=None) == 1
-    assert split_parts(open_ranges=1, target=8, estimate=2.2) == 3
-    assert split_parts(open_ranges=1, target=8, estimate=0.1) == 1
+def test_a_last_page_is_never_split_whatever_the_room() -> None:
+    assert split_parts(Range(0, 100_000), Page(40, False, "cus_1", 99_000), room=16, page_size=100) == 1
+
+
+def test_a_page_with_more_splits_its_rest_only_in_parts_that_each_hold_two_pages() -> None:
+    # 100 objects in the newest 1,000 s of [0, 100,000): the rest may hold ~99 pages
+    dense = Page(100, True, "cus_1", 99_000)
+    assert split_parts(Range(0, 100_000), dense, room=8, page_size=100) == 8
+    assert split_parts(Range(0, 100_000), dense, room=64, page_size=100) == 16  # BRANCHING
+    # ...but the stream's share of the concurrency is nearly taken
+    assert split_parts(Range(0, 100_000), dense, room=2, page_size=100) == 2
+    assert split_parts(Range(0, 100_000), dense, room=1, page_size=100) == 1
+    # 100 objects in the newest 20,000 s: the rest holds ~5 pages, two parts of 2.5
+    medium = Page(100, True, "cus_1", 80_000)
+    assert split_parts(Range(0, 100_000), medium, room=16, page_size=100) == 2
+    # 100 objects in the newest 40,000 s: the rest holds ~1.5 pages, read on with the cursor
+    sparse = Page(100, True, "cus_1", 60_000)
+    assert split_parts(Range(0, 100_000), sparse, room=16, page_size=100) == 1
+
+
+def test_a_first_page_inside_one_second_halves_the_range_but_a_walk_through_the_burst_does_not() -> None:
+    burst = Page(100, True, "cus_1", 99_999)
+    assert split_parts(Range(0, 100_000), burst, room=16, page_size=100) == 2
+    assert split_parts(Range(0, 100_000, "cus_2"), burst, room=16, page_size=100) == 1
 
 
 def test_the_density_estimate_scales_the_page_to_the_rest_of_the_range() -> None:
