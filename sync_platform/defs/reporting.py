@@ -58,8 +58,7 @@ class RunReporter:
 
     def materialization(self, tally: StreamTally) -> dg.MaterializeResult:
         tally.reported = True
-        destination = self.store.resolve_secrets(self.store.get(self.pipeline_id)).destination
-        rows = destination_row_count(destination, tally.name)
+        rows = self._rows(tally.name)
         key = self.keys_by_stream[tally.name]
         return dg.MaterializeResult(
             asset_key=key,
@@ -67,6 +66,31 @@ class RunReporter:
                 tally, pipeline_id=self.pipeline_id, lane=self.lane.value, row_count=rows
             ),
             check_results=self._row_check(tally, key, rows),
+        )
+
+    def _rows(self, stream: str) -> int | None:
+        destination = self.store.resolve_secrets(self.store.get(self.pipeline_id)).destination
+        return destination_row_count(destination, stream)
+
+    def _again(self, tally: StreamTally) -> Iterator[dg.MaterializeResult]:
+        """A materialization of a stream that may already have been materialized in this run.
+
+        An op may yield each asset's output once, but a live run applies its inbox in several
+        batches, and each batch that wrote to a stream is a new version of it: the first is the
+        output, later ones are logged as runtime materializations of the run's partition.
+        """
+        if not tally.reported:
+            yield self.materialization(tally)
+            return
+        rows = self._rows(tally.name)
+        self.context.log_event(
+            dg.AssetMaterialization(
+                asset_key=self.keys_by_stream[tally.name],
+                partition=self.pipeline_id,
+                metadata=materialization_metadata(
+                    tally, pipeline_id=self.pipeline_id, lane=self.lane.value, row_count=rows
+                ),
+            )
         )
 
     def _row_check(self, tally: StreamTally, key: dg.AssetKey, rows: int | None) -> list[dg.AssetCheckResult]:
@@ -97,7 +121,7 @@ class RunReporter:
                 tally.records_read = progress.record_count
                 tally.cursor = live_cursor  # the live lane's checkpoint (events cursor, last event)
                 tally.started_at, tally.finished_at = now - eof.request_progress.elapsed_ms / 1000, now
-                yield self.materialization(tally)
+                yield from self._again(tally)
                 tally.flush = dict.fromkeys(tally.flush, 0)  # each batch's materialization shows its own work
 
     def observe(self, eof: EofPayload, batch: int) -> None:

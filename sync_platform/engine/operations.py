@@ -339,7 +339,10 @@ class Engine:
         clock = self.clock
         prior = resolved.state
         read_catalog, write_catalog = resolved.catalog, resolved.filtered_catalog
-        if run_id is not None and prior is not None and prior.sync_run.run_id == run_id:
+        # A continuation skips streams that finished earlier in the run, except with pushed
+        # input: events may belong to any stream at any time, and a pushed batch completes the
+        # streams it touched, so skipping them would drop every later event of those streams.
+        if input is None and run_id is not None and prior is not None and prior.sync_run.run_id == run_id:
             read_catalog = exclude_terminal_streams(read_catalog, prior.sync_run.progress)
             write_catalog = exclude_terminal_streams(write_catalog, prior.sync_run.progress)
         # Pushed input touches only the streams its events belong to, so progress starts empty

@@ -320,3 +320,32 @@ def test_pushed_input_only_reports_the_streams_it_touched_and_completes_them() -
     assert set(eof.request_progress.streams) == {"customer"}
     assert eof.request_progress.streams["customer"].record_count == 1
     assert eof.status == RunStatus.SUCCEEDED
+
+
+def test_a_pushed_continuation_applies_events_of_a_stream_an_earlier_batch_completed() -> None:
+    """A live run applies its inbox in several batches of one run id; each batch completes the
+    streams it touched, and skipping them in the next batch dropped that batch's events."""
+    h = make_harness(EchoInputSource())
+
+    def events(n: int) -> AsyncIterator[Any]:
+        async def items() -> AsyncIterator[Any]:
+            yield rec("customer", f"c{n}")
+            yield state("customer", f"evt_{n}")
+
+        return items()
+
+    first = eof_of(asyncio.run(collect(h.engine.sync(h.pipeline(), run_id="live", input=events(1)))))
+    assert first.request_progress.streams["customer"].status == StreamRunStatus.COMPLETED
+    second_messages = asyncio.run(
+        collect(
+            h.engine.sync(
+                h.pipeline(),
+                run_id="live",
+                state=first.ending_state.to_wire(),  # type: ignore[union-attr]
+                input=events(2),
+            )
+        )
+    )
+    second = eof_of(second_messages)
+    assert second.request_progress.streams["customer"].record_count == 1
+    assert second.run_progress.streams["customer"].record_count == 2
