@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 
@@ -62,15 +63,17 @@ class RunReporter:
         key = self.keys_by_stream[tally.name]
         return dg.MaterializeResult(
             asset_key=key,
-            metadata=materialization_metadata(
-                tally, pipeline_id=self.pipeline_id, lane=self.lane.value, row_count=rows
-            ),
+            metadata=self._metadata(tally, rows),
             check_results=self._row_check(tally, key, rows),
         )
 
     def _rows(self, stream: str) -> int | None:
         destination = self.store.resolve_secrets(self.store.get(self.pipeline_id)).destination
         return destination_row_count(destination, stream)
+
+    def _metadata(self, tally: StreamTally, rows: int | None) -> dict[str, Any]:
+        lane = self.lane.value
+        return materialization_metadata(tally, pipeline_id=self.pipeline_id, lane=lane, row_count=rows)
 
     def _again(self, tally: StreamTally) -> Iterator[dg.MaterializeResult]:
         """A materialization of a stream that may already have been materialized in this run.
@@ -82,14 +85,11 @@ class RunReporter:
         if not tally.reported:
             yield self.materialization(tally)
             return
-        rows = self._rows(tally.name)
         self.context.log_event(
             dg.AssetMaterialization(
                 asset_key=self.keys_by_stream[tally.name],
                 partition=self.pipeline_id,
-                metadata=materialization_metadata(
-                    tally, pipeline_id=self.pipeline_id, lane=self.lane.value, row_count=rows
-                ),
+                metadata=self._metadata(tally, self._rows(tally.name)),
             )
         )
 

@@ -104,25 +104,28 @@ def after_page(
     return PageOutcome(remaining=remaining, completed=completed)
 
 
-def page_density(fetched: Range, page: Page) -> float | None:
-    """Objects per second in the newest part of ``fetched`` that ``page`` read, if the page was
-    full (``has_more``) and spans more than one second; None when it says nothing."""
-    if not page.has_more or page.oldest_created is None or page.count == 0:
+def _head_density(fetched: Range, page: Page) -> float | None:
+    """Objects per second in the newest part of ``fetched``, the part ``page`` read; None when the
+    page is empty or lies within one second (a burst says nothing about the density elsewhere)."""
+    if page.oldest_created is None or page.count == 0:
         return None
     head_seconds = fetched.lt - page.oldest_created
     return page.count / head_seconds if head_seconds > 1 else None
 
 
+def page_density(fetched: Range, page: Page) -> float | None:
+    """The density a full page (``has_more``) shows, for splitting waiting ranges later."""
+    return _head_density(fetched, page) if page.has_more else None
+
+
 def estimated_pages(fetched: Range, page: Page, page_size: int) -> float | None:
     """How many pages the rest of ``fetched`` may hold, if it were as dense as this page (an upper
     bound in practice: accounts grow, so older time is sparser). None when the page gives no rate."""
-    if page.oldest_created is None or page.count == 0:
+    density = _head_density(fetched, page)
+    if density is None or page.oldest_created is None:
         return None
-    head_seconds = fetched.lt - page.oldest_created
     rest_seconds = page.oldest_created + 1 - fetched.gte
-    if head_seconds <= 1:
-        return None  # a page from one second says nothing about the density elsewhere
-    return page.count * rest_seconds / head_seconds / page_size
+    return density * rest_seconds / page_size
 
 
 def split_parts(fetched: Range, page: Page, *, room: int, page_size: int) -> int:
