@@ -1,18 +1,43 @@
-# Every target creates .venv on first use and installs the project into it.
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Every target installs exactly what uv.lock pins into .venv on first use (and again whenever
+# pyproject.toml or uv.lock changes), so a fresh clone runs with the versions the suite was run with.
+# uv itself is pinned here and bootstrapped into .tools with the machine's Python.
+PYTHON     ?= python3
+UV_VERSION := 0.13.9
+TOOLS      := .tools
+UV         := $(TOOLS)/bin/uv
+VENV       := .venv
+BIN        := $(VENV)/bin
+STAMP      := $(VENV)/.installed
 
-.PHONY: demo dev test lint bench install clean
+# Use the machine's Python (never a download), install into .venv, from the lock only.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-$(STAMP): pyproject.toml
-	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+LOCK_DRIFT := uv.lock does not match pyproject.toml (a dependency was added, removed or re-bounded). \
+Run 'make lock' and commit uv.lock.
+
+.PHONY: demo dev test lint bench install lock check-lock clean
+
+$(UV):
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --only-binary :all: uv==$(UV_VERSION)
+
+## Fails, naming the fix, when pyproject.toml and uv.lock disagree.
+check-lock: $(UV)
+	@$(UV) lock --check --python $(PYTHON) --quiet || { echo "error: $(LOCK_DRIFT)" >&2; exit 1; }
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	@$(MAKE) --no-print-directory check-lock
+	$(UV) sync --locked --extra dev --python $(PYTHON) --quiet
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+## Re-resolve every dependency to its newest allowed version and install the result.
+lock: $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
+	$(UV) sync --locked --extra dev --python $(PYTHON) --quiet
+	@touch $(STAMP)
 
 ## The main job on embedded defaults: no server, no key, no setup.
 ## Options go in ARGS, e.g. make demo ARGS="--destination google_sheets".
@@ -36,4 +61,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

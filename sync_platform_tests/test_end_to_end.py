@@ -27,9 +27,12 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
+from dagster._core.definitions.run_request import InstigatorType
+from dagster._core.scheduler.instigation import TickStatus
 from psycopg import sql
 
 from sync_platform.cli import cli
+from sync_platform.defs.sensors.inbox import INBOX_SENSOR
 from sync_platform.embedded_postgres import ensure_database, with_scheme
 from sync_platform.emulator import RunningEmulator
 from sync_platform.pipelines import PipelineStatus, PipelineStore
@@ -52,6 +55,16 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float, log: Path) -
     raise AssertionError(
         f"timed out after {timeout:.0f} s waiting for {what}\n--- dagster dev log ---\n{tail}"
     )
+
+
+def inbox_sensor_ticks_after(instance: dg.DagsterInstance, after: float, *, at_least: int) -> list[Any]:
+    """The inbox sensor's finished ticks that started after ``after``, once there are ``at_least``."""
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        if state.instigator_name == INBOX_SENSOR:
+            ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=after)
+            finished = [tick for tick in ticks if tick.status in (TickStatus.SKIPPED, TickStatus.SUCCESS)]
+            return finished if len(finished) >= at_least else []
+    return []
 
 
 def free_port() -> int:
@@ -206,7 +219,18 @@ def test_the_platform_runs_a_pipeline_through_its_whole_lifecycle_with_a_real_da
         wait_until(
             "the paused pipeline's webhook in the inbox", lambda: store.count_pending_inbox(PIPELINE), 60, log
         )
-        time.sleep(6)  # three inbox-sensor intervals: a paused pipeline's events must stay unapplied
+        landed = time.time()
+        instance = dg.DagsterInstance.from_config(environ["DAGSTER_HOME"])
+        try:
+            ticks = wait_until(
+                "three inbox-sensor ticks after the paused pipeline's event landed",
+                lambda: inbox_sensor_ticks_after(instance, landed, at_least=3),
+                120,
+                log,
+            )
+        finally:
+            instance.dispose()
+        assert [tick.run_ids for tick in ticks] == [[]] * len(ticks)  # each saw the event, none ran it
         assert customer_name(warehouse, target) == "Renamed while active"
         assert store.count_pending_inbox(PIPELINE) == 1
 

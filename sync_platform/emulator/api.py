@@ -71,9 +71,11 @@ class ApiRoutes:
     async def handle(self, request: Request) -> Response:
         """Answer one request and log it (``Emulator.requests``)."""
         arrived = self.emulator.clock.monotonic()
-        response = await self._answer(request)
-        self.emulator.requests.add(
-            LoggedRequest(
+        self.emulator.requests.begin()
+        answered: LoggedRequest | None = None
+        try:
+            response = await self._answer(request)
+            answered = LoggedRequest(
                 at=arrived,
                 method=request.method,
                 path=request.url.path,
@@ -81,7 +83,8 @@ class ApiRoutes:
                 account=request.headers.get("stripe-account"),
                 status=response.status_code,
             )
-        )
+        finally:
+            self.emulator.requests.finish(answered)
         return response
 
     async def _answer(self, request: Request) -> Response:

@@ -42,22 +42,47 @@ class LoggedRequest:
 
 
 class RequestLog:
-    """An append-only, thread-safe list of answered requests."""
+    """An append-only, thread-safe list of answered requests, and a count of those still being answered.
+
+    The count lets a test wait for "my request has reached the server" as an event (a request held by
+    injected latency is in flight) instead of sleeping and hoping it got there.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self._entries: list[LoggedRequest] = []
+        self._in_flight = 0
 
-    def add(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self._entries.append(entry)
+    def begin(self) -> None:
+        """A request arrived and is being answered."""
+        with self._changed:
+            self._in_flight += 1
+            self._changed.notify_all()
+
+    def finish(self, entry: LoggedRequest | None) -> None:
+        """A request begun earlier ended: answered (``entry``), or dropped by its client (``None``)."""
+        with self._changed:
+            self._in_flight -= 1
+            if entry is not None:
+                self._entries.append(entry)
+            self._changed.notify_all()
+
+    @property
+    def in_flight(self) -> int:
+        with self._changed:
+            return self._in_flight
+
+    def wait_in_flight(self, count: int = 1, timeout: float = 30.0) -> bool:
+        """Block until at least ``count`` requests are being answered at once; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._in_flight >= count, timeout)
 
     def entries(self) -> list[LoggedRequest]:
-        with self._lock:
+        with self._changed:
             return list(self._entries)
 
     def clear(self) -> None:
-        with self._lock:
+        with self._changed:
             self._entries = []
 
 

@@ -66,6 +66,8 @@ class ScriptedSource(NoSetup):
     then: str = "end"  # "end" | "block" | "raise" | "forever"
     calls: list[ReadCall] = field(default_factory=list)
     closed: asyncio.Event | None = None
+    blocked: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the script is done and ``then="block"`` has started waiting (tests wait on it)."""
     yielded: int = 0
     clock: FakeClock | None = None
     tick: float = 0.0  # "forever" mode advances ``clock`` by this much per record
@@ -95,6 +97,7 @@ class ScriptedSource(NoSetup):
                 self.yielded += 1
                 yield message
             if self.then == "block":
+                self.blocked.set()
                 await asyncio.Event().wait()
             elif self.then == "raise":
                 raise RuntimeError("source crashed")

@@ -76,7 +76,7 @@ def test_closing_read_promptly_stops_a_blocked_source() -> None:
         reader = h.engine.read(h.pipeline())
         await anext(reader)
         pending = asyncio.ensure_future(anext(reader))
-        await asyncio.sleep(0.01)
+        await asyncio.wait_for(h.source.blocked.wait(), 10)  # the source now waits forever
         pending.cancel()
         with pytest.raises(asyncio.CancelledError):
             await pending

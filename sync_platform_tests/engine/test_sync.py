@@ -275,7 +275,7 @@ def test_closing_the_sync_stops_a_blocked_source() -> None:
         assert isinstance(first, StreamStatusMessage)
         assert isinstance(await anext(sync), ProgressMessage)
         pending = asyncio.ensure_future(anext(sync))
-        await asyncio.sleep(0.01)  # let the source reach its blocking wait
+        await asyncio.wait_for(h.source.blocked.wait(), 10)  # the source now waits forever
         pending.cancel()
         with pytest.raises(asyncio.CancelledError):
             await pending

@@ -92,19 +92,28 @@ def test_unknown_ids_are_remembered_too_so_a_flood_costs_one_read_per_ttl() -> N
 
 
 def test_concurrent_misses_share_one_read() -> None:
+    """With nothing remembered (TTL 0), ten lookups during one read can only be answered by it."""
     table, clock = Table(), Clock()
     table.gate = asyncio.Event()
-    cache = TargetCache(table.load, ttl_seconds=1.0, monotonic=clock)
+    cache = TargetCache(table.load, ttl_seconds=0, monotonic=clock)
+    asked: list[str] = []
+
+    async def ask() -> WebhookTarget | None:
+        asked.append("shop")  # nothing between here and the cache's own wait can suspend
+        return await cache.get("shop")
 
     async def together() -> list[WebhookTarget | None]:
-        waiting = [asyncio.ensure_future(cache.get("shop")) for _ in range(10)]
-        await asyncio.sleep(0)  # let every request reach the cache before the read answers
+        waiting = [asyncio.ensure_future(ask()) for _ in range(10)]
+        while len(asked) < len(waiting):  # until every lookup waits on the read or started it
+            await asyncio.sleep(0)
         assert table.gate is not None
         table.gate.set()
         return await asyncio.gather(*waiting)
 
     assert asyncio.run(together()) == [target()] * 10
     assert table.reads == 1
+    assert asyncio.run(cache.get("shop")) == target()
+    assert table.reads == 2  # TTL 0 remembers nothing: sharing, not caching, saved the reads
 
 
 def test_a_failed_read_is_not_remembered() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import aclosing
@@ -151,10 +152,19 @@ def test_closing_a_read_cancels_its_requests_in_flight(stripe_emulator: RunningE
     async def start_then_close() -> int:
         source = StripeSource(clock=InstantClock())
         config = source_config(stripe_emulator, account_id=stripe_emulator.account_id, account_created=1)
-        messages = source.read(config, catalog_for(["customer", "invoice", "charge"]), SourceState())
-        first = await anext(messages)  # `start` of the first stream; its requests are now in flight
-        assert first.type == "source_state" or first.type == "stream_status"
-        await asyncio.sleep(0.2)
+        streams = ["customer", "invoice", "charge"]
+        messages = source.read(config, catalog_for(streams), SourceState())
+        started: set[str] = set()
+        while started != set(streams):  # the events cursor, then each stream's `start`
+            message = await anext(messages)
+            if message.type == "stream_status":
+                started.add(message.stream_status.stream)
+        # The next message waits on the first pages; the emulator holds each request for 30 s.
+        waiting = asyncio.ensure_future(anext(messages))
+        assert await asyncio.to_thread(stripe_emulator.requests.wait_in_flight, len(streams), 30)
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
         await asyncio.wait_for(messages.aclose(), timeout=5)
         return len([task for task in asyncio.all_tasks() if task is not asyncio.current_task()])
 

@@ -145,7 +145,8 @@ def test_cancelling_a_read_stops_its_request_in_flight(
 
     async def cancel_while_waiting(client: StripeApiClient) -> bool:
         request = asyncio.create_task(get_customers(client))
-        await asyncio.sleep(0.2)  # let it reach the emulator; the emulator holds it for 60 s
+        # The emulator holds the request for 60 s: wait until it is there, then cancel.
+        assert await asyncio.to_thread(stripe_emulator.requests.wait_in_flight, 1, 30)
         request.cancel()
         done, _ = await asyncio.wait([request], timeout=10)
         return bool(done) and request.cancelled()
