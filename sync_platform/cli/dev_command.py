@@ -18,7 +18,12 @@ from pathlib import Path
 import click
 
 from sync_platform.cli.app import cli
-from sync_platform.cli.local_stack import PROJECT_ROOT, local_stack, reprovision_local_webhooks
+from sync_platform.cli.local_stack import (
+    PROJECT_ROOT,
+    listed_pipelines,
+    local_stack,
+    reprovision_local_webhooks,
+)
 
 SHUTDOWN_GRACE_SECONDS = 20
 
@@ -60,7 +65,8 @@ def dev_command(host: str, port: int, objects: int) -> None:
     """Run the platform locally: Dagster UI + daemon, webhook receiver, PostgreSQL and a Stripe."""
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     with local_stack(objects=objects) as stack:
-        reprovisioned = reprovision_local_webhooks(stack)
+        pipelines = listed_pipelines(stack)
+        reprovisioned = reprovision_local_webhooks(stack, pipelines)
         environ = {**os.environ, **stack.environ}
         subprocess.run(
             [
@@ -92,7 +98,7 @@ def dev_command(host: str, port: int, objects: int) -> None:
                     f"  webhook receiver  {stack.receiver_url}/webhooks/<pipeline_id>",
                     f"  Stripe            {stripe}",
                     f"  data              {stack.home}",
-                    f"  pipelines         {len(stack.store.list_pipelines())} "
+                    f"  pipelines         {len(pipelines)} "
                     f"({len(reprovisioned)} re-registered with the emulator's webhooks)",
                     "Create pipelines with `sync-platform pipelines create ...`; Ctrl-C stops everything.",
                 ]
