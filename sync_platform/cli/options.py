@@ -43,3 +43,15 @@ def split_names(value: str | None) -> list[str] | None:
         return None
     names = [name.strip() for name in value.split(",") if name.strip()]
     return names or None
+
+
+def split_given_names(value: str | None) -> list[str] | None:
+    """Like ``split_names``, except that a value naming nothing (``--streams ""``) is ``[]``.
+
+    For options whose "all" is spelt otherwise (leaving ``--streams`` out, ``--all-streams``): an
+    empty value, such as an unset shell variable, then reaches the store, which refuses it, instead
+    of quietly widening the pipeline to every stream.
+    """
+    if value is None:
+        return None
+    return [name.strip() for name in value.split(",") if name.strip()]

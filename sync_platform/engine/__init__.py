@@ -13,7 +13,17 @@ from sync_platform.engine.catalog import (
 )
 from sync_platform.engine.clock import Clock, FakeClock, SystemClock
 from sync_platform.engine.config import validate_config
-from sync_platform.engine.connectors import Config, Destination, NoSetup, Source
+from sync_platform.engine.connectors import (
+    SECRET_PLACEHOLDER,
+    CatalogOffline,
+    Config,
+    Destination,
+    NoSetup,
+    Source,
+    ValidatesConfigOffline,
+    offline_catalog,
+    validate_config_offline,
+)
 from sync_platform.engine.errors import (
     ConnectorOutputError,
     EngineError,
@@ -47,6 +57,8 @@ from sync_platform.engine.resolve import ResolvedPipeline, resolve_pipeline
 
 __all__ = [
     "DEFAULT_STATE_LIMIT",
+    "SECRET_PLACEHOLDER",
+    "CatalogOffline",
     "Clock",
     "Config",
     "ConnectorOutputError",
@@ -64,6 +76,7 @@ __all__ = [
     "SystemClock",
     "UnknownConnectorError",
     "UnknownStreamError",
+    "ValidatesConfigOffline",
     "apply_selection",
     "blocking",
     "build_catalog",
@@ -74,6 +87,7 @@ __all__ = [
     "exclude_terminal_streams",
     "initial_progress",
     "is_progress_trigger",
+    "offline_catalog",
     "pipe",
     "reduce_progress",
     "reduce_state",
@@ -82,5 +96,6 @@ __all__ = [
     "take_through_states",
     "take_until",
     "validate_config",
+    "validate_config_offline",
     "with_time_ranges",
 ]

@@ -87,3 +87,46 @@ class NoSetup:
 
     def teardown(self, config: Config) -> AsyncIterator[Message]:
         return _nothing()
+
+
+# --- Optional offline hooks ----------------------------------------------------------------------
+# What a connector can tell without any I/O, so a pipeline is checked before it is stored, even
+# where nothing can be reached yet (``--skip-check`` skips only the connection check). A connector
+# offers these by defining the methods below; the functions after them call the methods when
+# present and fall back to "the spec's JSON schema is all there is to check" and "only ``discover``
+# knows the streams", so connectors without them keep working.
+
+SECRET_PLACEHOLDER = "<secret held elsewhere>"
+"""What ``validate_config`` sees in place of a secret the caller holds only by reference."""
+
+
+@runtime_checkable
+class ValidatesConfigOffline(Protocol):
+    def validate_config(self, config: Config) -> None:
+        """Raise ``ConfigError`` (with ``field`` set) for a config the connector would refuse.
+
+        ``config`` already matches ``spec().config`` with defaults applied: check what a JSON
+        schema cannot say (cross-field rules, limits of the system behind the connector). A secret
+        the caller holds only as a reference (an environment variable read where the pipeline runs)
+        arrives as ``SECRET_PLACEHOLDER``; the caller disregards errors reported at its field.
+        """
+        ...
+
+
+@runtime_checkable
+class CatalogOffline(Protocol):
+    def offline_catalog(self) -> CatalogPayload:
+        """Every stream the source offers whatever its config, known without I/O (Stripe: from the
+        installed SDK). A source whose streams depend on its config or account leaves this out."""
+        ...
+
+
+def validate_config_offline(connector: object, config: Config) -> None:
+    """The connector's own offline check of ``config``, if it has one."""
+    if isinstance(connector, ValidatesConfigOffline):
+        connector.validate_config(config)
+
+
+def offline_catalog(source: object) -> CatalogPayload | None:
+    """The source's streams known without I/O, or None when only ``discover`` can tell."""
+    return source.offline_catalog() if isinstance(source, CatalogOffline) else None

@@ -24,11 +24,19 @@ class UnknownConnectorError(SyncPlatformError, LookupError):
 class UnknownStreamError(SyncPlatformError, ValueError):
     """A pipeline names a stream its source does not offer."""
 
-    def __init__(self, stream: str, known: Collection[str], *, source: str = "the source") -> None:
+    def __init__(
+        self,
+        stream: str,
+        known: Collection[str],
+        *,
+        source: str = "the source",
+        connector: str | None = None,
+    ) -> None:
         self.stream, self.known = stream, sorted(known)
+        listing = f"`sync-platform streams --source {connector or '<connector>'}` lists the streams"
         super().__init__(
             f"Stream {stream!r} is not in the catalog of {source}.{did_you_mean(stream, known)} "
-            "Fix the pipeline's `streams` (or run `discover` to list the available streams)."
+            f"Fix the pipeline's `streams` ({listing})."
         )
 
 

@@ -1,8 +1,9 @@
 """The gate connector configs pass through on their way into the store and out to a run.
 
 The one way a config enters the store is ``prepare``: it checks the config against the connector's
-JSON schema (defaults applied), then replaces every plaintext secret with its stored form. The one
-way it leaves for a run is ``reveal``, which resolves env references and decrypts tokens in-process.
+JSON schema (defaults applied) and with the connector's own offline validator, then replaces every
+plaintext secret with its stored form. The one way it leaves for a run is ``reveal``, which resolves
+env references and decrypts tokens in-process.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from typing import Any, Literal
 from pydantic import SecretStr
 
 from sync_platform.engine.config import validate_config
+from sync_platform.engine.connectors import (
+    SECRET_PLACEHOLDER,
+    Destination,
+    Source,
+    validate_config_offline,
+)
 from sync_platform.engine.registry import ConnectorRegistry, default_registry
 from sync_platform.errors import ConfigError
 from sync_platform.pipelines.masking import mask_paths
@@ -37,6 +44,11 @@ WEBHOOK_SECRET_FIELD = "webhook_secret"
 """The source config field holding the webhook signing secret, or a list of them during rotation."""
 
 
+def _overlaps(field: str, path: str) -> bool:
+    """Whether a config error at ``field`` concerns the value at ``path`` (or one inside it)."""
+    return field == path or field.startswith(f"{path}.") or path.startswith(f"{field}.")
+
+
 class ConnectorConfigs:
     """Connector configs in and out of the store, for the connectors in ``registry``."""
 
@@ -45,30 +57,36 @@ class ConnectorConfigs:
         self.vault = vault or SecretVault()
         self._schemas: dict[tuple[Side, str], dict[str, Any]] = {}
 
+    def _connector(self, side: Side, connector_type: str) -> Source | Destination:
+        if side == "source":
+            return self.registry.source(connector_type)
+        return self.registry.destination(connector_type)
+
     def schema(self, side: Side, connector_type: str) -> dict[str, Any]:
         """The connector's config JSON schema (its ``spec().config``), cached per connector."""
         key = (side, connector_type)
         if key not in self._schemas:
-            connector = (
-                self.registry.source(connector_type)
-                if side == "source"
-                else self.registry.destination(connector_type)
-            )
-            self._schemas[key] = connector.spec().config
+            self._schemas[key] = self._connector(side, connector_type).spec().config
         return self._schemas[key]
 
     def secret_paths(self, side: Side, connector: ConnectorConfig) -> list[ConfigPath]:
         return secret_paths(self.schema(side, connector.type), connector.config)
 
     def prepare(
-        self, side: Side, incoming: ConnectorConfig, previous: ConnectorConfig | None = None
+        self,
+        side: Side,
+        incoming: ConnectorConfig,
+        previous: ConnectorConfig | None = None,
+        *,
+        connector_rules: bool = True,
     ) -> ConnectorConfig:
         """The stored form of ``incoming``: validated, defaults applied, every secret sealed.
 
         ``previous`` (the config being replaced, if any) lets three things survive an update: a
         secret sent back masked as ``***`` keeps its stored value; a plaintext equal to what an
         ``{"env": ...}`` reference resolves to keeps the reference; a plaintext equal to the
-        stored token's content keeps the token (no re-encryption churn).
+        stored token's content keeps the token (no re-encryption churn). ``connector_rules=False``
+        checks the JSON schema only, for a config the connector itself produced.
         """
         schema = self.schema(side, incoming.type)
         before = previous.config if previous is not None and previous.type == incoming.type else None
@@ -76,10 +94,33 @@ class ConnectorConfigs:
         for path, value in iter_secret_values(config, secret_paths(schema, config)):
             self._check_secret_input(side, incoming.type, config, path, value, before)
         validated = validate_config(stored_form_schema(schema), config, connector=incoming.type, side=side)
+        if connector_rules:
+            self._check_connector_rules(side, incoming.type, validated)
         for path, value in iter_secret_values(validated, secret_paths(schema, validated)):
             if isinstance(value, str):
                 set_at(validated, path, self._seal(incoming.type, path, value, before))
         return ConnectorConfig(type=incoming.type, config=validated)
+
+    def _check_connector_rules(self, side: Side, connector_type: str, config: dict[str, Any]) -> None:
+        """The connector's own offline validator (``validate_config``), if it has one.
+
+        A secret held by reference is checked where it is read (the run, the connection check), so
+        the validator sees ``SECRET_PLACEHOLDER`` there and an error it reports at that field is
+        about the placeholder, not the user's value: it is disregarded. A plaintext secret, as typed
+        in this request, is checked for real.
+        """
+        view = copy.deepcopy(config)
+        unread: list[str] = []
+        for path, value in iter_secret_values(view, secret_paths(self.schema(side, connector_type), view)):
+            if is_reference(value):
+                set_at(view, path, SECRET_PLACEHOLDER)
+                unread.append(render_path(path))
+        try:
+            validate_config_offline(self._connector(side, connector_type), view)
+        except ConfigError as error:
+            field = error.field
+            if field is None or not any(_overlaps(field, path) for path in unread):
+                raise
 
     def _check_secret_input(
         self,

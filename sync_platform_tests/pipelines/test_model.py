@@ -71,7 +71,6 @@ def test_streams_accept_names_or_objects_with_a_backfill_limit() -> None:
 @pytest.mark.parametrize(
     ("streams", "message"),
     [
-        ([], "omit `streams` to sync every stream"),
         (["customer", "customer"], "stream 'customer' is listed twice"),
         ([{"name": "invoice", "backfill_limit": 0}], "greater than 0"),
         ([{"name": "invoice", "fields": ["id"]}], "Extra inputs are not permitted"),

@@ -99,8 +99,9 @@ def parse_config(raw: dict[str, Any] | PostgresDestinationConfig) -> PostgresDes
         except ValidationError as error:
             first = error.errors(include_input=False, include_url=False)[0]
             field = ".".join(str(part) for part in first["loc"]) or None
+            reason = str(first["msg"]).removeprefix("Value error, ")
             raise ConfigError(
-                f"Invalid postgres destination config at {field!r}: {first['msg']}.",
+                f"Invalid postgres destination config at {field!r}: {reason}.",
                 field=field,
                 connector="postgres",
             ) from None

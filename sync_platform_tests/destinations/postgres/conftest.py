@@ -4,7 +4,9 @@ own schema, and a way to run ``write()`` to completion and read the table back."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,3 +146,28 @@ def select(pg: PgTestDatabase, table: str, columns: str = "*", order: str = "1")
 def config(pg: PgTestDatabase) -> dict[str, Any]:
     """A destination config writing into the test's own schema."""
     return {"url": pg.url, "schema": pg.schema, "batch_size": 100}
+
+
+@pytest.fixture
+def password_role(pg: PgTestDatabase) -> Iterator[str]:
+    """A role that must log in with a password (the embedded server trusts everyone else)."""
+    role = f"pw_{uuid.uuid4().hex[:8]}"
+    with pg.connect() as connection:
+        hba_file = Path(str(connection.execute("SHOW hba_file").fetchone()[0]))  # type: ignore[index]
+        if not hba_file.is_file():
+            pytest.skip("the server's pg_hba.conf is not on this machine")
+        original = hba_file.read_text()
+        hba_file.write_text(
+            f"local all {role} scram-sha-256\nhost all {role} 127.0.0.1/32 scram-sha-256\n{original}"
+        )
+        connection.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'right-password'").format(sql.Identifier(role))
+        )
+        connection.execute("SELECT pg_reload_conf()")
+    try:
+        yield role
+    finally:
+        hba_file.write_text(original)
+        with pg.connect() as connection:
+            connection.execute("SELECT pg_reload_conf()")
+            connection.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from psycopg import sql
 
 from sync_platform.destinations.postgres import PostgresDestination, PostgresDestinationConfig, parse_config
 from sync_platform.engine import validate_config
@@ -93,31 +89,6 @@ def test_check_on_an_unreachable_host_fails_clearly_without_the_password() -> No
     assert f"app@127.0.0.1:{port}/app" in (status.message or "")
     assert "Check that the server is reachable" in (status.message or "")
     assert SECRET not in (status.message or "")
-
-
-@pytest.fixture
-def password_role(pg: PgTestDatabase) -> Iterator[str]:
-    """A role that must log in with a password (the embedded server trusts everyone else)."""
-    role = f"pw_{uuid.uuid4().hex[:8]}"
-    with pg.connect() as connection:
-        hba_file = Path(str(connection.execute("SHOW hba_file").fetchone()[0]))  # type: ignore[index]
-        if not hba_file.is_file():
-            pytest.skip("the server's pg_hba.conf is not on this machine")
-        original = hba_file.read_text()
-        hba_file.write_text(
-            f"local all {role} scram-sha-256\nhost all {role} 127.0.0.1/32 scram-sha-256\n{original}"
-        )
-        connection.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'right-password'").format(sql.Identifier(role))
-        )
-        connection.execute("SELECT pg_reload_conf()")
-    try:
-        yield role
-    finally:
-        hba_file.write_text(original)
-        with pg.connect() as connection:
-            connection.execute("SELECT pg_reload_conf()")
-            connection.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def test_check_with_a_wrong_password_fails_clearly_without_the_password(
