@@ -11,7 +11,63 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Collection
+from enum import StrEnum
 from typing import Any
+
+
+class FailureKind(StrEnum):
+    """Why something failed, as the platform acts on it (never judged from a message's wording).
+
+    Connectors raise errors that carry a kind (``failure_kind``) and put it on the failures they
+    report as messages (``connection_status: failed``, ``stream_status: error``). The pipeline runner
+    parks a pipeline on a kind that retrying cannot fix, and retries the others with backoff.
+    """
+
+    AUTH = "auth"  # the credentials were refused (a wrong or revoked key, a bad password)
+    PERMISSION = "permission"  # the credentials are valid but may not do this
+    CONFIG = "config"  # the configuration is invalid (caught before or during the run)
+    INVALID_REQUEST = "invalid_request"  # the system rejected a request as malformed, every time
+    NOT_FOUND = "not_found"  # something the configuration names does not exist
+    RATE_LIMITED = "rate_limited"  # still throttled after the client's own retries
+    TRANSIENT = "transient"  # network trouble, timeouts, 5xx, a database that went away
+    INTERNAL = "internal"  # an unexpected exception: a bug, retried a bounded number of times
+
+    @property
+    def parks(self) -> bool:
+        """Whether retrying cannot help, so the pipeline waits for the user (resume or edit)."""
+        return self in _PARKING_KINDS
+
+
+_PARKING_KINDS = frozenset(
+    {
+        FailureKind.AUTH,
+        FailureKind.PERMISSION,
+        FailureKind.CONFIG,
+        FailureKind.INVALID_REQUEST,
+        FailureKind.NOT_FOUND,
+    }
+)
+
+
+def failure_kind_of(error: BaseException) -> FailureKind:
+    """The kind of ``error``: its own ``failure_kind``, else the first one along its causes.
+
+    Types decide, never messages: a ``ConfigError`` is ``config``; Python's connection, timeout and
+    OS errors are ``transient``; anything else that carries no kind is ``internal``.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        kind = getattr(current, "failure_kind", None)
+        if isinstance(kind, FailureKind):
+            return kind
+        if isinstance(current, ConfigError):
+            return FailureKind.CONFIG
+        if isinstance(current, ConnectionError | TimeoutError | OSError):
+            return FailureKind.TRANSIENT
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return FailureKind.INTERNAL
 
 
 def _rebuild_error(cls: type[SyncPlatformError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:

@@ -40,7 +40,8 @@ from sync_platform.embedded_postgres import (
     platform_home,
     with_scheme,
 )
-from sync_platform.pipelines import SECRET_KEY_ENV, PipelineStore
+from sync_platform.pipelines import SECRET_KEY_ENV, Pipeline, PipelineStore
+from sync_platform.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -252,33 +253,56 @@ def exported(variables: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def reprovision_local_webhooks(stack: LocalStack) -> list[str]:
+def listed_pipelines(stack: LocalStack) -> list[Pipeline]:
+    """The stack's pipelines, or none (with one warning line) when the store cannot read them: the
+    stack starts anyway, and Dagster reports the store's problem on its own."""
+    try:
+        return stack.store.list_pipelines()
+    except Exception as error:
+        logger.warning("could not read the pipelines: %s", _reason(error))
+        return []
+
+
+def reprovision_local_webhooks(stack: LocalStack, pipelines: list[Pipeline] | None = None) -> list[str]:
     """Register again, in a freshly started emulator, the webhook endpoints of pipelines that use it.
 
     The emulator keeps endpoints in memory, so after a restart (``demo`` then ``dev``) the pipelines
     it serves would receive no webhooks; their source setup creates the endpoint again and the new
-    signing secret is stored. Returns the ids of the pipelines set up again.
+    signing secret is stored. ``pipelines`` defaults to ``listed_pipelines(stack)``. Returns the ids
+    of the pipelines set up again.
+
+    Whatever state one pipeline is in (a secret this process cannot resolve, such as the service
+    account of a ``demo --destination google_sheets`` pipeline; a config that no longer validates; a
+    setup that fails), the others are still set up and the stack still starts: each pipeline that
+    could not be set up is skipped with one warning line naming it and the reason (never a secret).
     """
-    from sync_platform.engine import Engine, blocking
-    from sync_platform.protocol import ControlMessage
+    from sync_platform.engine import Engine
+    from sync_platform.pipelines.runner import PipelineRunner
 
     if not stack.uses_emulator:
         return []
-    engine = Engine()
+    runner = PipelineRunner(stack.store, Engine(), holder="sync-platform dev (setting webhooks up again)")
     done = []
-    for pipeline in stack.store.list_pipelines():
-        config = pipeline.source.config
-        if pipeline.source.type != "stripe" or config.get("base_url") != stack.stripe_base_url:
-            continue
-        if not config.get("webhook_url"):
-            continue
-        resolved = stack.store.resolve_secrets(pipeline)
+    for pipeline in listed_pipelines(stack) if pipelines is None else pipelines:
         try:
-            for message in blocking.iterate(lambda resolved=resolved: engine.setup(resolved, only="source")):
-                if isinstance(message, ControlMessage):
-                    stack.store.apply_control(pipeline.id, message)
+            config = pipeline.source.config
+            if pipeline.source.type != "stripe" or config.get("base_url") != stack.stripe_base_url:
+                continue
+            if not config.get("webhook_url"):
+                continue
+            runner.provision(pipeline.id, only="source")
         except Exception as error:  # one broken pipeline must not keep the stack from starting
-            logger.warning("could not set up the webhooks of pipeline %s again: %s", pipeline.id, error)
+            logger.warning(
+                "pipeline %s: its webhooks were not set up again with the emulator: %s",
+                pipeline.id,
+                _reason(error),
+            )
             continue
         done.append(pipeline.id)
     return done
+
+
+def _reason(error: BaseException) -> str:
+    """``error`` as one line of a warning, with anything that looks like a secret masked."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return redact(text)

@@ -1,97 +1,138 @@
-"""Runs a stored pipeline from the CLI: its config with secrets, setup when needed, its checkpoints.
+"""Runs a stored pipeline from the CLI: the pipeline runner's lanes, shown in the terminal.
 
-``sync <id>`` and ``sync-batch <id>`` run the pipeline in this process, as the platform's backfill
-would: the config comes from ``store.resolve_secrets`` (plaintext only in memory), each chunk's or
-batch's ``ending_state`` is saved to the pipeline's backfill checkpoint before the next one starts,
-and connector ``control`` messages (a new webhook secret, a new spreadsheet id) are persisted with
-``store.apply_control``.
-
-A pipeline the platform has not set up yet (``status = setup``) is set up first (connector setup
-is idempotent, so the platform doing it again later is harmless); this is what lets ``create``
-then ``sync`` land rows without Dagster. Checkpoints are saved with ``expected_version``, so a run
-racing another writer on the same pipeline (the platform's backfill, a second CLI) stops with a
-conflict instead of overwriting its position.
+``sync <id>`` and ``sync-batch <id>`` both call ``PipelineRunner.run`` (the same code Dagster runs)
+and only present its events: a live per-stream table (or plain lines), one line per committed
+batch and per status change, and the failure the runner recorded. What the run does (setup, which
+lanes, checkpoints saved as pages commit, status moves, parking on failures, one run per pipeline)
+is the runner's; nothing here decides any of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Literal
 
-from sync_platform.engine import Engine, blocking
-from sync_platform.pipelines import (
-    DesiredStatus,
-    Pipeline,
-    PipelineStatus,
-    PipelineStore,
-    TransitionError,
+import click
+
+from sync_platform.cli.context import CliContext
+from sync_platform.cli.output import print_json
+from sync_platform.cli.progress import ProgressView
+from sync_platform.pipelines.runner import (
+    BatchCommitted,
+    ControlApplied,
+    EngineMessage,
+    Lane,
+    LaneFinished,
+    LaneStarted,
+    PipelineRunner,
+    RunEvent,
+    RunFailed,
+    RunOptions,
+    SetupRan,
+    StatusChanged,
 )
-from sync_platform.protocol import ControlMessage, LogMessage, PipelineConfig, SyncState
+from sync_platform.protocol import (
+    EofMessage,
+    EofPayload,
+    LogMessage,
+    ProgressMessage,
+    RunStatus,
+    dump_message,
+)
+from sync_platform.redaction import redact
+
+Raw = Literal["messages", "batches"] | None
 
 
-def refuse_deleted(pipeline: Pipeline, action: str) -> Pipeline:
-    """``pipeline``, unless it is deleted: then a ``TransitionError`` (deleted is terminal)."""
-    if pipeline.desired_status is DesiredStatus.DELETED:
-        raise TransitionError(
-            f"Pipeline {pipeline.id!r} is deleted, and deleted is terminal: it cannot be {action}. "
-            "Create a new pipeline instead.",
-            pipeline_id=pipeline.id,
-            current=DesiredStatus.DELETED,
-            requested=action,
-        )
-    return pipeline
+def cli_holder(command: str) -> str:
+    """How a CLI run is named in run locks and recorded errors."""
+    return f"sync-platform {command} (pid {os.getpid()} on {socket.gethostname()})"
 
 
-class PipelineRun:
-    """One CLI run of a stored pipeline: config, starting checkpoint, and how to save the next."""
+def batch_summary(lane: Lane, number: int, eof: EofPayload, applied: int = 0) -> str:
+    """``backfill batch 3: 200 records, 2 checkpoints (run: 600 records) — checkpoint saved, more to do``."""
+    request, run = eof.request_progress.derived, eof.run_progress.derived
+    if eof.status is RunStatus.FAILED:
+        tail = f"failed: {eof.error or 'see the log'}"
+    else:
+        tail = "more to do" if eof.has_more else "done"
+    events = f", {applied} webhook event(s) applied" if applied else ""
+    return (
+        f"{lane.value} batch {number}: {request.total_record_count:,} records, "
+        f"{request.total_state_count:,} checkpoints{events} (run: {run.total_record_count:,} records) "
+        f"— checkpoint saved, {tail}"
+    )
 
-    def __init__(
-        self, store: PipelineStore, engine: Engine, pipeline_id: str, *, streams: list[str] | None = None
-    ) -> None:
-        self.store = store
-        self.engine = engine
-        self.pipeline = refuse_deleted(store.get(pipeline_id), "synced")
-        self._streams = streams
-        self.config = self._config()
-        checkpoint = store.get_checkpoint(pipeline_id)
-        self.starting_state: dict[str, Any] | None = checkpoint.state
-        self._version = checkpoint.version
-        self.saved = 0
 
-    @property
-    def pipeline_id(self) -> str:
-        return self.pipeline.id
+@dataclass
+class RunOutcome:
+    """How the run ended, for the command's exit code and ``--json`` output."""
 
-    @property
-    def paused(self) -> bool:
-        return self.pipeline.desired_status is DesiredStatus.PAUSED
+    last_eof: EofPayload | None = None
+    failed: RunFailed | None = None
 
-    def _config(self) -> PipelineConfig:
-        config = self.store.resolve_secrets(self.pipeline)
-        return config.with_streams(self._streams) if self._streams else config
 
-    def setup_if_needed(self, log: Callable[[str], None]) -> bool:
-        """Run connector setup when the platform has not done it yet; True if it ran."""
-        if self.pipeline.status is not PipelineStatus.SETUP:
-            return False
-        log(
-            f"Running connector setup first ({self.config.source.type} → {self.config.destination.type}): "
-            "the platform has not set this pipeline up yet."
-        )
-        messages = blocking.iterate(lambda: self.engine.setup(self.config))
-        for message in messages:
-            if isinstance(message, ControlMessage):
-                self.apply_control(message)
+def run_stored_pipeline(
+    cli_ctx: CliContext,
+    pipeline_id: str,
+    *,
+    command: str,
+    lanes: Sequence[Lane] | None,
+    options: RunOptions,
+    raw: Raw,
+) -> RunOutcome:
+    """Run the pipeline's lanes through the runner, presenting every event; never raises for a
+    failed lane (it is in the outcome, recorded on the pipeline) but does for a refused run."""
+    quiet = cli_ctx.json_output or raw is not None
+    runner = PipelineRunner(cli_ctx.store(), cli_ctx.engine(), holder=cli_holder(command))
+    outcome = RunOutcome()
+    with ProgressView(title=pipeline_id, live=False if quiet else None) as view:
+        events = runner.run(pipeline_id, lanes, options)
+        with closing(events):
+            for event in events:
+                _present(event, view, raw=raw, quiet=quiet, outcome=outcome)
+        if outcome.last_eof is not None and not quiet:
+            view.finish(outcome.last_eof)
+    if outcome.failed is not None:
+        click.echo(f"Error: {redact(outcome.failed.error.summary())}", err=True)
+    return outcome
+
+
+def _present(event: RunEvent, view: ProgressView, *, raw: Raw, quiet: bool, outcome: RunOutcome) -> None:
+    say = (lambda _: None) if quiet else view.log
+    match event:
+        case EngineMessage(message=message):
+            if raw == "messages":
+                sys.stdout.write(dump_message(message))
+                sys.stdout.flush()
+            elif isinstance(message, ProgressMessage) and not quiet:
+                view.update(message.progress)
             elif isinstance(message, LogMessage) and message.log.level in ("warn", "error"):
-                log(f"[{message.log.level}] {message.emitted_by}: {message.log.message}")
-        return True
-
-    def apply_control(self, message: ControlMessage) -> None:
-        """Persist a connector's replacement config and run on with it."""
-        self.pipeline = self.store.apply_control(self.pipeline_id, message)
-        self.config = self._config()
-
-    def save(self, state: SyncState) -> None:
-        """Commit ``state`` as the pipeline's backfill checkpoint (conflict if someone else wrote it)."""
-        self._version = self.store.save_checkpoint(self.pipeline_id, state, expected_version=self._version)
-        self.saved += 1
+                say(f"[{message.log.level}] {message.emitted_by}: {message.log.message}")
+        case BatchCommitted(lane=lane, number=number, eof=eof, events_applied=applied):
+            outcome.last_eof = eof
+            if raw == "messages":
+                sys.stdout.write(dump_message(EofMessage(eof=eof)))
+                sys.stdout.flush()
+            elif raw == "batches":
+                print_json(eof.to_wire(), indent=None)
+            else:
+                view.update(eof.run_progress)
+                say(batch_summary(lane, number, eof, applied))
+        case LaneStarted(lane=lane):
+            say(f"{lane.value} lane of {event.pipeline.id} ({event.pipeline.display_status.value})")
+        case LaneFinished(lane=lane, reason=reason):
+            say(f"{lane.value} lane: {reason}")
+        case StatusChanged(before=before, after=after):
+            say(f"status: {before.value} → {after.value}")
+        case SetupRan(pipeline=pipeline):
+            say(f"set up {pipeline.source.type} → {pipeline.destination.type}")
+        case ControlApplied(side=side):
+            say(f"stored the {side} connector's new config")
+        case RunFailed():
+            outcome.failed = event

@@ -19,6 +19,7 @@ _DISPLAY_STYLE = {
     "pausing": "yellow",
     "paused": "yellow",
     "tearing_down": "magenta",
+    "teardown_failed": "bold red",
     "deleted": "dim",
     "error": "bold red",
 }
@@ -51,7 +52,8 @@ def _streams(pipeline: Pipeline) -> str:
 
 def _status(pipeline: Pipeline) -> str:
     display = pipeline.display_status.value
-    return f"[{_DISPLAY_STYLE.get(display, '')}]{display}[/]"
+    style = _DISPLAY_STYLE.get(display)
+    return f"[{style}]{display}[/]" if style else display
 
 
 def _checkpoint(state: dict[str, Any] | None) -> str:

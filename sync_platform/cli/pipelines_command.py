@@ -16,10 +16,9 @@ from sync_platform.cli.app import EXIT_FAILED, cli
 from sync_platform.cli.connector_check import check_connectors, require_checks_pass
 from sync_platform.cli.connector_flags import ConnectorFlagsCommand, connector_flags
 from sync_platform.cli.context import CliContext, pass_cli
-from sync_platform.cli.options import load_document, split_names
+from sync_platform.cli.options import load_document, split_given_names
 from sync_platform.cli.output import json_option, print_json, stdout_console
 from sync_platform.cli.pipeline_input import creation_request, update_request
-from sync_platform.cli.pipeline_runs import refuse_deleted
 from sync_platform.cli.pipeline_views import (
     check_line,
     lifecycle_line,
@@ -27,7 +26,14 @@ from sync_platform.cli.pipeline_views import (
     pipeline_table,
     pipelines_table,
 )
-from sync_platform.pipelines import MissingEnvSecretError, Pipeline, PipelineCreate, RevealedPipelineConfig
+from sync_platform.pipelines import (
+    DesiredStatus,
+    MissingEnvSecretError,
+    Pipeline,
+    PipelineCreate,
+    RevealedPipelineConfig,
+    TransitionError,
+)
 
 SHORTHAND_HELP = """
 \b
@@ -84,9 +90,16 @@ def _revealed(cli_ctx: CliContext, request: PipelineCreate) -> RevealedPipelineC
 @click.option(
     "--destination", "destination_type", metavar="CONNECTOR", help="Destination connector, e.g. postgres."
 )
-@click.option("--streams", help="Comma-separated streams to sync (default: all).")
+@click.option(
+    "--streams",
+    help="Comma-separated streams to sync (default: all; `sync-platform streams` lists them).",
+)
 @click.option("--paused", is_flag=True, help="Create it paused (the platform sets nothing up until resumed).")
-@click.option("--skip-check", is_flag=True, help="Store it without checking both connectors first.")
+@click.option(
+    "--skip-check",
+    is_flag=True,
+    help="Store it without the connection check (configs and streams are still validated).",
+)
 @json_option
 @pass_cli
 @click.pass_context
@@ -101,7 +114,7 @@ def create_command(
     paused: bool,
     skip_check: bool,
 ) -> None:
-    """Create a pipeline; both connectors are checked first unless --skip-check.
+    """Create a pipeline: configs and streams validated, connectors checked unless --skip-check.
 
     \b
     Example:
@@ -116,9 +129,10 @@ def create_command(
         pipeline_id=pipeline_id,
         connector_types={"source": source_type, "destination": destination_type},
         flags=connector_flags(ctx),
-        streams=split_names(streams),
+        streams=split_given_names(streams),
         paused=paused,
     )
+    store.validate_create(request)  # configs and streams, offline: before any connection is tried
     results = [] if skip_check else check_connectors(cli_ctx.engine(), _revealed(cli_ctx, request))
     require_checks_pass(results)
     pipeline = store.create(request)
@@ -198,7 +212,7 @@ def update_command(
     Example:
       sync-platform pipelines update shop --streams customer,invoice --source.api-key-env NEW_KEY
     """
-    if streams and all_streams:
+    if streams is not None and all_streams:
         raise click.UsageError("Give --streams or --all-streams, not both.")
     store = cli_ctx.store()
     current = store.get(pipeline_id)
@@ -208,7 +222,7 @@ def update_command(
         configs=store.configs,
         connector_types={"source": source_type, "destination": destination_type},
         flags=connector_flags(ctx),
-        streams=split_names(streams),
+        streams=split_given_names(streams),
         all_streams=all_streams,
     )
     pipeline = store.update(pipeline_id, change, expected_version=expected_version)
@@ -243,12 +257,63 @@ _lifecycle_command(
     "Resume a paused (or failed) pipeline where it left off.",
     "sync-platform pipelines resume shop",
 )
-_lifecycle_command(
-    "delete",
-    "deleted",
-    "Delete a pipeline: the platform tears down what it set up; deleted is final.",
-    "sync-platform pipelines delete shop",
+
+
+@pipelines_group.command("delete")
+@click.argument("pipeline_id")
+@expected_version_option
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Forget the pipeline now, without waiting for teardown (for one whose teardown cannot run).",
 )
+@json_option
+@pass_cli
+def delete_command(cli_ctx: CliContext, pipeline_id: str, expected_version: int | None, force: bool) -> None:
+    """Delete a pipeline: the platform tears down what it set up; deleted is final.
+
+    Deleting again a pipeline whose teardown failed tries the teardown again. With --force the
+    pipeline, its checkpoints and its inbox are forgotten at once (Dagster drops its partition on
+    the next tick), and what teardown did not remove is listed so you can remove it by hand.
+
+    
+    Examples:
+      sync-platform pipelines delete shop
+      sync-platform pipelines delete shop --force
+    """
+    store = cli_ctx.store()
+    if not force:
+        pipeline = store.delete(pipeline_id, expected_version=expected_version)
+        if cli_ctx.json_output:
+            print_json(pipeline_json(pipeline))
+        else:
+            stdout_console().print(lifecycle_line(pipeline, "deleted"))
+        return
+    pipeline = store.get(pipeline_id)
+    left = [] if pipeline.torn_down_at is not None else leftovers(pipeline)
+    store.purge(pipeline_id, force=True)
+    if cli_ctx.json_output:
+        print_json({"id": pipeline_id, "purged": True, "may_be_left_behind": left})
+        return
+    console = stdout_console()
+    console.print(f"Pipeline {pipeline_id} is forgotten (with its checkpoints and webhook inbox).")
+    for item in left:
+        console.print(f"  may be left behind: {item}")
+
+
+def leftovers(pipeline: Pipeline) -> list[str]:
+    """What a pipeline's setup may have created that nothing will remove once it is forgotten."""
+    items = []
+    source, destination = pipeline.source, pipeline.destination
+    if source.type == "stripe" and source.config.get("webhook_url"):
+        items.append(f"the Stripe webhook endpoint for {source.config['webhook_url']}")
+    if destination.type == "postgres":
+        items.append(f"PostgreSQL schema {destination.config.get('schema', 'stripe')!r} and its tables")
+    elif destination.type == "google_sheets" and destination.config.get("spreadsheet_id"):
+        items.append(f"spreadsheet {destination.config['spreadsheet_id']} (its tabs)")
+    else:
+        items.append(f"whatever the {destination.type} destination created")
+    return items
 
 
 @pipelines_group.command("check")
@@ -266,7 +331,14 @@ def check_command(
       sync-platform pipelines check shop
     """
     store = cli_ctx.store()
-    pipeline = refuse_deleted(store.get(pipeline_id), "checked")
+    pipeline = store.get(pipeline_id)
+    if pipeline.desired_status is DesiredStatus.DELETED:
+        raise TransitionError(
+            f"Pipeline {pipeline_id!r} is deleted, and deleted is terminal: it cannot be checked.",
+            pipeline_id=pipeline_id,
+            current=DesiredStatus.DELETED,
+            requested="checked",
+        )
     results = check_connectors(cli_ctx.engine(), store.resolve_secrets(pipeline), only=only)
     if cli_ctx.json_output:
         print_json([result.to_json() for result in results])

@@ -1,9 +1,9 @@
-"""``sync-platform sync``: run one sync through the engine with a live per-stream progress display.
+"""``sync-platform sync``: run a sync with a live per-stream progress display.
 
-With a pipeline id it syncs that stored pipeline (``PipelineRun``: secrets resolved in-process,
-setup on its first run, every chunk's checkpoint saved to the pipeline, ``control`` messages
-persisted). Without one it is the ad-hoc form: ``--source`` / ``--destination`` with inline
-configs and an optional ``--state-file``.
+With a pipeline id it runs that stored pipeline through the pipeline runner (the code Dagster runs:
+setup when needed, its lanes, checkpoints saved as they commit, status and failures recorded).
+Without one it is the ad-hoc form, the engine alone with no store: ``--source`` / ``--destination``
+with inline configs and an optional ``--state-file``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from sync_platform.cli.app import EXIT_FAILED, cli
 from sync_platform.cli.context import CliContext, pass_cli
 from sync_platform.cli.options import load_document, split_names
 from sync_platform.cli.output import json_option, print_json
-from sync_platform.cli.pipeline_runs import PipelineRun
+from sync_platform.cli.pipeline_runs import run_stored_pipeline
 from sync_platform.cli.progress import ProgressView
+from sync_platform.cli.sync_batch_command import force_option, lane_option
 from sync_platform.engine import Engine, blocking
+from sync_platform.pipelines.runner import Lane, RunOptions
 from sync_platform.protocol import (
     ControlMessage,
     EofMessage,
@@ -119,41 +121,6 @@ def _show(message: Any, view: ProgressView, raw: bool) -> None:
 AD_HOC_OPTIONS = ("source_type", "source_config", "destination_type", "destination_config", "state_file")
 
 
-def _sync_stored_pipeline(
-    cli_ctx: CliContext,
-    pipeline_id: str,
-    *,
-    streams: list[str] | None,
-    reset_state: bool,
-    run_id: str | None,
-    time_limit: float | None,
-    state_limit: int | None,
-    raw: bool,
-) -> EofPayload:
-    engine = cli_ctx.engine()
-    run = PipelineRun(cli_ctx.store(), engine, pipeline_id, streams=streams)
-    quiet = cli_ctx.json_output
-    log: Callable[[str], None] = (
-        (lambda _: None) if quiet or raw else (lambda line: click.echo(line, err=True))
-    )
-    if run.paused:
-        log(f"Pipeline {pipeline_id} is paused; syncing it anyway because you asked.")
-    run.setup_if_needed(log)
-    return run_sync_loop(
-        engine,
-        run.config,
-        state=None if reset_state else run.starting_state,
-        run_id=run_id or str(uuid.uuid4()),
-        time_limit=time_limit,
-        state_limit=state_limit,
-        raw=raw,
-        title=f"{pipeline_id}: {run.config.source.type} → {run.config.destination.type}",
-        on_checkpoint=run.save,
-        on_control=run.apply_control,
-        quiet=quiet,
-    )
-
-
 @cli.command("sync")
 @click.argument("pipeline_id", required=False)
 @click.option(
@@ -169,6 +136,7 @@ def _sync_stored_pipeline(
 )
 @click.option("--destination-config", help="Destination config (ad hoc): inline JSON, or @file (JSON/YAML).")
 @click.option("--streams", help="Comma-separated stream names (default: all, or the pipeline's).")
+@lane_option
 @click.option("--state-limit", type=click.IntRange(min=1), help="Checkpoints per request; loops until done.")
 @click.option("--time-limit", type=click.FloatRange(min=0.1), help="Seconds per request; loops until done.")
 @click.option(
@@ -176,8 +144,11 @@ def _sync_stored_pipeline(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Ad hoc: resume from this file and save every checkpoint to it.",
 )
-@click.option("--reset-state", is_flag=True, help="With a pipeline id: start over instead of resuming.")
+@click.option(
+    "--reset-state", is_flag=True, help="With a pipeline id: backfill its streams again from the start."
+)
 @click.option("--run-id", help="Continue this run (same id = skip streams it already finished).")
+@force_option
 @click.option("--raw", is_flag=True, help="Print every engine message as NDJSON on stdout.")
 @json_option
 @pass_cli
@@ -191,14 +162,20 @@ def sync_command(
     destination_type: str,
     destination_config: str | None,
     streams: str | None,
+    lane: str | None,
     state_limit: int | None,
     time_limit: float | None,
     state_file: Path | None,
     reset_state: bool,
     run_id: str | None,
+    force: bool,
     raw: bool,
 ) -> None:
     """Run a sync with live per-stream progress: a stored pipeline by id, or an ad-hoc one.
+
+    A stored pipeline runs through the platform's pipeline runner (the one Dagster runs): its
+    backfill until done, then catching up on webhooks and events, checkpoints saved as they
+    commit; ``--lane`` picks one lane.
 
     \b
     Examples:
@@ -217,32 +194,43 @@ def sync_command(
                 f"{', '.join(given)} cannot be combined with a pipeline id: the pipeline's stored config "
                 "and checkpoint are used (change them with `sync-platform pipelines update`)."
             )
-        eof = _sync_stored_pipeline(
+        options = RunOptions(
+            state_limit=state_limit,
+            time_limit=time_limit,
+            streams=split_names(streams),
+            full_refresh=reset_state,
+            force=force,
+            run_id=run_id,
+        )
+        outcome = run_stored_pipeline(
             cli_ctx,
             pipeline_id,
-            streams=split_names(streams),
-            reset_state=reset_state,
-            run_id=run_id,
-            time_limit=time_limit,
-            state_limit=state_limit,
-            raw=raw,
+            command="sync",
+            lanes=[Lane(lane)] if lane else None,
+            options=options,
+            raw="messages" if raw else None,
         )
-    else:
-        if reset_state:
-            raise click.UsageError("--reset-state needs a pipeline id (ad hoc, delete the --state-file).")
-        eof = _sync_ad_hoc(
-            cli_ctx,
-            source_type=source_type,
-            source_config=source_config,
-            destination_type=destination_type,
-            destination_config=destination_config,
-            streams=streams,
-            state_limit=state_limit,
-            time_limit=time_limit,
-            state_file=state_file,
-            run_id=run_id,
-            raw=raw,
-        )
+        if cli_ctx.json_output and not raw and outcome.last_eof is not None:
+            print_json(outcome.last_eof.to_wire())
+        failed = outcome.failed is not None
+        if failed or (outcome.last_eof is not None and outcome.last_eof.status is RunStatus.FAILED):
+            sys.exit(EXIT_FAILED)
+        return
+    if reset_state or lane or force:
+        raise click.UsageError("--reset-state, --lane and --force need a pipeline id.")
+    eof = _sync_ad_hoc(
+        cli_ctx,
+        source_type=source_type,
+        source_config=source_config,
+        destination_type=destination_type,
+        destination_config=destination_config,
+        streams=streams,
+        state_limit=state_limit,
+        time_limit=time_limit,
+        state_file=state_file,
+        run_id=run_id,
+        raw=raw,
+    )
     if cli_ctx.json_output and not raw:
         print_json(eof.to_wire())
     if eof.status is RunStatus.FAILED:

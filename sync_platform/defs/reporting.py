@@ -1,25 +1,39 @@
 """What a sync run shows in Dagster: a materialization per finished stream, observations per batch.
 
-``RunReporter`` owns the per-stream tallies of one run and turns them into events: a stream's
-``MaterializeResult`` (destination row count, this run's work, its cursor, and the row-count check
-after a completed backfill), and one ``AssetObservation`` per stream a batch touched, recording the
-batch number, its records and the committed checkpoint. Observations are written the moment they
-are logged, so a run that dies later still shows every checkpoint it committed.
+``RunReporter`` owns the per-stream tallies of one run, folded from the engine messages the
+pipeline runner passes on (``absorb``), and turns them into events: a stream's ``MaterializeResult``
+(destination row count, this run's work, its cursor, and the row-count check after a completed
+backfill), and one ``AssetObservation`` per stream a batch touched, recording the batch number, its
+records and the committed checkpoint. Observations are written the moment they are logged, so a
+run that dies later still shows every checkpoint it committed. Presentation only: every decision
+(what to run, when it failed, what to save) is the runner's.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 
 from sync_platform.defs.probes import destination_row_count
 from sync_platform.defs.stream_metadata import StreamTally, materialization_metadata, observation_metadata
-from sync_platform.defs.tags import Lane
 from sync_platform.pipelines import PipelineStore
-from sync_platform.protocol import EofPayload
+from sync_platform.pipelines.runner import Lane
+from sync_platform.protocol import (
+    EofPayload,
+    LogMessage,
+    Message,
+    ProgressMessage,
+    SourceStateMessage,
+    StreamComplete,
+    StreamError,
+    StreamSkip,
+    StreamStart,
+    StreamStatePayload,
+    StreamStatusMessage,
+)
 
 ROW_CHECK = "row_count_matches_source"
 
@@ -36,6 +50,7 @@ class RunReporter:
         lane: Lane,
         keys_by_stream: Mapping[str, dg.AssetKey],
         selected: Sequence[str],
+        listed_count: Callable[[Any], int | None] = lambda _: None,
     ) -> None:
         self.context = context
         self.store = store
@@ -43,10 +58,56 @@ class RunReporter:
         self.lane = lane
         self.keys_by_stream = keys_by_stream
         self.selected = set(selected)
+        self.listed_count = listed_count  # the source's reading of a stream checkpoint's object count
         self.tallies: dict[str, StreamTally] = {}
+        self._finished: list[str] = []
 
     def tally(self, name: str) -> StreamTally:
         return self.tallies.setdefault(name, StreamTally(name))
+
+    def absorb(self, message: Message) -> Iterator[dg.MaterializeResult]:
+        """Fold one engine message into the tallies; a stream that completed (or was skipped) is
+        materialized after the next progress snapshot, which carries its final record count."""
+        now = time.monotonic()
+        if isinstance(message, ProgressMessage):
+            for name, progress in message.progress.streams.items():
+                self.tally(name).records_read = progress.record_count
+            finished, self._finished = self._finished, []
+            for name in finished:
+                yield from self.finished(name)
+        elif isinstance(message, StreamStatusMessage):
+            payload = message.stream_status
+            tally = self.tally(payload.stream)
+            match payload:
+                case StreamStart():
+                    tally.started_at = tally.started_at or now
+                    tally.status = "started"
+                case StreamComplete():
+                    tally.status, tally.finished_at = "completed", now
+                    self._finished.append(payload.stream)
+                case StreamSkip(reason=reason):
+                    tally.status, tally.finished_at, tally.message = "skipped", now, reason
+                    self._finished.append(payload.stream)
+                case StreamError(error=error):
+                    tally.status, tally.finished_at, tally.message = "errored", now, error
+                    self.context.log.error(f"Stream {payload.stream} failed: {error}")
+        elif isinstance(message, SourceStateMessage) and isinstance(message.source_state, StreamStatePayload):
+            tally = self.tally(message.source_state.stream)
+            tally.cursor = message.source_state.data
+            tally.checkpoints += 1
+            tally.started_at = tally.started_at or now
+        elif isinstance(message, LogMessage):
+            data = message.log.data or {}
+            if isinstance(data.get("stream"), str) and any(key in data for key in ("inserted", "updated")):
+                self.tally(data["stream"]).add_flush(data)
+            elif message.log.level in ("warn", "error"):
+                self.context.log.warning(f"{message.emitted_by}: {message.log.message}")
+
+    def flush_finished(self) -> Iterator[dg.MaterializeResult]:
+        """Streams that finished after the batch's last progress snapshot."""
+        finished, self._finished = self._finished, []
+        for name in finished:
+            yield from self.finished(name)
 
     def reportable(self, name: str) -> bool:
         return name in self.selected and name in self.keys_by_stream
@@ -95,9 +156,9 @@ class RunReporter:
 
     def _row_check(self, tally: StreamTally, key: dg.AssetKey, rows: int | None) -> list[dg.AssetCheckResult]:
         """After a completed backfill: destination rows against the objects the backfill listed."""
-        listed = tally.cursor.get("listed") if isinstance(tally.cursor, dict) else None
-        complete = isinstance(tally.cursor, dict) and tally.cursor.get("remaining") == []
-        if self.lane is not Lane.BACKFILL or not complete or not isinstance(listed, int) or rows is None:
+        listed = self.listed_count(tally.cursor) if tally.cursor is not None else None
+        complete = tally.status == "completed"
+        if self.lane is not Lane.BACKFILL or not complete or listed is None or rows is None:
             return []
         return [
             dg.AssetCheckResult(

@@ -1,19 +1,31 @@
-"""The teardown job: removes what a deleted pipeline provisioned, then records it as torn down.
+"""The teardown job: the runner's teardown lane for a deleted pipeline, as a Dagster op.
 
-It runs the connectors' ``teardown`` (the Stripe source deletes the webhook endpoint it created;
-the destination drops the tables or tabs it created), so deleting a pipeline leaks nothing
-(reference bug #9). A failed teardown leaves the pipeline in ``error``; the lifecycle sensor
-retries it, since a deleted pipeline's only lane is teardown.
+The lane runs the connectors' ``teardown`` (the Stripe source deletes the webhook endpoint it
+created; the destination drops the tables or tabs it created) and records the pipeline as torn
+down, so deleting a pipeline leaks nothing (reference bug #9). A teardown that fails is recorded
+by the runner and retried by the lifecycle sensor with backoff; after a bounded number of failures
+in a row the pipeline shows ``teardown_failed`` with the reason, and ``pipelines delete --force``
+forgets it.
 """
+
+from contextlib import closing
 
 import dagster as dg
 from pydantic import Field
 
-from sync_platform.defs.failures import FAILURE_TYPE_TAG, classify_error
 from sync_platform.defs.resources import PipelineResource, SyncEngineResource
-from sync_platform.defs.tags import LANE_TAG, PIPELINE_TAG, Lane
-from sync_platform.engine import blocking
-from sync_platform.pipelines import DesiredStatus, PipelineStatus
+from sync_platform.defs.sync_run import dagster_holder
+from sync_platform.defs.tags import FAILURE_KIND_TAG, LANE_TAG, OUTCOME_TAG, PIPELINE_TAG, Lane, Outcome
+from sync_platform.pipelines import PipelineBusyError
+from sync_platform.pipelines.runner import (
+    EngineMessage,
+    LaneFinished,
+    PipelineNotRunnableError,
+    PipelineRunner,
+    RunEvent,
+    RunFailed,
+    StatusChanged,
+)
 from sync_platform.protocol import LogMessage
 
 TEARDOWN_JOB = "pipeline_teardown_job"
@@ -30,28 +42,35 @@ def teardown_pipeline(
     pipelines: PipelineResource,
     sync_engine: SyncEngineResource,
 ) -> None:
-    store = pipelines.store()
-    pipeline = store.get(config.pipeline_id)
-    context.instance.add_run_tags(context.run_id, {PIPELINE_TAG: pipeline.id, LANE_TAG: Lane.TEARDOWN.value})
-    if pipeline.desired_status is not DesiredStatus.DELETED:
-        raise dg.Failure(
-            f"Pipeline {pipeline.id!r} is {pipeline.desired_status.value}, not deleted: not tearing it down.",
-            allow_retries=False,
-        )
-    if pipeline.torn_down_at is not None:
-        context.log.info(f"Pipeline {pipeline.id} is already torn down.")
-        return
-    store.set_status(pipeline.id, PipelineStatus.TEARDOWN)
-    resolved = store.resolve_secrets(pipeline)
+    pipeline_id = config.pipeline_id
+    context.instance.add_run_tags(context.run_id, {PIPELINE_TAG: pipeline_id, LANE_TAG: Lane.TEARDOWN.value})
+    runner = PipelineRunner(pipelines.store(), sync_engine.engine(), holder=dagster_holder(context.run_id))
     try:
-        for message in blocking.iterate(lambda: sync_engine.engine().teardown(resolved)):
-            if isinstance(message, LogMessage):
-                context.log.info(f"{message.emitted_by}: {message.log.message}")
-    except Exception as error:
-        context.instance.add_run_tags(context.run_id, {FAILURE_TYPE_TAG: classify_error(error).value})
-        raise
-    store.mark_torn_down(pipeline.id)
-    context.log.info(f"Pipeline {pipeline.id} is torn down.")
+        events = runner.run(pipeline_id, [Lane.TEARDOWN])
+        with closing(events):
+            for event in events:
+                _present(context, pipeline_id, event)
+    except (PipelineNotRunnableError, PipelineBusyError) as refusal:
+        context.instance.add_run_tags(context.run_id, {OUTCOME_TAG: Outcome.REFUSED.value})
+        raise dg.Failure(str(refusal), allow_retries=False) from None
+
+
+def _present(context: dg.OpExecutionContext, pipeline_id: str, event: RunEvent) -> None:
+    match event:
+        case EngineMessage(message=LogMessage() as message):
+            context.log.info(f"{message.emitted_by}: {message.log.message}")
+        case StatusChanged(before=before, after=after):
+            context.log.info(f"Pipeline {pipeline_id}: {before.value} -> {after.value}")
+        case LaneFinished(reason=reason):
+            context.log.info(f"Pipeline {pipeline_id}: {reason}")
+        case RunFailed(error=error):
+            context.instance.add_run_tags(
+                context.run_id,
+                {FAILURE_KIND_TAG: error.kind.value, OUTCOME_TAG: Outcome.FAILURE_RECORDED.value},
+            )
+            raise dg.Failure(
+                f"Teardown of pipeline {pipeline_id} failed: {error.summary()}", allow_retries=False
+            )
 
 
 @dg.job(

@@ -77,6 +77,16 @@ class RequestLog:
         with self._changed:
             return self._changed.wait_for(lambda: self._in_flight >= count, timeout)
 
+    def wait_answered(self, count: int, timeout: float = 30.0) -> bool:
+        """Block until at least ``count`` requests have been answered in all; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._entries) >= count, timeout)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until no request is being answered (a killed client's requests still finish here)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._in_flight == 0, timeout)
+
     def entries(self) -> list[LoggedRequest]:
         with self._changed:
             return list(self._entries)

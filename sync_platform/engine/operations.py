@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import aclosing
 from datetime import datetime
 from typing import Any, Literal
@@ -43,6 +43,7 @@ from sync_platform.engine.resolve import (
     bind_source,
     resolve_pipeline,
 )
+from sync_platform.errors import failure_kind_of
 from sync_platform.protocol import (
     CatalogPayload,
     ConnectionStatusMessage,
@@ -262,6 +263,7 @@ class Engine:
         soft_time_limit: float | None = None,
         state_limit: int | None = None,
         input: AsyncIterable[Any] | None = None,
+        on_checkpoint: Callable[[SyncState], None] | None = None,
     ) -> AsyncIterator[Message]:
         """Run a sync, streaming every non-record message, a ``progress`` snapshot after each state,
         stream status and connection status, and a final ``eof``.
@@ -271,6 +273,11 @@ class Engine:
         Either cut sets ``has_more``. A failure yields an eof with ``status: failed`` carrying the
         checkpoint reached so far, then raises. Pipeline problems (bad config, unknown stream)
         raise before anything is read.
+
+        ``on_checkpoint(state)`` is called with the folded ``SyncState`` each time the destination
+        re-emitted a state (so everything before it is durable): a caller can persist it mid-batch,
+        and a kill then repeats only what came after. States are never mutated, so keeping the
+        reference is safe; the call must be cheap (it runs on the event loop).
         """
         resolved = await resolve_pipeline(self.registry, pipeline, state)
         async for message in self._run(
@@ -281,6 +288,7 @@ class Engine:
             state_limit=state_limit,
             input=input,
             emit=True,
+            on_checkpoint=on_checkpoint,
         ):
             yield message
 
@@ -335,6 +343,7 @@ class Engine:
         state_limit: int | None,
         input: AsyncIterable[Any] | None,
         emit: bool,
+        on_checkpoint: Callable[[SyncState], None] | None = None,
     ) -> AsyncIterator[Message]:
         clock = self.clock
         prior = resolved.state
@@ -399,6 +408,8 @@ class Engine:
                         update={"emitted_by": destination.tag, "ts": message.ts or clock.now()}
                     )
                 fold.fold(message, message.ts or clock.now())
+                if on_checkpoint is not None and isinstance(message, SourceStateMessage):
+                    on_checkpoint(fold.state)
                 _log_connector_message(message)
                 if emit:
                     yield message
@@ -447,6 +458,7 @@ class Engine:
             request_progress=fold.request,
             reason=reason,
             error=_describe_error(error) if error is not None else None,
+            failure_kind=failure_kind_of(error) if error is not None else None,
         )
         return EofMessage(eof=payload, emitted_by=ENGINE, ts=self.clock.now())
 

@@ -113,8 +113,10 @@ def _stream_update(current: StreamProgress, payload: Any) -> StreamProgress:
             return current.model_copy(update={"completed_ranges": ranges})
         case StreamComplete():
             return current.model_copy(update={"status": StreamRunStatus.COMPLETED})
-        case StreamError(error=error):
-            return current.model_copy(update={"status": StreamRunStatus.ERRORED, "message": error})
+        case StreamError(error=error, failure_kind=kind):
+            return current.model_copy(
+                update={"status": StreamRunStatus.ERRORED, "message": error, "failure_kind": kind}
+            )
         case StreamSkip(reason=reason):
             return current.model_copy(update={"status": StreamRunStatus.SKIPPED, "message": reason})
     return current

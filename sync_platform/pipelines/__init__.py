@@ -45,21 +45,29 @@ from sync_platform.pipelines.model import (
     generate_pipeline_id,
 )
 from sync_platform.pipelines.run_config import RevealedPipelineConfig, resolve_secrets
+from sync_platform.pipelines.run_lock import PipelineBusyError, RunLock
 from sync_platform.pipelines.secret_fields import secret_paths
 from sync_platform.pipelines.states import (
+    MAX_CONSECUTIVE_FAILURES,
     DesiredStatus,
     DisplayStatus,
-    FailureType,
     PipelineError,
     PipelineStatus,
+    retry_delay,
 )
-from sync_platform.pipelines.store import DEFAULT_SCHEMA, PipelineStore, StoreUnavailableError
+from sync_platform.pipelines.store import (
+    DEFAULT_SCHEMA,
+    PipelineStore,
+    StoreUnavailableError,
+    describe_database,
+)
 from sync_platform.pipelines.transaction import StoreTransaction
 from sync_platform.pipelines.vault import SECRET_KEY_ENV, SecretVault
 from sync_platform.pipelines.webhook_target import WebhookTarget
 
 __all__ = [
     "DEFAULT_SCHEMA",
+    "MAX_CONSECUTIVE_FAILURES",
     "MIGRATIONS",
     "PIPELINE_ID_PATTERN",
     "PLATFORM_TRANSITIONS",
@@ -72,7 +80,6 @@ __all__ = [
     "ConnectorConfigs",
     "DesiredStatus",
     "DisplayStatus",
-    "FailureType",
     "InboxEvent",
     "InboxRef",
     "InboxSummary",
@@ -84,6 +91,7 @@ __all__ = [
     "MissingEnvSecretError",
     "MissingSecretKeyError",
     "Pipeline",
+    "PipelineBusyError",
     "PipelineCreate",
     "PipelineError",
     "PipelineExistsError",
@@ -92,6 +100,7 @@ __all__ = [
     "PipelineStore",
     "PipelineUpdate",
     "RevealedPipelineConfig",
+    "RunLock",
     "SecretDecryptionError",
     "SecretError",
     "SecretVault",
@@ -100,6 +109,7 @@ __all__ = [
     "StreamSelection",
     "TransitionError",
     "WebhookTarget",
+    "describe_database",
     "display_status",
     "generate_pipeline_id",
     "lanes",
@@ -110,6 +120,7 @@ __all__ = [
     "platform_transition_allowed",
     "resolve_secrets",
     "resume_target",
+    "retry_delay",
     "secret_paths",
     "target_status",
 ]

@@ -68,13 +68,15 @@ def change_desired_status(pipeline_id: str, current: Lifecycle, requested: Desir
     """The lifecycle after the user asks for ``requested``; raises ``TransitionError`` (a 409).
 
     Asking for ``active`` on a failed pipeline is the user's "resume": it clears the error, which
-    is the platform's signal to retry (an auth or config failure is never retried without it).
+    is the platform's signal to retry (a parked failure is never retried without it). Deleting
+    clears it the same way: a pipeline parked by a failed sync is torn down, and deleting again a
+    pipeline whose teardown failed tries the teardown again.
     """
     if not USER_CHANGES[(current.desired_status, requested)]:
         raise _deleted_conflict(
             pipeline_id, {D.ACTIVE: "resumed", D.PAUSED: "paused"}.get(requested, "changed")
         )
-    cleared = requested is D.ACTIVE and current.status is S.ERROR
+    cleared = current.status is S.ERROR and requested in (D.ACTIVE, D.DELETED)
     return replace(current, desired_status=requested, error=None if cleared else current.error)
 
 
@@ -198,9 +200,12 @@ def display_status(current: Lifecycle) -> DisplayStatus:
     """The one word users see; the first matching row of the table in ``docs/pipelines.md`` wins."""
     if current.torn_down:
         return DisplayStatus.DELETED
+    if current.desired_status is D.DELETED:
+        failed = current.status is S.ERROR and current.error is not None and current.error.parked
+        return DisplayStatus.TEARDOWN_FAILED if failed else DisplayStatus.TEARING_DOWN
     if current.status is S.ERROR and current.error is not None:
         return DisplayStatus.ERROR
-    if current.desired_status is D.DELETED or current.status is S.TEARDOWN:
+    if current.status is S.TEARDOWN:
         return DisplayStatus.TEARING_DOWN
     if current.desired_status is D.PAUSED:
         return DisplayStatus.PAUSED if current.status in (S.PAUSED, S.ERROR) else DisplayStatus.PAUSING
@@ -262,14 +267,15 @@ class Lanes:
 
 def lanes_for(current: Lifecycle, intake: LiveIntake) -> Lanes:
     """The lanes table (see ``docs/pipelines.md``) for a lifecycle and a source's live intake."""
+    error = current.error if current.status is S.ERROR else None
+    parked = error is not None and error.parked
     if current.desired_status is D.DELETED:
-        return Lanes(teardown=not current.torn_down)
+        return Lanes(teardown=not current.torn_down and not parked)  # parked: teardown_failed
     intake_only = Lanes(webhook_intake=intake.webhooks)
     if current.desired_status is D.PAUSED:
         return intake_only
-    error = current.error if current.status is S.ERROR else None
-    if error is not None and not error.failure_type.retried_automatically:
-        return intake_only  # parked until the user resumes or edits the config
+    if parked:
+        return intake_only  # until the user resumes or edits the config
     match S.TEARDOWN if current.status is S.TEARDOWN else resume_target(current):
         case S.SETUP:
             return Lanes(setup=True, webhook_intake=intake.webhooks)

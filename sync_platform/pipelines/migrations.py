@@ -91,6 +91,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             ON {schema}.webhook_inbox (pipeline_id, id) WHERE processed_at IS NULL;
         """,
     ),
+    Migration(
+        3,
+        "pipeline_runner",
+        """
+        ALTER TABLE {schema}.pipelines
+            ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0);
+        -- Who holds a pipeline's run lock (a session advisory lock): named when a second run is refused.
+        CREATE TABLE {schema}.run_locks (
+            pipeline_id text PRIMARY KEY REFERENCES {schema}.pipelines (id) ON DELETE CASCADE,
+            holder text NOT NULL,
+            lane text NOT NULL,
+            acquired_at timestamptz NOT NULL DEFAULT now()
+        );
+        """,
+    ),
 )
 
 

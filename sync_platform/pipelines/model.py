@@ -101,10 +101,10 @@ class StreamSelection(BaseModel):
 
 
 def _check_streams(streams: list[StreamSelection] | None) -> list[StreamSelection] | None:
+    """Refuse a name listed twice. Whether the names exist, and that there is at least one, is the
+    store's check against the source (``admission``), so every entry point gets the same message."""
     if streams is None:
         return None
-    if not streams:
-        raise ValueError("streams must name at least one stream; omit `streams` to sync every stream")
     seen: set[str] = set()
     for stream in streams:
         if stream.name in seen:
@@ -167,7 +167,9 @@ class Pipeline(BaseModel):
     ``sync_state`` is the backfill/reconcile checkpoint (the resume point); ``live_state`` is the
     live lanes' checkpoint (events cursor). They are stored apart so a live run can never
     overwrite the backfill's position (reference bug #4). Both are opaque engine JSON here.
-    ``resume_status`` is where a paused or failed pipeline returns to; ``version`` increments on
+    ``resume_status`` is where a paused or failed pipeline returns to; ``consecutive_failures``
+    counts failed runs since the last success (or the user's resume) and outlives the ``error``
+    a retry clears, so repeated transient failures end up parked; ``version`` increments on
     every write to the pipeline row and is the token for optimistic concurrency.
     """
 
@@ -181,6 +183,7 @@ class Pipeline(BaseModel):
     status: PipelineStatus
     error: PipelineError | None = None
     resume_status: PipelineStatus | None = None
+    consecutive_failures: int = Field(default=0, ge=0)
     sync_state: dict[str, Any] | None = None
     live_state: dict[str, Any] | None = None
     version: int = Field(ge=1)

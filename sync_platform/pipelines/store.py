@@ -8,9 +8,10 @@ Use ``transaction()`` directly when several steps must commit together, such as 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -18,14 +19,16 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
 
 from sync_platform.engine.registry import ConnectorRegistry
-from sync_platform.errors import SyncPlatformError
+from sync_platform.errors import FailureKind, SyncPlatformError
 from sync_platform.pipelines import inbox as _inbox
+from sync_platform.pipelines.admission import admit
 from sync_platform.pipelines.checkpoints import Checkpoint, CheckpointLane
 from sync_platform.pipelines.connector_configs import ConnectorConfigs
-from sync_platform.pipelines.inbox import InboxRef, InboxSummary
+from sync_platform.pipelines.inbox import InboxEvent, InboxRef, InboxSummary
 from sync_platform.pipelines.migrations import migrate
 from sync_platform.pipelines.model import Pipeline, PipelineCreate, PipelineUpdate
 from sync_platform.pipelines.run_config import RevealedPipelineConfig, resolve_secrets
+from sync_platform.pipelines.run_lock import RunLock
 from sync_platform.pipelines.states import DesiredStatus, PipelineError, PipelineStatus
 from sync_platform.pipelines.tables import Tables
 from sync_platform.pipelines.transaction import ControlInput, StoreTransaction
@@ -36,16 +39,37 @@ from sync_platform.redaction import redact
 logger = logging.getLogger(__name__)
 
 DEFAULT_SCHEMA = "sync_platform"
+RECONNECT_SECONDS = 30.0
+STORE_APPLICATION = "sync_platform store"  # how the store's connections show in pg_stat_activity
+
+T = TypeVar("T")
+
+
+def describe_database(dsn: str) -> str:
+    """``database 'x' on host:port`` (or its socket directory): where, never who or the password."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "the configured database"
+    host = str(info.get("host") or "localhost")
+    port = f":{info['port']}" if info.get("port") else ""
+    return f"database {info.get('dbname') or info.get('user') or 'postgres'!r} on {host}{port}"
 
 
 class StoreUnavailableError(SyncPlatformError, ConnectionError):
-    """The app database cannot be reached with the configured URL."""
+    """The app database cannot be reached with the configured URL (after retrying, when it was lost)."""
 
-    def __init__(self, dsn: str, cause: BaseException) -> None:
-        super().__init__(
-            f"Cannot connect to the app database at {redact(dsn)}: {redact(str(cause)).strip()}. "
-            "Check DATABASE_URL (or unset it to use the embedded PostgreSQL)."
-        )
+    def __init__(self, dsn: str, cause: BaseException, *, waited: float | None = None) -> None:
+        self.database = describe_database(dsn)
+        if waited is None:
+            text = f"Cannot connect to the app {self.database}: {redact(str(cause)).strip()}."
+        else:
+            text = (
+                f"Lost the app {self.database} and could not reconnect within {waited:.0f} s: "
+                f"{redact(str(cause)).strip()}. Everything committed before that is kept; a new run "
+                "resumes from the last saved checkpoint."
+            )
+        super().__init__(f"{text} Check DATABASE_URL (or unset it to use the embedded PostgreSQL).")
 
 
 class PipelineStore:
@@ -56,6 +80,14 @@ class PipelineStore:
     construction. ``registry`` validates connector configs against their specs (default: every
     installed connector); ``environ`` is where secrets and the encryption key are read from
     (default: the process environment, read at use).
+
+    A connection the database drops (a restart, a failover, an administrator's
+    ``pg_terminate_backend``) is not fatal: every method retries its unit of work on a fresh
+    connection, with backoff, for up to ``reconnect_seconds``, then raises
+    ``StoreUnavailableError`` naming the database. A unit of work is one transaction, so a retry
+    either repeats work that never committed or (rarely: the connection died during COMMIT) work
+    that did, which every write here tolerates: checkpoint writes are version-checked, inbox
+    inserts and marks are idempotent, status writes re-apply the same rule.
     """
 
     def __init__(
@@ -67,9 +99,12 @@ class PipelineStore:
         environ: Mapping[str, str] | None = None,
         min_connections: int = 1,
         max_connections: int = 4,
+        reconnect_seconds: float = RECONNECT_SECONDS,
     ) -> None:
         self.tables = Tables(schema)
         self.configs = ConnectorConfigs(registry, SecretVault(environ))
+        self.reconnect_seconds = reconnect_seconds
+        self._dsn = dsn
         try:
             with psycopg.connect(dsn, autocommit=True) as connection:
                 migrate(connection, schema)
@@ -79,7 +114,7 @@ class PipelineStore:
             dsn,
             min_size=min_connections,
             max_size=max_connections,
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            kwargs={"autocommit": True, "row_factory": dict_row, "application_name": STORE_APPLICATION},
             open=True,
             name=f"sync_platform.pipelines.{schema}",
         )
@@ -99,43 +134,77 @@ class PipelineStore:
 
     @contextmanager
     def transaction(self) -> Iterator[StoreTransaction]:
-        """One unit of work: everything done through the yielded object commits together."""
+        """One unit of work: everything done through the yielded object commits together.
+
+        Not retried when the connection drops (the block cannot be re-run from here): prefer
+        ``atomically(work)``, which is.
+        """
         with self._pool.connection() as connection, connection.transaction():
             yield StoreTransaction(connection, self.tables, self.configs)
 
-    @contextmanager
-    def _single_statement(self) -> Iterator[StoreTransaction]:
-        """For calls that run one statement: autocommit, so no BEGIN/COMMIT round trips.
+    def atomically(self, work: Callable[[StoreTransaction], T]) -> T:
+        """Run ``work`` in one transaction, re-running it on a fresh connection if one drops."""
+        return self._retrying(work, atomic=True)
 
-        The webhook receiver calls ``webhook_target`` and ``insert_inbox_event`` per request; each
-        is then one round trip to the database.
-        """
-        with self._pool.connection() as connection:
-            yield StoreTransaction(connection, self.tables, self.configs)
+    def _retrying(self, work: Callable[[StoreTransaction], T], *, atomic: bool) -> T:
+        deadline = time.monotonic() + self.reconnect_seconds
+        delay = 0.1
+        while True:
+            try:
+                wait = max(0.5, deadline - time.monotonic())  # for a pooled connection, then give up
+                with self._pool.connection(timeout=wait) as connection:
+                    if not atomic:
+                        # One statement, autocommit: no BEGIN/COMMIT round trips (the webhook
+                        # receiver's hot path is one primary-key read and one insert).
+                        return work(StoreTransaction(connection, self.tables, self.configs))
+                    with connection.transaction():
+                        return work(StoreTransaction(connection, self.tables, self.configs))
+            except psycopg.OperationalError as error:
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailableError(self._dsn, error, waited=self.reconnect_seconds) from None
+                logger.warning(
+                    "lost the app %s (%s); retrying in %.1f s",
+                    describe_database(self._dsn),
+                    type(error).__name__,
+                    delay,
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _read(self, work: Callable[[StoreTransaction], T]) -> T:
+        return self._retrying(work, atomic=False)
+
+    def run_lock(self, pipeline_id: str, *, holder: str, lane: str) -> RunLock:
+        """The pipeline's run lock (a context manager); entering it refuses a second run."""
+        return RunLock(
+            self._dsn, self.tables, pipeline_id, holder=holder, lane=lane,
+            reconnect_seconds=self.reconnect_seconds,
+        )  # fmt: skip
 
     # --- pipelines ------------------------------------------------------------------------------
 
     def create(self, request: PipelineCreate) -> Pipeline:
-        with self.transaction() as tx:
-            return tx.create(request)
+        return self.atomically(lambda tx: tx.create(request))
+
+    def validate_create(self, request: PipelineCreate) -> None:
+        """Every offline check ``create`` makes (configs, streams), storing nothing and reading no
+        table: a caller with a slower check to run first (the CLI's connection check) refuses bad
+        input before it. ``create`` checks again, so skipping this is never unsafe."""
+        admit(self.configs, request)
 
     def get(self, pipeline_id: str) -> Pipeline:
-        with self._single_statement() as tx:
-            return tx.get(pipeline_id)
+        return self._read(lambda tx: tx.get(pipeline_id))
 
     def find(self, pipeline_id: str) -> Pipeline | None:
-        with self._single_statement() as tx:
-            return tx.find(pipeline_id)
+        return self._read(lambda tx: tx.find(pipeline_id))
 
     def list_pipelines(self, *, include_deleted: bool = False) -> list[Pipeline]:
-        with self._single_statement() as tx:
-            return tx.list_pipelines(include_deleted=include_deleted)
+        return self._read(lambda tx: tx.list_pipelines(include_deleted=include_deleted))
 
     def update(
         self, pipeline_id: str, change: PipelineUpdate, *, expected_version: int | None = None
     ) -> Pipeline:
-        with self.transaction() as tx:
-            return tx.update(pipeline_id, change, expected_version=expected_version)
+        return self.atomically(lambda tx: tx.update(pipeline_id, change, expected_version=expected_version))
 
     def pause(self, pipeline_id: str, *, expected_version: int | None = None) -> Pipeline:
         return self._desire(pipeline_id, DesiredStatus.PAUSED, expected_version)
@@ -149,26 +218,42 @@ class PipelineStore:
         return self._desire(pipeline_id, DesiredStatus.DELETED, expected_version)
 
     def _desire(self, pipeline_id: str, desired: DesiredStatus, expected_version: int | None) -> Pipeline:
-        with self.transaction() as tx:
-            return tx.set_desired_status(pipeline_id, desired, expected_version=expected_version)
+        return self.atomically(
+            lambda tx: tx.set_desired_status(pipeline_id, desired, expected_version=expected_version)
+        )
 
     def set_status(
         self, pipeline_id: str, status: PipelineStatus, error: PipelineError | None = None
     ) -> Pipeline:
-        with self.transaction() as tx:
-            return tx.set_status(pipeline_id, status, error)
+        return self.atomically(lambda tx: tx.set_status(pipeline_id, status, error))
 
     def mark_torn_down(self, pipeline_id: str) -> Pipeline:
-        with self.transaction() as tx:
-            return tx.mark_torn_down(pipeline_id)
+        return self.atomically(lambda tx: tx.mark_torn_down(pipeline_id))
 
     def apply_control(self, pipeline_id: str, control: ControlInput) -> Pipeline:
-        with self.transaction() as tx:
-            return tx.apply_control(pipeline_id, control)
+        return self.atomically(lambda tx: tx.apply_control(pipeline_id, control))
 
     def purge(self, pipeline_id: str, *, force: bool = False) -> bool:
-        with self.transaction() as tx:
-            return tx.purge(pipeline_id, force=force)
+        return self.atomically(lambda tx: tx.purge(pipeline_id, force=force))
+
+    def record_failure(
+        self,
+        pipeline_id: str,
+        *,
+        kind: FailureKind,
+        message: str,
+        stream: str | None = None,
+        lane: str | None = None,
+        run: str | None = None,
+    ) -> Pipeline:
+        return self.atomically(
+            lambda tx: tx.record_failure(
+                pipeline_id, kind=kind, message=message, stream=stream, lane=lane, run=run
+            )
+        )
+
+    def record_success(self, pipeline_id: str) -> Pipeline:
+        return self.atomically(lambda tx: tx.record_success(pipeline_id))
 
     def resolve_secrets(self, pipeline: Pipeline) -> RevealedPipelineConfig:
         """The engine-ready config with plaintext secrets, for an in-process run."""
@@ -184,40 +269,42 @@ class PipelineStore:
         lane: CheckpointLane = CheckpointLane.BACKFILL,
         expected_version: int | None = None,
     ) -> int:
-        with self.transaction() as tx:
-            return tx.save_checkpoint(pipeline_id, sync_state, lane=lane, expected_version=expected_version)
+        return self.atomically(
+            lambda tx: tx.save_checkpoint(
+                pipeline_id, sync_state, lane=lane, expected_version=expected_version
+            )
+        )
 
     def get_checkpoint(self, pipeline_id: str, lane: CheckpointLane = CheckpointLane.BACKFILL) -> Checkpoint:
-        with self._single_statement() as tx:
-            return tx.get_checkpoint(pipeline_id, lane)
+        return self._read(lambda tx: tx.get_checkpoint(pipeline_id, lane))
 
     def reset_checkpoints(self, pipeline_id: str, lanes: list[CheckpointLane] | None = None) -> Pipeline:
-        with self.transaction() as tx:
-            return tx.reset_checkpoints(pipeline_id, lanes)
+        return self.atomically(lambda tx: tx.reset_checkpoints(pipeline_id, lanes))
 
     # --- webhook receiver and inbox -------------------------------------------------------------
 
     def webhook_target(self, pipeline_id: str) -> WebhookTarget | None:
-        with self._single_statement() as tx:
-            return tx.webhook_target(pipeline_id)
+        return self._read(lambda tx: tx.webhook_target(pipeline_id))
 
     def insert_inbox_event(
         self, pipeline_id: str, event_id: str, event_type: str, payload: dict[str, Any]
     ) -> bool:
         """Store a verified event; False if this pipeline already has it (a redelivery)."""
-        with self._single_statement() as tx:
-            return tx.insert_inbox_event(pipeline_id, event_id, event_type, payload)
+        return self._read(lambda tx: tx.insert_inbox_event(pipeline_id, event_id, event_type, payload))
 
     def pending_inbox(self, after_id: int = 0, limit: int = _inbox.DEFAULT_SCAN_LIMIT) -> list[InboxRef]:
-        with self._single_statement() as tx:
-            return tx.pending_inbox(after_id, limit)
+        return self._read(lambda tx: tx.pending_inbox(after_id, limit))
 
     def pending_inbox_summary(
         self, after_id: int = 0, limit: int = _inbox.DEFAULT_SCAN_LIMIT
     ) -> list[InboxSummary]:
-        with self._single_statement() as tx:
-            return tx.pending_inbox_summary(after_id, limit)
+        return self._read(lambda tx: tx.pending_inbox_summary(after_id, limit))
+
+    def claim_inbox_events(
+        self, pipeline_id: str, limit: int = _inbox.DEFAULT_CLAIM_LIMIT
+    ) -> list[InboxEvent]:
+        """The oldest pending events of a pipeline (the caller holds its run lock)."""
+        return self.atomically(lambda tx: tx.claim_inbox_events(pipeline_id, limit=limit))
 
     def count_pending_inbox(self, pipeline_id: str) -> int:
-        with self._single_statement() as tx:
-            return tx.count_pending_inbox(pipeline_id)
+        return self._read(lambda tx: tx.count_pending_inbox(pipeline_id))

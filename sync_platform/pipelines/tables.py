@@ -17,9 +17,11 @@ class Tables:
     pipelines: sql.Identifier = field(init=False)
     checkpoints: sql.Identifier = field(init=False)
     inbox: sql.Identifier = field(init=False)
+    run_locks: sql.Identifier = field(init=False)
 
     def __post_init__(self) -> None:
         check_schema_name(self.schema)
         object.__setattr__(self, "pipelines", sql.Identifier(self.schema, "pipelines"))
         object.__setattr__(self, "checkpoints", sql.Identifier(self.schema, "checkpoints"))
         object.__setattr__(self, "inbox", sql.Identifier(self.schema, "webhook_inbox"))
+        object.__setattr__(self, "run_locks", sql.Identifier(self.schema, "run_locks"))

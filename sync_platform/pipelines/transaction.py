@@ -23,9 +23,11 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from sync_platform.errors import FailureKind
 from sync_platform.pipelines import checkpoints as _checkpoints
 from sync_platform.pipelines import inbox as _inbox
 from sync_platform.pipelines import lifecycle
+from sync_platform.pipelines.admission import admit, check_streams
 from sync_platform.pipelines.checkpoints import Checkpoint, CheckpointLane
 from sync_platform.pipelines.connector_configs import ConnectorConfigs
 from sync_platform.pipelines.errors import (
@@ -61,6 +63,7 @@ _COLUMNS = (
     "status",
     "resume_status",
     "error",
+    "consecutive_failures",
 )
 
 Change = Callable[[Pipeline], Pipeline]
@@ -91,6 +94,7 @@ def _column_values(pipeline: Pipeline) -> list[Any]:
         pipeline.status.value,
         None if pipeline.resume_status is None else pipeline.resume_status.value,
         None if pipeline.error is None else Jsonb(pipeline.error.model_dump(mode="json")),
+        pipeline.consecutive_failures,
     ]
 
 
@@ -136,10 +140,10 @@ class StoreTransaction:
     # --- writing the pipeline row ---------------------------------------------------------------
 
     def create(self, request: PipelineCreate) -> Pipeline:
-        """Store a new pipeline in status ``setup``; its configs validated and their secrets sealed."""
+        """Store a new pipeline in status ``setup`` once it passes every offline check (``admission``);
+        its secrets are sealed."""
         pipeline_id = request.id or generate_pipeline_id()
-        source = self.configs.prepare("source", request.source)
-        destination = self.configs.prepare("destination", request.destination)
+        source, destination = admit(self.configs, request)
         streams = (
             None if request.streams is None else [s.model_dump(exclude_none=True) for s in request.streams]
         )
@@ -226,6 +230,12 @@ class StoreTransaction:
                 )
             if "streams" in change.model_fields_set:
                 updates["streams"] = change.streams
+            source_type = updates["source"].type if "source" in updates else current.source.type
+            if "streams" in change.model_fields_set or source_type != current.source.type:
+                # a new selection, or a new source whose catalog the kept selection must fit
+                check_streams(self.configs.registry, source_type, updates.get("streams", current.streams))
+            if current.error is not None and state.error is None:
+                updates["consecutive_failures"] = 0  # the user's resume or fix: a fresh retry budget
             return _with_lifecycle(current, state, **updates)
 
         return self.modify(pipeline_id, apply, expected_version=expected_version)
@@ -266,18 +276,20 @@ class StoreTransaction:
         Setup returns e.g. Stripe's new ``webhook_secret`` or a new ``spreadsheet_id``: the whole
         config is replaced (never merged), plaintext secrets are encrypted, and a secret whose value
         is unchanged keeps its stored form, so an ``{"env": ...}`` reference is not turned into a
-        copy. Allowed in any lifecycle state: it records what the connector did.
+        copy. Allowed in any lifecycle state: it records what the connector did, so only the JSON
+        schema is checked (refusing it would forget what setup created, such as a webhook endpoint).
         """
         payload = control.control if isinstance(control, ControlMessage) else control
 
         def apply(current: Pipeline) -> Pipeline:
             if isinstance(payload, SourceConfigControl):
                 incoming = ConnectorConfig(type=current.source.type, config=payload.source_config)
-                return current.model_copy(
-                    update={"source": self.configs.prepare("source", incoming, current.source)}
-                )
+                prepared = self.configs.prepare("source", incoming, current.source, connector_rules=False)
+                return current.model_copy(update={"source": prepared})
             incoming = ConnectorConfig(type=current.destination.type, config=payload.destination_config)
-            prepared = self.configs.prepare("destination", incoming, current.destination)
+            prepared = self.configs.prepare(
+                "destination", incoming, current.destination, connector_rules=False
+            )
             return current.model_copy(update={"destination": prepared})
 
         return self.modify(pipeline_id, apply)
@@ -304,6 +316,49 @@ class StoreTransaction:
         )
         logger.info("purged pipeline %s", pipeline_id, extra={"pipeline_id": pipeline_id})
         return True
+
+    # --- run outcomes (written by the pipeline runner) ---------------------------------------
+
+    def record_failure(
+        self,
+        pipeline_id: str,
+        *,
+        kind: FailureKind,
+        message: str,
+        stream: str | None = None,
+        lane: str | None = None,
+        run: str | None = None,
+    ) -> Pipeline:
+        """Status ``error`` with this failure; ``attempts`` counts it among the failures in a row."""
+
+        def apply(current: Pipeline) -> Pipeline:
+            attempts = current.consecutive_failures + 1
+            error = PipelineError(
+                kind=kind,
+                message=message,
+                stream=stream,
+                lane=lane,
+                run=run,
+                attempts=attempts,
+                occurred_at=utc_now(),
+            )
+            state = lifecycle.change_status(pipeline_id, current.lifecycle, PipelineStatus.ERROR, error)
+            return _with_lifecycle(current, state, consecutive_failures=attempts)
+
+        return self.modify(pipeline_id, apply)
+
+    def record_success(self, pipeline_id: str) -> Pipeline:
+        """A lane finished without failing: the failure count restarts, and a retried (not parked)
+        error gives way to the working status it interrupted."""
+
+        def apply(current: Pipeline) -> Pipeline:
+            state = current.lifecycle
+            error = current.error if current.status is PipelineStatus.ERROR else None
+            if error is not None and not error.parked and state.desired_status is not DesiredStatus.DELETED:
+                state = lifecycle.change_status(pipeline_id, state, lifecycle.resume_target(state))
+            return _with_lifecycle(current, state, consecutive_failures=0)
+
+        return self.modify(pipeline_id, apply)
 
     # --- checkpoints ----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ Everything a connector or the engine exchanges is defined here, and nothing here
 sync_platform, so a third-party connector can depend on this package alone.
 """
 
+from sync_platform.errors import FailureKind
 from sync_platform.protocol.base import WireModel
 from sync_platform.protocol.catalog import (
     CatalogPayload,
@@ -111,6 +112,7 @@ __all__ = [
     "EofMessage",
     "EofPayload",
     "EofReason",
+    "FailureKind",
     "GlobalStatePayload",
     "LogLevel",
     "LogMessage",

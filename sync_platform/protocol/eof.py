@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from sync_platform.errors import FailureKind
 from sync_platform.protocol.base import WireModel
 from sync_platform.protocol.progress import ProgressPayload
 from sync_platform.protocol.state import SyncState
@@ -34,3 +35,4 @@ class EofPayload(WireModel):
     request_progress: ProgressPayload
     reason: EofReason | None = None
     error: str | None = None
+    failure_kind: FailureKind | None = None  # with ``error``: the failure's kind (from its type)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sync_platform.errors import FailureKind
 from sync_platform.protocol.catalog import OpenTimeRange, TimeRange
 from sync_platform.protocol.messages import (
     ConnectionStatusMessage,
@@ -61,9 +62,12 @@ def log(level: LogLevel | str, message: str, data: dict[str, Any] | None = None)
     return LogMessage(log=LogPayload(level=LogLevel(level), message=message, data=data))
 
 
-def connection_status(succeeded: bool, message: str | None = None) -> ConnectionStatusMessage:
+def connection_status(
+    succeeded: bool, message: str | None = None, failure_kind: FailureKind | None = None
+) -> ConnectionStatusMessage:
     status = ConnectionStatus.SUCCEEDED if succeeded else ConnectionStatus.FAILED
-    return ConnectionStatusMessage(connection_status=ConnectionStatusPayload(status=status, message=message))
+    payload = ConnectionStatusPayload(status=status, message=message, failure_kind=failure_kind)
+    return ConnectionStatusMessage(connection_status=payload)
 
 
 def stream_start(stream: str, time_range: OpenTimeRange | None = None) -> StreamStatusMessage:
@@ -80,8 +84,10 @@ def stream_complete(stream: str) -> StreamStatusMessage:
     return StreamStatusMessage(stream_status=StreamComplete(stream=stream))
 
 
-def stream_error(stream: str, error: str) -> StreamStatusMessage:
-    return StreamStatusMessage(stream_status=StreamError(stream=stream, error=error))
+def stream_error(stream: str, error: str, failure_kind: FailureKind | None = None) -> StreamStatusMessage:
+    return StreamStatusMessage(
+        stream_status=StreamError(stream=stream, error=error, failure_kind=failure_kind)
+    )
 
 
 def stream_skip(stream: str, reason: str) -> StreamStatusMessage:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from sync_platform.errors import FailureKind
 from sync_platform.protocol.base import WireModel
 from sync_platform.protocol.catalog import TimeRange
 from sync_platform.protocol.status import ConnectionStatusPayload, RunStatus, StreamRunStatus
@@ -15,6 +16,7 @@ class StreamProgress(WireModel):
     state_count: int = 0
     record_count: int = 0
     message: str | None = None
+    failure_kind: FailureKind | None = None  # an errored stream's kind of failure
     total_range: TimeRange | None = None
     completed_ranges: tuple[TimeRange, ...] | None = None
 

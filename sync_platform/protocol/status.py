@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from sync_platform.errors import FailureKind
 from sync_platform.protocol.base import WireModel
 from sync_platform.protocol.catalog import OpenTimeRange, TimeRange
 
@@ -21,6 +22,7 @@ class ConnectionStatusPayload(WireModel):
 
     status: ConnectionStatus
     message: str | None = None
+    failure_kind: FailureKind | None = None  # with ``failed``: why, as the platform acts on it
 
 
 class StreamStart(WireModel):
@@ -48,6 +50,7 @@ class StreamError(WireModel):
     stream: str
     status: Literal["error"] = "error"
     error: str
+    failure_kind: FailureKind | None = None  # unset from a connector that does not classify
 
 
 class StreamSkip(WireModel):

@@ -36,5 +36,5 @@ def test_after_delete_a_sync_is_a_conflict_and_nothing_reaches_the_destination(
     results = [cli("sync", "shop"), cli("sync-batch", "shop", "--loop", "0")]
 
     assert [result.exit_code for result in results] == [EXIT_CONFLICT, EXIT_CONFLICT]
-    assert all("it cannot be synced" in result.stderr for result in results)
+    assert all("it is deleted, and deleted is terminal" in result.stderr for result in results)
     assert pipeline_scenario.rows("shop") == set()

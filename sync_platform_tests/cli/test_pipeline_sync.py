@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from sync_platform_tests.cli.conftest import CliInvoker, PipelineScenario
+from sync_platform.cli import EXIT_CONFLICT
+from sync_platform_tests.cli.conftest import CliInvoker, PipelineScenario, get
 from sync_platform_tests.plugins.postgres import PgTestDatabase
 
 
@@ -157,13 +158,18 @@ def test_sync_with_an_id_refuses_ad_hoc_options(cli: CliInvoker) -> None:
     assert "--source, --state-file cannot be combined with a pipeline id" in result.stderr
 
 
-def test_a_paused_pipeline_is_synced_when_asked_with_a_note(cli: CliInvoker) -> None:
+def test_a_paused_pipeline_is_refused_unless_forced_and_stays_paused(cli: CliInvoker) -> None:
     cli.ok("pipelines", "create", "--id", "shop", "--source", "fixture", "--destination", "null", "--paused")
 
-    result = cli.ok("sync", "shop")
+    refused = [cli("sync", "shop"), cli("sync-batch", "shop", "--loop", "0")]
+    forced = cli.ok("sync", "shop", "--force")
 
-    assert "Pipeline shop is paused; syncing it anyway because you asked." in result.stderr
-    assert "Final status: succeeded" in result.stderr
+    assert [result.exit_code for result in refused] == [EXIT_CONFLICT, EXIT_CONFLICT]
+    for result in refused:
+        assert "it is paused; resume it first (`sync-platform pipelines resume shop`)" in result.stderr
+        assert "Pass --force to run it anyway." in result.stderr
+    assert "Final status: succeeded" in forced.stderr
+    assert get(cli, "shop")["display_status"] == "paused"
 
 
 def test_the_first_run_sets_the_pipeline_up_before_writing(
@@ -174,5 +180,13 @@ def test_the_first_run_sets_the_pipeline_up_before_writing(
 
     result = cli.ok("sync-batch", "shop", "--loop", "0")
 
-    assert "Running connector setup first" in result.stderr
+    lines = result.stderr.splitlines()
+    setup = next(i for i, line in enumerate(lines) if line.startswith("set up "))
+    first_batch = next(i for i, line in enumerate(lines) if line.startswith("backfill batch 1:"))
+    assert setup < first_batch
+    assert "status: setting_up → backfilling" in lines
+    assert "status: backfilling → ready" in lines
     assert pipeline_scenario.rows("shop") == pipeline_scenario.expected
+    assert get(cli, "shop")["display_status"] == "ready"
+    again = cli.ok("sync-batch", "shop", "--loop", "0")
+    assert not any(line.startswith("set up ") for line in again.stderr.splitlines())  # set up once

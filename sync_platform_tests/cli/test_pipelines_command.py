@@ -154,11 +154,12 @@ def test_delete_asks_for_teardown_and_then_update_is_a_conflict(cli: CliInvoker)
 @pytest.mark.parametrize(
     ("command", "verb"),
     [
-        (("pipelines", "resume"), "resumed"),
-        (("pipelines", "pause"), "paused"),
-        (("pipelines", "check"), "checked"),
-        (("sync",), "synced"),
-        (("sync-batch",), "synced"),
+        (("pipelines", "resume", "shop"), "it cannot be resumed"),
+        (("pipelines", "pause", "shop"), "it cannot be paused"),
+        (("pipelines", "check", "shop"), "it cannot be checked"),
+        (("sync", "shop"), "it is deleted, and deleted is terminal"),
+        (("sync-batch", "shop"), "it is deleted, and deleted is terminal"),
+        (("sync", "shop", "--force"), "it is deleted, and deleted is terminal"),
     ],
 )
 def test_a_deleted_pipeline_cannot_be_resumed_paused_checked_or_synced(
@@ -167,10 +168,10 @@ def test_a_deleted_pipeline_cannot_be_resumed_paused_checked_or_synced(
     cli.ok("pipelines", "create", "--id", "shop", *SECRETIVE, *NULL)
     cli.ok("pipelines", "delete", "shop")
 
-    result = cli(*command, "shop")
+    result = cli(*command)
 
     assert result.exit_code == EXIT_CONFLICT
-    assert f"it cannot be {verb}" in result.stderr
+    assert verb in result.stderr
 
 
 def test_deleting_twice_is_fine(cli: CliInvoker) -> None:

@@ -85,7 +85,7 @@ def test_no_output_of_any_command_contains_a_secret(
     cli.ok("pipelines", "delete", "shop")
     failures.append(cli("--debug", "pipelines", "update", "shop", "--source.api-key", NEW_KEY))
 
-    assert all(result.exit_code != 0 for result in failures)
+    assert all(result.exit_code != 0 for result in failures), [r.stderr for r in failures]
     assert any("Traceback" in result.stderr for result in failures)  # --debug did show tracebacks
     transcript = "\n".join(cli.transcript)
     leaked = [secret for secret in SECRETS if secret in transcript]
@@ -168,14 +168,14 @@ def test_no_output_of_a_stripe_to_postgres_session_contains_a_secret(
             "--destination.password", WRITER_PASSWORD, "--destination.port", "1"),
     ]  # fmt: skip
     cli.ok("pipelines", "update", "shop", "--source.api-key", WRONG_STRIPE_KEY)
-    failures.append(cli("--debug", "sync", "shop", "--json"))
+    failures.append(cli("--debug", "sync", "shop", "--lane", "poll", "--json"))
     failures.append(cli("-v", "sync-batch", "shop", "--reset-state", "--raw"))
     cli.ok("pipelines", "update", "shop-json", "--destination.port", "1")
-    failures.append(cli("--debug", "sync", "shop-json"))
+    failures.append(cli("--debug", "sync", "shop-json", "--reset-state"))
     cli.ok("pipelines", "delete", "shop")
     failures.append(cli("--debug", "pipelines", "update", "shop", "--source.api-key", key))
 
-    assert all(result.exit_code != 0 for result in failures)
+    assert all(result.exit_code != 0 for result in failures), [r.stderr for r in failures]
     assert any("Traceback" in result.stderr for result in failures)  # --debug did show tracebacks
     transcript = "\n".join(cli.transcript)
     secrets = (key, WRONG_STRIPE_KEY, STRIPE_WEBHOOK_SECRET, WRITER_PASSWORD, "wrong-and-secret")

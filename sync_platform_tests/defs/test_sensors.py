@@ -11,8 +11,9 @@ from dagster._core.test_utils import create_run_for_test
 from sync_platform.defs.sensors.inbox import INBOX_SENSOR
 from sync_platform.defs.sensors.lifecycle import LIFECYCLE_SENSOR
 from sync_platform.defs.sensors.run_failures import RUN_FAILURE_SENSOR
-from sync_platform.defs.tags import INBOX_MAX_ID_TAG, LANE_TAG, PIPELINE_TAG
-from sync_platform.pipelines import CheckpointLane, FailureType, PipelineError, PipelineStatus
+from sync_platform.defs.tags import INBOX_MAX_ID_TAG, LANE_TAG, OUTCOME_TAG, PIPELINE_TAG
+from sync_platform.errors import FailureKind
+from sync_platform.pipelines import CheckpointLane, PipelineError, PipelineStatus
 from sync_platform_tests.defs.conftest import FIXTURE_FAMILY, DagsterHarness
 
 
@@ -114,7 +115,7 @@ def test_a_deleted_pipeline_is_torn_down_then_loses_its_partition(harness: Dagst
 def test_a_parked_auth_error_launches_nothing_until_the_user_resumes(harness: DagsterHarness) -> None:
     pid = harness.create_pipeline()
     error = PipelineError(
-        failure_type=FailureType.AUTH, message="Invalid API Key provided", occurred_at=datetime.now(UTC)
+        kind=FailureKind.AUTH, message="Invalid API Key provided", occurred_at=datetime.now(UTC)
     )
     harness.store.set_status(pid, PipelineStatus.ERROR, error)
     assert harness.tick(LIFECYCLE_SENSOR).run_requests == []
@@ -164,25 +165,48 @@ def test_a_live_run_applies_the_events_and_marks_them_processed_with_the_checkpo
 # --- failures and schedules ------------------------------------------------------------------------
 
 
-def test_a_failed_run_records_the_error_on_its_pipeline(harness: DagsterHarness) -> None:
-    pid = harness.create_pipeline(fail_after=5)
-    result = harness.materialize(pid, tags={PIPELINE_TAG: pid, LANE_TAG: "backfill"})
-    assert not result.success
+def run_failure_sensor(harness: DagsterHarness, result: dg.ExecuteInProcessResult) -> None:
+    """Evaluate the run-failure sensor on a failed run, as the daemon would."""
     run = harness.instance.get_run_by_id(result.run_id)
-    failure = result.get_run_failure_event()
     with dg.build_run_status_sensor_context(
         sensor_name=RUN_FAILURE_SENSOR,
-        dagster_event=failure,
+        dagster_event=result.get_run_failure_event(),
         dagster_instance=harness.instance,
         dagster_run=run,
         resources=harness.resources,
     ) as context:
         harness.sensor(RUN_FAILURE_SENSOR)(context.for_run_failure())
+
+
+def test_a_failed_run_records_its_root_cause_on_its_pipeline_once(harness: DagsterHarness) -> None:
+    pid = harness.create_pipeline(fail_after=5)
+    result = harness.materialize(pid, tags={PIPELINE_TAG: pid, LANE_TAG: "backfill"})
+    assert not result.success
+    failed = harness.store.get(pid)
+    assert failed.status is PipelineStatus.ERROR
+    assert failed.error is not None
+    assert failed.error.kind is FailureKind.INTERNAL  # an exception no connector classified
+    assert failed.error.message.startswith("FixtureSourceFailure: fixture source: simulated failure")
+    assert "DagsterExecutionStepExecutionError" not in failed.error.message
+    assert (failed.error.attempts, failed.error.lane) == (1, "backfill")
+    assert result.run_id in (failed.error.run or "")
+    run_failure_sensor(harness, result)  # the run recorded it already: not counted twice
+    assert harness.store.get(pid).error == failed.error
+
+
+def test_a_run_that_died_before_recording_is_recorded_by_the_failure_sensor(harness: DagsterHarness) -> None:
+    pid = harness.create_pipeline(fail_after=5)
+    result = harness.materialize(pid, tags={PIPELINE_TAG: pid, LANE_TAG: "backfill"})
+    harness.store.record_success(pid)  # as if the run's own record never happened (a killed process)
+    harness.store.set_status(pid, PipelineStatus.BACKFILL)
+    harness.instance.add_run_tags(result.run_id, {OUTCOME_TAG: ""})
+    run_failure_sensor(harness, result)
     pipeline = harness.store.get(pid)
     assert pipeline.status is PipelineStatus.ERROR
     assert pipeline.error is not None
-    assert pipeline.error.failure_type is FailureType.TRANSIENT
-    assert "simulated failure" in pipeline.error.message
+    assert pipeline.error.kind is FailureKind.INTERNAL
+    assert "simulated failure after 5 records" in pipeline.error.message  # the cause, not the wrapper
+    assert "DagsterExecutionStepExecutionError" not in pipeline.error.message
 
 
 @pytest.mark.parametrize("ready", [True, False])

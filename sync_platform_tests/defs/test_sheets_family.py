@@ -96,7 +96,9 @@ class SheetsStack:
             raise_on_error=False,
         )
 
-    def create_sheets_pipeline(self, pipeline_id: str, *, webhook_url: str | None = None) -> str:
+    def create_sheets_pipeline(
+        self, pipeline_id: str, *, webhook_url: str | None = None, **settings: Any
+    ) -> str:
         source: dict[str, Any] = {"api_key": {"env": STRIPE_KEY_ENV}, "base_url": self.stripe.base_url}
         if webhook_url is not None:
             source["webhook_url"] = f"{webhook_url}/webhooks/{pipeline_id}"
@@ -105,6 +107,7 @@ class SheetsStack:
             "service_account_json": {"env": SHEETS_KEY_ENV},
             "api_base_url": self.sheets.base_url,
             "spreadsheet_title": f"Stripe of {pipeline_id}",
+            **settings,
         }
         return self._create(pipeline_id, source, {"type": "google_sheets", "google_sheets": destination})
 
@@ -261,16 +264,21 @@ def test_setup_saves_the_new_spreadsheet_id_on_the_pipeline_and_a_second_run_reu
 def test_a_setup_that_fails_after_creating_the_spreadsheet_is_retried_into_that_spreadsheet(
     stack: SheetsStack,
 ) -> None:
-    pipeline_id = stack.create_sheets_pipeline("shop")
+    pipeline_id = stack.create_sheets_pipeline("shop", max_retries=0)
     (request,) = stack.tick(LIFECYCLE_SENSOR).run_requests
-    stack.sheets.fail_next(1, status=400, kinds=("spreadsheets.batchUpdate",))  # creating the tabs
+    # Creating the tabs fails with a 503 and no retry is left: Google is down (a transient failure).
+    stack.sheets.fail_next(1, status=503, kinds=("spreadsheets.batchUpdate",))
 
     failed = stack.execute(request)
 
     assert not failed.success
     assert failed.get_asset_materialization_events() == []
     spreadsheet_id = stack.spreadsheet_id(pipeline_id)  # saved before the failure
-    assert stack.store.get(pipeline_id).status is PipelineStatus.SETUP
+    pipeline = stack.store.get(pipeline_id)
+    assert pipeline.status is PipelineStatus.ERROR  # recorded, to be retried: setup comes next
+    assert pipeline.error is not None
+    assert not pipeline.error.parked
+    assert pipeline.resume_status is PipelineStatus.SETUP
 
     retried = stack.execute(request)
 
@@ -290,7 +298,10 @@ def test_every_batch_commits_its_checkpoint_and_records_an_observation_per_strea
     assert run is not None
     batches = int(run.tags["sync/batches"])
     checkpoint = stack.store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL)
-    assert checkpoint.version == batches  # saved once after every batch
+    assert checkpoint.version >= batches  # saved as its pages commit, and at the end of every batch
+    assert checkpoint.state is not None
+    streams = checkpoint.state["source"]["streams"]
+    assert {stream: value["remaining"] for stream, value in streams.items()} == {s: [] for s in STREAMS}
     records = stack.instance.fetch_observations(
         dg.AssetRecordsFilter(asset_key=sheets_key("customer"), asset_partitions=[pipeline_id]), limit=100
     ).records

@@ -10,13 +10,15 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sync_platform.defs import sync_run
 from sync_platform.defs.definitions import build_definitions
 from sync_platform.defs.resources import AppDatabaseResource, PipelineResource, SyncEngineResource
 from sync_platform.defs.sensors.lifecycle import LIFECYCLE_SENSOR
+from sync_platform.defs.sensors.run_failures import RUN_FAILURE_SENSOR
 from sync_platform.defs.tags import LANE_TAG, PIPELINE_TAG, Lane
 from sync_platform.emulator import RunningEmulator
+from sync_platform.errors import FailureKind
 from sync_platform.pipelines import CheckpointLane, PipelineCreate, PipelineStatus, PipelineStore
+from sync_platform.pipelines.runner import runner as runner_module
 from sync_platform_tests.plugins.postgres import PgTestDatabase
 
 STREAMS = ["customer", "invoice", "product"]
@@ -153,7 +155,9 @@ def test_a_live_run_that_drains_its_inbox_in_several_batches_applies_every_event
     for customer in customers:
         event = emulator.update("customer", customer, {"name": f"renamed {customer}"}).event
         assert store.insert_inbox_event("shop", event["id"], event["type"], event)
-    monkeypatch.setattr(sync_run, "CLAIM_LIMIT", 1)  # one event per batch, as when events trickle in
+    monkeypatch.setattr(
+        runner_module, "LIVE_CLAIM_LIMIT", 1
+    )  # one event per batch, as when events trickle in
 
     live = {PIPELINE_TAG: "shop", LANE_TAG: Lane.LIVE.value}
     result = job.execute_in_process(instance=instance, partition_key="shop", tags=live)
@@ -172,3 +176,49 @@ def test_a_live_run_that_drains_its_inbox_in_several_batches_applies_every_event
     assert names == {customer: f"renamed {customer}" for customer in customers}
     versions = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "customer"]
     assert [e.partition for e in versions] == ["shop"] * 3  # one version per batch that wrote to it
+
+
+def test_a_dagster_run_with_a_refused_key_parks_the_pipeline_and_no_further_run_is_launched(
+    pg: PgTestDatabase,
+    emulator: RunningEmulator,
+    stack: tuple[PipelineStore, dict[str, Any], dg.DagsterInstance],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store, resources, instance = stack
+    definitions = build_definitions(resources=resources)
+    pipeline_id = create(store, emulator, pg.schema)
+    monkeypatch.setenv("TEST_STRIPE_KEY", "sk_test_" + "51RevokedKey000000000000000000000")
+
+    def tick(name: str) -> Any:
+        with dg.build_sensor_context(
+            instance=instance, instance_ref=instance.get_ref(), resources=resources, definitions=definitions
+        ) as context:
+            return definitions.resolve_sensor_def(name).evaluate_tick(context)
+
+    first = tick(LIFECYCLE_SENSOR)
+    instance.add_dynamic_partitions("stripe_pipelines", [pipeline_id])
+    (request,) = first.run_requests
+    result = definitions.resolve_job_def("stripe_sync_job").execute_in_process(
+        instance=instance, partition_key=pipeline_id, tags=dict(request.tags), raise_on_error=False
+    )
+    assert not result.success
+    with dg.build_run_status_sensor_context(
+        sensor_name=RUN_FAILURE_SENSOR,
+        dagster_event=result.get_run_failure_event(),
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id),
+        resources=resources,
+    ) as context:
+        definitions.resolve_sensor_def(RUN_FAILURE_SENSOR)(context.for_run_failure())
+
+    pipeline = store.get(pipeline_id)
+    assert pipeline.error is not None
+    assert pipeline.error.kind is FailureKind.AUTH
+    assert pipeline.error.parked
+    assert "Invalid API Key provided: sk_test_****" in pipeline.error.message
+    assert "51RevokedKey" not in pipeline.error.message
+    assert pipeline.error.run == f"Dagster run {result.run_id}"
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None
+    assert run.tags["sync/failure_kind"] == "auth"
+    assert tick(LIFECYCLE_SENSOR).run_requests == []  # parked: nothing is retried

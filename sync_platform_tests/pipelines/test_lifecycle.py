@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sync_platform.errors import FailureKind
 from sync_platform.pipelines import (
     DesiredStatus,
     DisplayStatus,
-    FailureType,
     Lanes,
     Lifecycle,
     LiveIntake,
@@ -36,12 +36,12 @@ from sync_platform.pipelines.lifecycle import (
 )
 from sync_platform.protocol import ConnectorConfig
 
-D, S, F = DesiredStatus, PipelineStatus, FailureType
+D, S, F = DesiredStatus, PipelineStatus, FailureKind
 WHEN = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def err(kind: FailureType = F.AUTH) -> PipelineError:
-    return PipelineError(failure_type=kind, message=f"{kind} failure", occurred_at=WHEN)
+def err(kind: FailureKind = F.AUTH, *, attempts: int = 1) -> PipelineError:
+    return PipelineError(kind=kind, message=f"{kind} failure", attempts=attempts, occurred_at=WHEN)
 
 
 def parse_matrix(text: str) -> dict[tuple[PipelineStatus, PipelineStatus], bool]:
@@ -175,7 +175,8 @@ def test_user_desired_status_table(
         after = change_desired_status("p1", state, requested)
         assert after.desired_status is requested
         assert after.status is status  # the user never writes status
-        resumes_a_failure = status is S.ERROR and requested is D.ACTIVE
+        # resuming (active) and deleting (to tear down, or retry a failed teardown) clear an error
+        resumes_a_failure = status is S.ERROR and requested in (D.ACTIVE, D.DELETED)
         assert after.error == (None if resumes_a_failure else state.error)
     else:
         with pytest.raises(TransitionError, match="is deleted, and deleted is terminal") as raised:
@@ -200,8 +201,8 @@ def test_config_edits_are_refused_once_deleted_and_clear_errors_otherwise(
 
 # --- display status, lanes and the status to converge to, for every row -------------------------
 
-# error column: "-" no error, "cleared" status error with the error cleared by the user,
-# otherwise the failure type recorded with status error.
+# error column: "-" no error, "cleared" status error with the error cleared by the user, otherwise
+# the failure kind recorded with status error ("transient*5": the fifth transient failure in a row).
 ROWS: list[tuple[DesiredStatus, PipelineStatus, str, DisplayStatus, str, PipelineStatus | None]] = [
     # desired   status      error        display                     lanes       converge to
     (D.ACTIVE, S.SETUP, "-", DisplayStatus.SETTING_UP, "setup intake", None),
@@ -211,9 +212,14 @@ ROWS: list[tuple[DesiredStatus, PipelineStatus, str, DisplayStatus, str, Pipelin
     (D.ACTIVE, S.TEARDOWN, "-", DisplayStatus.TEARING_DOWN, "intake", None),  # cannot happen
     (D.ACTIVE, S.ERROR, "cleared", DisplayStatus.RESUMING, "backfill intake", S.BACKFILL),
     (D.ACTIVE, S.ERROR, "transient", DisplayStatus.ERROR, "backfill intake", None),
+    (D.ACTIVE, S.ERROR, "rate_limited", DisplayStatus.ERROR, "backfill intake", None),
+    (D.ACTIVE, S.ERROR, "internal", DisplayStatus.ERROR, "backfill intake", None),
+    (D.ACTIVE, S.ERROR, "transient*5", DisplayStatus.ERROR, "intake", None),
     (D.ACTIVE, S.ERROR, "auth", DisplayStatus.ERROR, "intake", None),
+    (D.ACTIVE, S.ERROR, "permission", DisplayStatus.ERROR, "intake", None),
     (D.ACTIVE, S.ERROR, "config", DisplayStatus.ERROR, "intake", None),
-    (D.ACTIVE, S.ERROR, "system", DisplayStatus.ERROR, "intake", None),
+    (D.ACTIVE, S.ERROR, "invalid_request", DisplayStatus.ERROR, "intake", None),
+    (D.ACTIVE, S.ERROR, "not_found", DisplayStatus.ERROR, "intake", None),
     (D.PAUSED, S.SETUP, "-", DisplayStatus.PAUSING, "intake", S.PAUSED),
     (D.PAUSED, S.BACKFILL, "-", DisplayStatus.PAUSING, "intake", S.PAUSED),
     (D.PAUSED, S.READY, "-", DisplayStatus.PAUSING, "intake", S.PAUSED),
@@ -223,17 +229,18 @@ ROWS: list[tuple[DesiredStatus, PipelineStatus, str, DisplayStatus, str, Pipelin
     (D.PAUSED, S.ERROR, "transient", DisplayStatus.ERROR, "intake", None),
     (D.PAUSED, S.ERROR, "auth", DisplayStatus.ERROR, "intake", None),
     (D.PAUSED, S.ERROR, "config", DisplayStatus.ERROR, "intake", None),
-    (D.PAUSED, S.ERROR, "system", DisplayStatus.ERROR, "intake", None),
+    (D.PAUSED, S.ERROR, "internal", DisplayStatus.ERROR, "intake", None),
     (D.DELETED, S.SETUP, "-", DisplayStatus.TEARING_DOWN, "teardown", S.TEARDOWN),
     (D.DELETED, S.BACKFILL, "-", DisplayStatus.TEARING_DOWN, "teardown", S.TEARDOWN),
     (D.DELETED, S.READY, "-", DisplayStatus.TEARING_DOWN, "teardown", S.TEARDOWN),
     (D.DELETED, S.PAUSED, "-", DisplayStatus.TEARING_DOWN, "teardown", S.TEARDOWN),
     (D.DELETED, S.TEARDOWN, "-", DisplayStatus.TEARING_DOWN, "teardown", None),
     (D.DELETED, S.ERROR, "cleared", DisplayStatus.TEARING_DOWN, "teardown", None),
-    (D.DELETED, S.ERROR, "transient", DisplayStatus.ERROR, "teardown", None),
-    (D.DELETED, S.ERROR, "auth", DisplayStatus.ERROR, "teardown", None),
-    (D.DELETED, S.ERROR, "config", DisplayStatus.ERROR, "teardown", None),
-    (D.DELETED, S.ERROR, "system", DisplayStatus.ERROR, "teardown", None),
+    (D.DELETED, S.ERROR, "transient", DisplayStatus.TEARING_DOWN, "teardown", None),  # retried
+    (D.DELETED, S.ERROR, "internal", DisplayStatus.TEARING_DOWN, "teardown", None),
+    (D.DELETED, S.ERROR, "transient*5", DisplayStatus.TEARDOWN_FAILED, "", None),
+    (D.DELETED, S.ERROR, "auth", DisplayStatus.TEARDOWN_FAILED, "", None),
+    (D.DELETED, S.ERROR, "config", DisplayStatus.TEARDOWN_FAILED, "", None),
 ]
 LANE_LETTERS = {
     "setup": "setup",
@@ -248,13 +255,15 @@ LANE_LETTERS = {
 
 def row_state(desired: DesiredStatus, status: PipelineStatus, error: str) -> Lifecycle:
     """The row's lifecycle; paused and failed rows left a backfill, to show resume goes back to it."""
-    recorded = None if error in ("-", "cleared") else err(F(error))
+    kind, _, attempts = error.partition("*")
+    recorded = None if error in ("-", "cleared") else err(F(kind), attempts=int(attempts or 1))
     resume = S.BACKFILL if status in (S.PAUSED, S.ERROR) else None
     return Lifecycle(desired_status=desired, status=status, error=recorded, resume_status=resume)
 
 
-def test_the_rows_cover_every_desired_status_and_status_pair() -> None:
+def test_the_rows_cover_every_desired_status_and_status_pair_and_every_failure_kind() -> None:
     assert {(d, s) for d, s, *_ in ROWS} == {(d, s) for d in D for s in S}
+    assert {error.partition("*")[0] for _, _, error, *_ in ROWS} == {*F, "-", "cleared"}
 
 
 @pytest.mark.parametrize(("desired", "status", "error", "display", "on", "converge"), ROWS)
@@ -367,7 +376,7 @@ def test_any_sequence_of_allowed_changes_keeps_the_invariants(steps: list[tuple[
                     state = change_desired_status("p1", state, desired)
                 case ("config", None):
                     state = change_config("p1", state)
-                case ("platform", PipelineStatus() as status, FailureType() as kind):
+                case ("platform", PipelineStatus() as status, FailureKind() as kind):
                     state = change_status("p1", state, status, err(kind) if status is S.ERROR else None)
                 case ("torn_down", None):
                     state = mark_torn_down("p1", state)

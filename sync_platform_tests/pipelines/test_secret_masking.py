@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 import pydantic
 import pytest
 
-from sync_platform.errors import ConfigError
+from sync_platform.errors import ConfigError, FailureKind
 from sync_platform.pipelines import (
-    FailureType,
     PipelineCreate,
     PipelineError,
     PipelineStatus,
@@ -137,7 +136,7 @@ def test_config_errors_about_a_secret_do_not_quote_it(pipeline_store: PipelineSt
 def test_error_messages_recorded_on_a_pipeline_are_redacted(pipeline_store: PipelineStore) -> None:
     pipeline_store.create(request())
     failure = PipelineError(
-        failure_type=FailureType.AUTH,
+        kind=FailureKind.AUTH,
         message=f"Invalid API Key provided: {STRIPE_KEY}; webhook {WEBHOOK_SECRET}",
         occurred_at=datetime(2025, 1, 1, tzinfo=UTC),
     )

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sync_platform.errors import ConfigError
+from sync_platform.errors import ConfigError, FailureKind
 from sync_platform.pipelines import (
     DesiredStatus,
     DisplayStatus,
-    FailureType,
     PipelineCreate,
     PipelineError,
     PipelineExistsError,
@@ -37,9 +36,9 @@ def fixture_request(**overrides: object) -> PipelineCreate:
     return PipelineCreate.model_validate(body)
 
 
-def failure(kind: FailureType = FailureType.AUTH) -> PipelineError:
+def failure(kind: FailureKind = FailureKind.AUTH) -> PipelineError:
     when = datetime(2025, 1, 1, tzinfo=UTC)
-    return PipelineError(failure_type=kind, message="Stripe said: invalid API key", occurred_at=when)
+    return PipelineError(kind=kind, message="Stripe said: invalid API key", occurred_at=when)
 
 
 def test_create_then_get_round_trips_with_connector_defaults_applied(pipeline_store: PipelineStore) -> None:

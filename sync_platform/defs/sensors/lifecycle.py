@@ -8,7 +8,7 @@ Every tick it reads all pipelines once and, per pipeline:
 - launches the run its lanes call for: setup + backfill for a new (or resumed, or transiently
   failed) pipeline, a catch-up run for events left in the inbox (after a backfill or a resume),
   and teardown for a deleted one — at most one run per pipeline at a time, and after a failure
-  only once ``RETRY_DELAY_SECONDS`` have passed;
+  only once the recorded error's ``retry_at`` has passed (a parked error launches nothing);
 - cancels queued runs of a deleted pipeline (running ones stop at their next batch boundary).
 
 A tick does no Stripe calls: a bounded number of database reads and run-storage queries.
@@ -28,7 +28,8 @@ from sync_platform.defs.resources import PipelineResource
 from sync_platform.defs.sensors.runs import PipelineRuns, runs_by_pipeline
 from sync_platform.defs.tags import LANE_TAG, PIPELINE_TAG, TRIGGER_TAG, Lane
 from sync_platform.defs.teardown import TEARDOWN_JOB
-from sync_platform.pipelines import InboxSummary, Pipeline, PipelineStore, lanes, target_status
+from sync_platform.pipelines import InboxSummary, Pipeline, PipelineStatus, PipelineStore, lanes
+from sync_platform.pipelines.runner import converge as converge_status
 
 LIFECYCLE_SENSOR = "pipeline_lifecycle_sensor"
 RETRY_DELAY_SECONDS = 60.0
@@ -89,7 +90,12 @@ def plan_pipeline(
         plan.cancel.extend(runs.queued)
     if runs.in_progress:
         return  # one run per pipeline at a time; the next tick looks again
-    if runs.last_failure_at is not None and now - runs.last_failure_at < RETRY_DELAY_SECONDS:
+    error = pipeline.error if pipeline.status is PipelineStatus.ERROR else None
+    if error is not None and error.retry_at is not None:
+        if now < error.retry_at.timestamp():
+            plan.notes.append(f"{pipeline.id}: waiting to retry: {error.summary()}")
+            return
+    elif runs.last_failure_at is not None and now - runs.last_failure_at < RETRY_DELAY_SECONDS:
         plan.notes.append(f"{pipeline.id}: waiting before retrying a failed run")
         return
     if current.teardown:
@@ -106,12 +112,7 @@ def plan_pipeline(
 
 def converge(store: PipelineStore, pipeline: Pipeline, runs: PipelineRuns) -> Pipeline:
     """Write the status the lifecycle rules ask for, once no run is busy with the pipeline."""
-    if runs.in_progress:
-        return pipeline
-    target = target_status(pipeline.lifecycle)
-    if target is None or target is pipeline.status:
-        return pipeline
-    return store.set_status(pipeline.id, target)
+    return pipeline if runs.in_progress else converge_status(store, pipeline)
 
 
 def lifecycle_tick(

@@ -23,12 +23,12 @@ from typing import Any, TypeVar
 
 import google.auth.exceptions
 import gspread
-import requests
 from gspread.http_client import HTTPClient
 from gspread.urls import SPREADSHEET_BATCH_UPDATE_URL
 
 from sync_platform.destinations.google_sheets.config import GoogleSheetsDestinationConfig
 from sync_platform.destinations.google_sheets.connection import (
+    NETWORK_ERRORS,
     api_error_message,
     api_error_status,
     credentials_rejected,
@@ -37,6 +37,7 @@ from sync_platform.destinations.google_sheets.errors import (
     SheetsApiCallError,
     SpreadsheetAccessError,
     SpreadsheetNotFoundError,
+    sheets_failure_kind,
 )
 from sync_platform.destinations.google_sheets.plan import batch_update_body, encode_request
 from sync_platform.engine import Clock
@@ -147,6 +148,7 @@ class SheetsApi:
         self, kind: str, call: Callable[[], T], *, write: bool, settle: Settle | None = None
     ) -> T:
         attempt = 0
+        last_status: int | None = None  # of the last failed attempt; None: no answer
         while True:
             if write:
                 await self.pacer.wait_for_slot()
@@ -163,13 +165,9 @@ class SheetsApi:
                         return None  # type: ignore[return-value]  # writes return nothing callers read
                 else:
                     raise self._fatal(kind, status, error) from None
-                last = f"{status}: {api_error_message(error)}"
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                google.auth.exceptions.TransportError,
-            ) as error:
-                reason, retry_after, last = "connection lost", None, type(error).__name__
+                last, last_status = f"{status}: {api_error_message(error)}", status
+            except NETWORK_ERRORS as error:
+                reason, retry_after, last, last_status = "connection lost", None, type(error).__name__, None
                 if write and settle is not None and await settle():
                     return None  # type: ignore[return-value]  # writes return nothing callers read
             except google.auth.exceptions.RefreshError as error:
@@ -184,6 +182,7 @@ class SheetsApi:
                     f"{kind} on spreadsheet {self.spreadsheet_id!r} still failed after "
                     f"{attempt + 1} attempts (last: {last}). Google may be degraded, or something else "
                     "uses the same quota; retry the run later.",
+                    failure_kind=sheets_failure_kind(last_status),  # rate_limited after 429s, else transient
                 )
             delay = self.policy.delay(attempt, retry_after)
             logger.warning(

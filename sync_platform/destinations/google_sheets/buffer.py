@@ -19,11 +19,15 @@ from sync_platform.destinations.google_sheets.layout import (
 )
 from sync_platform.destinations.google_sheets.plan import PendingRow, StreamChanges
 from sync_platform.destinations.google_sheets.tabs import TabState
+from sync_platform.errors import FailureKind
 from sync_platform.protocol import RecordPayload, Stream
 
 
 class RecordError(SheetsDestinationError, ValueError):
-    """A record that cannot be placed in a sheet (no primary key, no ordering value)."""
+    """A record that cannot be placed in a sheet (no primary key, no ordering value): the fix
+    belongs in the source, and the same record fails the same way again."""
+
+    failure_kind = FailureKind.INVALID_REQUEST
 
 
 class StreamRows:

@@ -30,6 +30,7 @@ from sync_platform.destinations.google_sheets.errors import (
     SpreadsheetAccessError,
     SpreadsheetNotFoundError,
 )
+from sync_platform.errors import FailureKind
 from sync_platform.redaction import redact
 
 SCOPES = (
@@ -38,15 +39,20 @@ SCOPES = (
     "https://www.googleapis.com/auth/drive.file",
 )
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, google.auth.exceptions.TransportError)
+"""No answer from Google (a lost connection, a timeout): ``transient`` once retries are over."""
 
 
 class RedirectError(SheetsApiCallError):
+    """A request for a host other than Google's while ``api_base_url`` is set: the config's doing."""
+
     def __init__(self, url: str, base_url: str) -> None:
         super().__init__(
             "redirect",
             None,
             f"Refusing to send a request to {urlsplit(url).netloc!r}: with `api_base_url` set, only "
             f"{base_url} is contacted.",
+            failure_kind=FailureKind.CONFIG,
         )
 
 
@@ -140,14 +146,23 @@ def api_error_message(error: gspread.exceptions.APIError) -> str:
     return redact(str(error.error.get("message", "")) if isinstance(error.error, Mapping) else str(error))
 
 
-def credentials_rejected(config: GoogleSheetsDestinationConfig, error: Exception) -> CredentialsError:
-    """Google's token endpoint said no: the key was revoked, deleted, or belongs to someone else."""
+def credentials_rejected(
+    config: GoogleSheetsDestinationConfig, error: Exception
+) -> CredentialsError | SheetsApiCallError:
+    """Google's token endpoint said no: the key was revoked, deleted, or belongs to someone else
+    (``auth``). When google-auth marks the refusal retryable (the token endpoint failed, after its
+    own retries) it is a ``transient`` failure of the ``token`` call instead."""
     reason = redact(str(error.args[0]) if error.args else type(error).__name__)
+    if getattr(error, "retryable", False):
+        return SheetsApiCallError(
+            "token", None, f"Google's token endpoint failed for {config.identity} ({reason}); retry later."
+        )
     return CredentialsError(
         f"Google rejected the credentials of {config.identity} ({reason}). Check that the key is "
         "current (not deleted or rotated in the Google Cloud console) and belongs to this account.",
         field="service_account_json" if config.service_account_json else "authorized_user_json",
         connector="google_sheets",
+        failure_kind=FailureKind.AUTH,
     )
 
 
@@ -187,4 +202,11 @@ def create_spreadsheet(client: gspread.Client, config: GoogleSheetsDestinationCo
             "drive.files.create",
             api_error_status(error),
             f"Creating spreadsheet {config.spreadsheet_title!r} failed: {api_error_message(error)}",
+        ) from None
+    except NETWORK_ERRORS as error:
+        raise SheetsApiCallError(
+            "drive.files.create",
+            None,
+            f"Creating spreadsheet {config.spreadsheet_title!r} failed: Google could not be reached "
+            f"({type(error).__name__}).",
         ) from None

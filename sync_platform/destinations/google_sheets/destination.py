@@ -20,6 +20,9 @@ from sync_platform.destinations.google_sheets.config import (
     load_config,
 )
 from sync_platform.destinations.google_sheets.connection import (
+    NETWORK_ERRORS,
+    api_error_message,
+    api_error_status,
     auth_request,
     build_credentials,
     connect,
@@ -37,7 +40,7 @@ from sync_platform.destinations.google_sheets.tabs import catalog_streams
 from sync_platform.destinations.google_sheets.writer import SheetsWriter
 from sync_platform.engine import Clock, SystemClock
 from sync_platform.engine.connectors import Config
-from sync_platform.errors import ConfigError
+from sync_platform.errors import ConfigError, failure_kind_of
 from sync_platform.protocol import (
     ConfiguredCatalog,
     ConnectionStatus,
@@ -62,6 +65,11 @@ class GoogleSheetsDestination:
             config=GoogleSheetsDestinationConfig.model_json_schema(), soft_limit_fraction=0.5
         )
 
+    def validate_config(self, config: Config) -> None:
+        """Offline: exactly one credential, a key file with the fields Google needs, a loopback
+        ``api_base_url`` only."""
+        load_config(config)
+
     async def check(self, config: Config) -> ConnectionStatusPayload:
         """Open the spreadsheet (or, before setup, just get a token); explain any failure."""
         try:
@@ -76,7 +84,9 @@ class GoogleSheetsDestination:
                     f"Spreadsheet {title!r} ({parsed.spreadsheet_id}) is reachable as {parsed.identity}."
                 )
         except (ConfigError, SheetsDestinationError) as error:
-            return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=str(error))
+            return ConnectionStatusPayload(
+                status=ConnectionStatus.FAILED, message=str(error), failure_kind=failure_kind_of(error)
+            )
         return ConnectionStatusPayload(status=ConnectionStatus.SUCCEEDED, message=message)
 
     async def setup(self, config: Config, catalog: ConfiguredCatalog) -> AsyncIterator[Message]:
@@ -164,11 +174,20 @@ def _share(
 ) -> None:
     try:
         client.insert_permission(spreadsheet_id, email, perm_type="user", role="writer", notify=False)
+    except google.auth.exceptions.RefreshError as error:
+        raise credentials_rejected(config, error) from None
     except gspread.exceptions.APIError as error:
         raise SheetsApiCallError(
             "drive.permissions.create",
+            api_error_status(error),
+            f"Sharing spreadsheet {spreadsheet_id!r} with {email} failed: {api_error_message(error)}",
+        ) from None
+    except NETWORK_ERRORS as error:
+        raise SheetsApiCallError(
+            "drive.permissions.create",
             None,
-            f"Sharing spreadsheet {spreadsheet_id!r} with {email} failed: {error}",
+            f"Sharing spreadsheet {spreadsheet_id!r} with {email} failed: Google could not be reached "
+            f"({type(error).__name__}).",
         ) from None
 
 

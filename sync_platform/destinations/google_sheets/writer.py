@@ -17,7 +17,8 @@ A failure is contained to the streams it concerns: a record with no key, a tab t
 a failed flush (which covers every stream it carried) turns into a ``stream_status: error`` for each
 affected stream; their held records and states are dropped and later ones ignored for the rest of
 the run, so their checkpoints never move past data that was not written. Global states fence every
-stream, so after any failure they are dropped too. Other streams carry on.
+stream, so after any failure they are dropped too. Other streams carry on. Each error carries the
+failure's kind (``failure_kind``), from the error that caused it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sync_platform.destinations.google_sheets.config import GoogleSheetsDestinat
 from sync_platform.destinations.google_sheets.errors import SheetsDestinationError
 from sync_platform.destinations.google_sheets.plan import FlushPlan
 from sync_platform.destinations.google_sheets.session import SheetsSession
+from sync_platform.errors import FailureKind, failure_kind_of
 from sync_platform.protocol import (
     GlobalStatePayload,
     LogLevel,
@@ -84,7 +86,7 @@ class SheetsWriter:
     async def run(self, messages: AsyncIterator[Message]) -> AsyncIterator[Message]:
         try:
             for stream, conflict in self.session.conflicts.items():
-                for out in self._fail({stream}, str(conflict)):
+                for out in self._fail({stream}, str(conflict), conflict.failure_kind):
                     yield out
             async for message in messages:
                 if isinstance(message, RecordMessage):
@@ -133,12 +135,14 @@ class SheetsWriter:
             return []
         if stream not in self.session.streams:
             return self._fail(
-                {stream}, f"Stream {stream!r} is not in the catalog this write was started with."
+                {stream},
+                f"Stream {stream!r} is not in the catalog this write was started with.",
+                FailureKind.CONFIG,
             )
         try:
             self.buffer.add(self.session.rows_for(stream), message.record)
         except RecordError as error:
-            return self._fail({stream}, str(error))
+            return self._fail({stream}, str(error), error.failure_kind)
         self.held.append(message)
         return []
 
@@ -186,7 +190,7 @@ class SheetsWriter:
         except SheetsDestinationError as error:
             self.flight = None
             logger.error("google_sheets flush failed: %s", error, extra={"streams": sorted(flight.streams)})
-            for out in self._fail(flight.streams, str(error)):
+            for out in self._fail(flight.streams, str(error), failure_kind_of(error)):
                 yield out
             for message in flight.held:
                 if not self._dropped(message):
@@ -210,7 +214,7 @@ class SheetsWriter:
         for message in flight.held:
             yield message
 
-    def _fail(self, streams: set[str], reason: str) -> list[Message]:
+    def _fail(self, streams: set[str], reason: str, kind: FailureKind) -> list[Message]:
         """Mark ``streams`` failed for this run: drop what they hold, report one error each."""
         streams = streams - self.failed
         if not streams:
@@ -220,4 +224,4 @@ class SheetsWriter:
         for stream in streams:
             self.buffer.drop(stream)
         self.held = [message for message in self.held if not self._dropped(message)]
-        return [stream_error(stream, reason) for stream in sorted(streams)]
+        return [stream_error(stream, reason, kind) for stream in sorted(streams)]

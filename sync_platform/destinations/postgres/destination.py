@@ -1,4 +1,9 @@
-"""``PostgresDestination``: the connector the engine calls (spec, check, setup, teardown, write)."""
+"""``PostgresDestination``: the connector the engine calls (spec, check, setup, teardown, write).
+
+Every failure says its kind: ``check``'s failed status carries it, and whatever setup, teardown and
+write raise is one of the destination's errors, with its ``failure_kind`` (a database error is
+wrapped, the original kept as its ``__cause__``); see ``errors`` and ``connection``.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,13 @@ from collections.abc import AsyncIterator
 import psycopg
 
 from sync_platform.destinations.postgres.config import PostgresDestinationConfig, parse_config
-from sync_platform.destinations.postgres.connection import connect, describe_error
+from sync_platform.destinations.postgres.connection import connect, database_error, describe_error, scrubbed
+from sync_platform.destinations.postgres.errors import postgres_failure_kind
+from sync_platform.destinations.postgres.naming import is_system_schema
 from sync_platform.destinations.postgres.provision import refuse_system_schema, setup_schema, teardown_schema
 from sync_platform.destinations.postgres.writer import StreamWriter
 from sync_platform.engine.connectors import Config
-from sync_platform.errors import SyncPlatformError
+from sync_platform.errors import ConfigError, FailureKind, SyncPlatformError, failure_kind_of
 from sync_platform.protocol import (
     ConfiguredCatalog,
     ConnectionStatus,
@@ -33,31 +40,54 @@ class PostgresDestination:
     def spec(self) -> ConnectorSpecification:
         return ConnectorSpecification(config=PostgresDestinationConfig.model_json_schema())
 
+    def validate_config(self, config: Config) -> None:
+        """Offline: a server (``url`` or ``host``), a parsable ``url``, a schema PostgreSQL can name
+        (at most 63 bytes) that is not one of its own."""
+        schema = config.get("schema")
+        if isinstance(schema, str) and is_system_schema(schema):  # before the url, which may be unread
+            raise ConfigError(
+                f"The postgres destination's `schema` {schema!r} is one of PostgreSQL's own schemas. "
+                "Set `schema` to a schema of your own (the default is 'stripe').",
+                field="schema",
+                connector="postgres",
+            )
+        parse_config(config)
+
     async def check(self, config: Config) -> ConnectionStatusPayload:
         """Connect and run ``SELECT 1``; every failure is a ``failed`` status with a secret-free reason."""
         try:
             parsed = parse_config(config)
         except SyncPlatformError as error:
-            return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=str(error))
+            return _failed(str(error), failure_kind_of(error))
         try:
             await asyncio.to_thread(_select_one, parsed)
         except SyncPlatformError as error:
-            return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=str(error))
+            return _failed(str(error), failure_kind_of(error))
         except psycopg.Error as error:  # connected, but the server refused the query
             message = (
                 f"PostgreSQL at {parsed.describe_target()} refused SELECT 1: {describe_error(error, parsed)}."
             )
-            return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=message)
+            return _failed(message, postgres_failure_kind(error))
         return ConnectionStatusPayload(status=ConnectionStatus.SUCCEEDED)
 
     async def setup(self, config: Config, catalog: ConfiguredCatalog) -> AsyncIterator[Message]:
         parsed = parse_config(config)
-        for message in await asyncio.to_thread(setup_schema, parsed, catalog):
+        try:
+            messages = await asyncio.to_thread(setup_schema, parsed, catalog)
+        except psycopg.Error as error:
+            doing = f"setting up schema {parsed.schema_name!r}"
+            raise database_error(error, parsed, doing) from scrubbed(error, parsed)
+        for message in messages:
             yield message
 
     async def teardown(self, config: Config) -> AsyncIterator[Message]:
         parsed = parse_config(config)
-        for message in await asyncio.to_thread(teardown_schema, parsed):
+        try:
+            messages = await asyncio.to_thread(teardown_schema, parsed)
+        except psycopg.Error as error:
+            doing = f"tearing down schema {parsed.schema_name!r}"
+            raise database_error(error, parsed, doing) from scrubbed(error, parsed)
+        for message in messages:
             yield message
 
     async def write(
@@ -75,5 +105,11 @@ class PostgresDestination:
             await writer.finish()
             for ready in [*writer.ready(), *writer.summary()]:
                 yield ready
+        except psycopg.Error as error:  # the writer reports database errors per stream; a safety net
+            raise database_error(error, parsed, "writing") from scrubbed(error, parsed)
         finally:
             await writer.close()
+
+
+def _failed(message: str, kind: FailureKind) -> ConnectionStatusPayload:
+    return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=message, failure_kind=kind)

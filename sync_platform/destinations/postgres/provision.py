@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from sync_platform.destinations.postgres.config import PostgresDestinationConfig
-from sync_platform.destinations.postgres.connection import connect, describe_error
+from sync_platform.destinations.postgres.connection import connect, describe_error, scrubbed
 from sync_platform.destinations.postgres.ddl import (
     SCHEMA_COMMENT,
     TableReport,
@@ -28,7 +28,11 @@ from sync_platform.destinations.postgres.ddl import (
     schema_exists,
     writable_columns,
 )
-from sync_platform.destinations.postgres.errors import PostgresDestinationError, ProtectedSchemaError
+from sync_platform.destinations.postgres.errors import (
+    PostgresDestinationError,
+    ProtectedSchemaError,
+    postgres_failure_kind,
+)
 from sync_platform.destinations.postgres.layout import StreamLayout, TypedColumn, stream_layout
 from sync_platform.destinations.postgres.naming import TABLES_TABLE, TOMBSTONES_TABLE, is_system_schema
 from sync_platform.protocol import ConfiguredCatalog, LogLevel, LogMessage, log
@@ -144,8 +148,9 @@ def teardown_schema(config: PostgresDestinationConfig) -> list[LogMessage]:
             raise PostgresDestinationError(
                 f"Teardown of schema {schema!r} stopped: {describe_error(error, config)}. Nothing was "
                 "dropped. Drop or change the objects that depend on the pipeline's tables (views, foreign "
-                "keys), then run teardown again."
-            ) from None
+                "keys), then run teardown again.",
+                failure_kind=postgres_failure_kind(error),
+            ) from scrubbed(error, config)
         messages = [
             log(
                 LogLevel.INFO,

@@ -9,7 +9,9 @@ Everything the loop owes its caller goes through one ordered outbox, and an entr
 every entry before it has: records are echoed once their flush committed, a stream's state once
 every earlier flush did (the commit fence), a ``global`` state once every stream's buffer was
 flushed and committed (reference bug #8), and nothing of a stream after one of its flushes failed.
-A failure is reported once as ``stream_status: error``; other streams carry on.
+A failure is reported once as ``stream_status: error``, with its kind (``errors.postgres_failure_kind``:
+a value the database refuses is ``invalid_request``, a connection lost mid-batch ``transient``);
+other streams carry on.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ from sync_platform.destinations.postgres import reports
 from sync_platform.destinations.postgres.config import PostgresDestinationConfig
 from sync_platform.destinations.postgres.connection import WriterQueue, describe_error
 from sync_platform.destinations.postgres.encoding import RecordEncoder
-from sync_platform.destinations.postgres.errors import RecordContractError, StreamLayoutError
+from sync_platform.destinations.postgres.errors import (
+    RecordContractError,
+    StreamLayoutError,
+    postgres_failure_kind,
+)
 from sync_platform.destinations.postgres.layout import StreamLayout, TypedColumn, stream_layout
 from sync_platform.destinations.postgres.provision import prepare_stream
 from sync_platform.destinations.postgres.upsert import (
@@ -33,6 +39,7 @@ from sync_platform.destinations.postgres.upsert import (
     StreamStatements,
     flush,
 )
+from sync_platform.errors import FailureKind
 from sync_platform.protocol import (
     ConfiguredCatalog,
     GlobalStatePayload,
@@ -57,7 +64,7 @@ STAT_FIELDS = ("inserted", "updated", "skipped_stale", "deleted")
 class _Stream:
     name: str
     layout: StreamLayout | None
-    layout_error: str | None = None
+    layout_error: StreamLayoutError | None = None
     encoder: RecordEncoder | None = None
     statements: StreamStatements | None = None
     lines: list[bytes] = field(default_factory=list)
@@ -97,6 +104,7 @@ class _Pass:
 class _Fail:
     stream: _Stream
     error: str
+    kind: FailureKind
 
 
 @dataclass(frozen=True)
@@ -135,7 +143,7 @@ class StreamWriter:
             try:
                 self.streams[configured.name] = _Stream(configured.name, stream_layout(configured.stream))
             except StreamLayoutError as error:
-                self.streams[configured.name] = _Stream(configured.name, None, layout_error=str(error))
+                self.streams[configured.name] = _Stream(configured.name, None, layout_error=error)
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -167,7 +175,7 @@ class StreamWriter:
         try:
             encoded = stream.encoder.encode(message.record.data, deleted=deleted)
         except RecordContractError as error:
-            self._reject(stream, str(error), dropping=1)
+            self._reject(stream, str(error), error.failure_kind, dropping=1)
             return
         if encoded.repaired and not stream.repair_reported:
             stream.repair_reported = True
@@ -209,9 +217,13 @@ class StreamWriter:
                 stream,
                 f"Stream {name!r} is not in the configured catalog, so the postgres destination has no "
                 "table for it; its records are not written. Add the stream to the pipeline.",
+                FailureKind.CONFIG,
             )
         elif stream.layout is None and not stream.rejecting:
-            self._reject(stream, stream.layout_error or f"Stream {name!r} cannot be laid out as a table.")
+            error = stream.layout_error or StreamLayoutError(
+                f"Stream {name!r} cannot be laid out as a table."
+            )
+            self._reject(stream, str(error), error.failure_kind)
         return stream
 
     async def _prepare(self, stream: _Stream) -> None:
@@ -220,7 +232,7 @@ class StreamWriter:
         try:
             prepared = await asyncio.to_thread(prepare_stream, self.config, layout)
         except Exception as error:
-            self._reject(stream, self._flush_error(stream, error, records=1))
+            self._reject(stream, self._flush_error(stream, error, records=1), postgres_failure_kind(error))
             return
         stream.encoder = RecordEncoder(layout, prepared.columns)
         stream.statements = StreamStatements(self.schema, layout, prepared.columns)
@@ -277,11 +289,11 @@ class StreamWriter:
         match entry:
             case _Pass(message=message):
                 return [message]
-            case _Fail(stream=stream, error=error):
+            case _Fail(stream=stream, error=error, kind=kind):
                 if stream.failed:  # already reported
                     return []
                 stream.failed = True
-                return [stream_error(stream.name, error)]
+                return [stream_error(stream.name, error, kind)]
             case _Flush(stream=stream, future=future, records=records):
                 return self._settle_flush(stream, future, records)
             case _State(message=message, stream=None):
@@ -303,7 +315,8 @@ class StreamWriter:
             stream.failed = stream.rejecting = True
             stream.dropped += len(stream.records)
             stream.take_buffer()
-            return [stream_error(stream.name, self._flush_error(stream, error, records=len(records)))]
+            message = self._flush_error(stream, error, records=len(records))
+            return [stream_error(stream.name, message, postgres_failure_kind(error))]
         stats = future.result()
         for name in STAT_FIELDS:
             stream.totals[name] += getattr(stats, name)
@@ -323,11 +336,11 @@ class StreamWriter:
 
     # --- messages ------------------------------------------------------------------------------
 
-    def _reject(self, stream: _Stream, error: str, *, dropping: int = 0) -> None:
+    def _reject(self, stream: _Stream, error: str, kind: FailureKind, *, dropping: int = 0) -> None:
         stream.rejecting = True
         stream.dropped += dropping + len(stream.records)
         stream.take_buffer()
-        self.outbox.append(_Fail(stream, error))
+        self.outbox.append(_Fail(stream, error, kind))
 
     def _flush_error(self, stream: _Stream, error: BaseException, *, records: int) -> str:
         table = f"{self.schema}.{stream.layout.table}" if stream.layout else "(no table)"

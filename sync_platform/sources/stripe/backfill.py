@@ -24,7 +24,7 @@ many objects.
 Failures stay within their stream: a stream Stripe will not list for this account is skipped
 (``stream_status: skip``), any other failure ends that stream with ``stream_status: error`` after
 its last good checkpoint, and other streams go on. A refused key ends the read with
-``connection_status: failed``.
+``connection_status: failed``. Both carry the failure's kind (``failure_kind``), from its error.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
+from sync_platform.errors import FailureKind, failure_kind_of
 from sync_platform.protocol import (
     LogLevel,
     Message,
@@ -221,7 +222,11 @@ class BackfillRunner:
         for run in list(self._active):
             if not run.finished:
                 self._retire(run)
-                messages.append(stream_error(run.plan.name, "The backfill stopped with ranges left to read."))
+                messages.append(
+                    stream_error(
+                        run.plan.name, "The backfill stopped with ranges left to read.", FailureKind.INTERNAL
+                    )
+                )
         return messages
 
     def _target(self) -> int:
@@ -326,7 +331,7 @@ class BackfillRunner:
         match error_scope(error):
             case ErrorScope.CONNECTION:
                 self.connection_failed = True
-                return [connection_status(False, str(error))]
+                return [connection_status(False, str(error), failure_kind_of(error))]
             case ErrorScope.STREAM_SKIP:
                 run.skipped[job.account] = str(error)
                 self._drop_lane_work(run, job.account)
@@ -338,7 +343,7 @@ class BackfillRunner:
                 else:
                     message = str(error)
                 self._retire(run)
-                return [stream_error(name, message)]
+                return [stream_error(name, message, failure_kind_of(error))]
 
     def _finish_if_done(self, run: _StreamRun) -> list[Message]:
         """The stream's terminal status once every lane is complete or skipped."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import stripe
 
-from sync_platform.errors import SyncPlatformError, did_you_mean
+from sync_platform.errors import FailureKind, SyncPlatformError, did_you_mean
 from sync_platform.protocol import CatalogPayload, Stream
 from sync_platform.sources.stripe.id_prefixes import id_prefix
 from sync_platform.sources.stripe.json_schema import UPDATED_AT_FIELD, record_schema, stamp_account_ids
@@ -126,25 +126,29 @@ class StripeStreamDefinition:
             "description": self.description,
         }
 
-    def to_stream(self, account_ids: Iterable[str]) -> Stream:
+    def to_stream(self, account_ids: Iterable[str] | None) -> Stream:
+        """The protocol stream; ``account_ids`` None leaves ``_account_id`` open (no account known)."""
+        schema = dict(self.json_schema)
         return Stream(
             name=self.name,
             primary_key=PRIMARY_KEY,
-            json_schema=stamp_account_ids(dict(self.json_schema), account_ids),
+            json_schema=schema if account_ids is None else stamp_account_ids(schema, account_ids),
             metadata=self.metadata(),
             newer_than_field=UPDATED_AT_FIELD,
         )
 
 
 class UnknownStripeStreamError(SyncPlatformError, LookupError):
-    """A stream name that is not in the installed SDK's catalog."""
+    """A stream name that is not in the installed SDK's catalog (the pipeline's config names it)."""
+
+    failure_kind = FailureKind.CONFIG
 
     def __init__(self, name: str, known: Iterable[str]) -> None:
         self.name, self.known = name, sorted(known)
         super().__init__(
             f"Stream {name!r} is not in the Stripe catalog of stripe {stripe.VERSION} "
             f"(API {API_VERSION}).{did_you_mean(name, self.known)} Pick one of the streams that "
-            "`sync-platform discover` lists, or upgrade `stripe` if the object type is new."
+            "`sync-platform streams` lists, or upgrade `stripe` if the object type is new."
         )
 
 
@@ -276,7 +280,8 @@ def stream_for_object(object_name: str) -> StripeStreamDefinition | None:
     return _by_object().get(object_name)
 
 
-def catalog_payload(account_ids: list[str], streams: Iterable[str] | None = None) -> CatalogPayload:
-    """The protocol catalog for the given accounts (``_account_id`` admits exactly those ids)."""
+def catalog_payload(account_ids: list[str] | None, streams: Iterable[str] | None = None) -> CatalogPayload:
+    """The protocol catalog for the given accounts (``_account_id`` admits exactly those ids; any
+    account when ``account_ids`` is None, for a catalog read before the account is known)."""
     definitions = [stream_by_name(name) for name in streams] if streams is not None else list(_catalog())
     return CatalogPayload(streams=[definition.to_stream(account_ids) for definition in definitions])

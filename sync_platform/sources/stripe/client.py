@@ -198,6 +198,15 @@ def _stripe_message(error: stripe.StripeError) -> str:
     return redact(message or str(error) or type(error).__name__)
 
 
+def _error_type(error: stripe.StripeError) -> str | None:
+    """Stripe's ``error.type`` (``invalid_request_error``, ``api_error``...), when the body had one."""
+    if isinstance(error, stripe.APIConnectionError):
+        return None
+    body = getattr(error, "error", None)
+    error_type = getattr(body, "type", None)
+    return error_type if isinstance(error_type, str) else None
+
+
 def _typed(
     error: stripe.StripeError, method: str, path: str, account: str | None, attempts: int
 ) -> StripeApiError:
@@ -210,6 +219,7 @@ def _typed(
         "request_id": header(error.headers, "Request-Id") or error.request_id,
         "account": account,
         "attempts": attempts,
+        "error_type": _error_type(error),
     }
     if isinstance(error, stripe.AuthenticationError):
         return StripeAuthError(message, **details)

@@ -188,7 +188,7 @@ class IncrementalRunner:
             self._poll_failed = True
             if error_scope(error) is ErrorScope.CONNECTION:
                 self.connection_failed = True
-                yield connection_status(False, str(error))
+                yield connection_status(False, str(error), error.failure_kind)
                 return
             for name in names:
-                yield stream_error(name, f"Polling events failed: {error}")
+                yield stream_error(name, f"Polling events failed: {error}", error.failure_kind)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import aclosing
+from datetime import datetime, timedelta
 from typing import Any
 
 from sync_platform.engine.clock import Clock, SystemClock
 from sync_platform.engine.connectors import Config
+from sync_platform.errors import failure_kind_of
 from sync_platform.protocol import (
     CatalogPayload,
     ConfiguredCatalog,
@@ -72,6 +74,10 @@ SOURCE_INPUT_SCHEMA: dict[str, Any] = {
 }
 
 
+EVENTS_CURSOR = "events_cursor"
+REPLAY_WINDOW = timedelta(days=3)
+
+
 class StripeSource:
     """Registered as ``stripe``. ``clock`` and ``rng`` are injectable so tests control time."""
 
@@ -96,7 +102,9 @@ class StripeSource:
             for account in parsed.connected_accounts:
                 await client.get(ACCOUNT_PATH, account=account)
         except StripeApiError as error:
-            return ConnectionStatusPayload(status=ConnectionStatus.FAILED, message=str(error))
+            return ConnectionStatusPayload(
+                status=ConnectionStatus.FAILED, message=str(error), failure_kind=error.failure_kind
+            )
         finally:
             await client.close()
         return ConnectionStatusPayload(status=ConnectionStatus.SUCCEEDED)
@@ -114,6 +122,17 @@ class StripeSource:
                 await client.close()
         return catalog_payload([account_id, *parsed.connected_accounts])
 
+    # --- offline hooks (engine.connectors): checked before a pipeline is stored --------------------
+
+    def validate_config(self, config: Config) -> None:
+        """The config model's own rules (the key's shape, no Connect account twice), as every
+        operation applies them."""
+        parse_config(config)
+
+    def offline_catalog(self) -> CatalogPayload:
+        """The SDK-derived catalog without ``discover``'s account lookup (``_account_id`` left open)."""
+        return catalog_payload(None)
+
     async def setup(self, config: Config, catalog: ConfiguredCatalog) -> AsyncIterator[Message]:
         parsed = parse_config(config)
         client = self._client(parsed)
@@ -123,6 +142,23 @@ class StripeSource:
                     yield message
         finally:
             await client.close()
+
+    # --- what the pipeline runner's live lanes need (engine.source_lanes) ----------------------
+
+    def live_state(self, backfill: SourceState | None) -> SourceState | None:
+        """Events are read from the cursor the backfill recorded when it began, so nothing that
+        changed while it listed is missed; None when the backfill never started."""
+        cursor = (backfill.global_ if backfill is not None else {}).get(EVENTS_CURSOR)
+        return None if cursor is None else SourceState.model_validate({"global": {EVENTS_CURSOR: cursor}})
+
+    def replay_state(self, now: datetime) -> SourceState:
+        """Every event of the last ``REPLAY_WINDOW`` (Stripe keeps 30 days of events)."""
+        since = to_unix(now - REPLAY_WINDOW)
+        return SourceState.model_validate({"global": {EVENTS_CURSOR: since}})
+
+    def listed_count(self, stream_state: Any) -> int | None:
+        listed = stream_state.get("listed") if isinstance(stream_state, dict) else None
+        return listed if isinstance(listed, int) else None
 
     async def teardown(self, config: Config) -> AsyncIterator[Message]:
         parsed = parse_config(config)
@@ -163,7 +199,7 @@ class StripeSource:
             try:
                 selected.append((stream_by_name(configured.name), configured))
             except UnknownStripeStreamError as error:
-                yield stream_error(configured.name, str(error))
+                yield stream_error(configured.name, str(error), failure_kind_of(error))
         global_state = GlobalState(state.global_ if state is not None else None)
         stored_streams = state.streams if state is not None else {}
         try:
@@ -172,7 +208,7 @@ class StripeSource:
             else:
                 accounts, warnings = await resolve_accounts(client, config)
         except StripeApiError as error:
-            yield connection_status(False, str(error))
+            yield connection_status(False, str(error), error.failure_kind)
             return
         if input is not None:
             pushed = apply_pushed(
@@ -192,8 +228,8 @@ class StripeSource:
         now = to_unix(self.clock.now())
         backfills = [item for item in selected if item[1].sync_mode is SyncMode.FULL_REFRESH]
         if backfills:
-            if global_state.get("events_cursor") is None:  # changes from now on come as events
-                yield global_state.update({"events_cursor": now})
+            if global_state.get(EVENTS_CURSOR) is None:  # changes from now on come as events
+                yield global_state.update({EVENTS_CURSOR: now})
             plans = []
             for definition, configured in backfills:
                 plan, plan_warnings = plan_stream(

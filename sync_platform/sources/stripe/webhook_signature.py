@@ -18,7 +18,7 @@ from typing import Any
 import stripe
 from pydantic import SecretStr
 
-from sync_platform.errors import SyncPlatformError
+from sync_platform.errors import FailureKind, SyncPlatformError
 
 DEFAULT_TOLERANCE_SECONDS = 300
 
@@ -32,10 +32,17 @@ class RejectionReason(StrEnum):
 
 
 class WebhookVerificationError(SyncPlatformError, ValueError):
-    """A webhook was rejected; nothing from it may be stored. The message never includes a secret."""
+    """A webhook was rejected; nothing from it may be stored. The message never includes a secret.
+
+    Verifying it again fails the same way: ``config`` without a secret to verify with, else
+    ``invalid_request`` (a forged, stale, unsigned or malformed webhook).
+    """
 
     def __init__(self, reason: RejectionReason, message: str) -> None:
         self.reason = reason
+        self.failure_kind = (
+            FailureKind.CONFIG if reason is RejectionReason.NO_SECRET else FailureKind.INVALID_REQUEST
+        )
         super().__init__(message)
 
 

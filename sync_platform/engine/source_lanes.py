@@ -1,0 +1,48 @@
+"""Optional source capabilities the pipeline runner's lanes need, with safe defaults.
+
+The runner keeps a pipeline current after its backfill (live and poll lanes) and heals drift
+(reconcile), but the shape of a source's state is the source's business: where a live read starts
+after a backfill (Stripe: the events cursor the backfill recorded when it began), how to ask for a
+replay of recent changes, and how many objects a finished backfill listed (for row-count checks).
+A source offers these by defining the methods of ``LiveLanes``; the functions here call them when
+present and answer "not supported" otherwise, so connectors without live lanes keep working and
+no caller ever builds or reads a source's state itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from sync_platform.protocol import SourceState
+
+
+@runtime_checkable
+class LiveLanes(Protocol):
+    def live_state(self, backfill: SourceState | None) -> SourceState | None:
+        """Where the first incremental read after this backfill starts; None = from scratch."""
+        ...
+
+    def replay_state(self, now: datetime) -> SourceState | None:
+        """A throwaway state that re-reads the recent changes (the source picks how far back);
+        None = the source cannot replay."""
+        ...
+
+    def listed_count(self, stream_state: Any) -> int | None:
+        """How many objects a backfill listed so far, read from one stream's checkpoint."""
+        ...
+
+
+def live_state(source: object, backfill: SourceState | None) -> SourceState | None:
+    method = getattr(source, "live_state", None)
+    return method(backfill) if callable(method) else None
+
+
+def replay_state(source: object, now: datetime) -> SourceState | None:
+    method = getattr(source, "replay_state", None)
+    return method(now) if callable(method) else None
+
+
+def listed_count(source: object, stream_state: Any) -> int | None:
+    method = getattr(source, "listed_count", None)
+    return method(stream_state) if callable(method) else None

@@ -1,0 +1,49 @@
+"""The pipeline runner: what each lane does, status moves, checkpoints, failures and the run lock.
+
+Written once here; Dagster (``defs``), the CLI, the demo and the HTTP API drive it and present
+its events. Plain Python: no Dagster, no HTTP.
+"""
+
+from sync_platform.pipelines.runner.events import (
+    BatchCommitted,
+    BatchStarted,
+    CheckpointSaved,
+    ControlApplied,
+    EngineMessage,
+    LaneFinished,
+    LaneStarted,
+    RunEvent,
+    RunFailed,
+    SetupRan,
+    StatusChanged,
+)
+from sync_platform.pipelines.runner.judge import LaneFailure
+from sync_platform.pipelines.runner.lanes import Lane, backfill_done, default_lanes
+from sync_platform.pipelines.runner.runner import (
+    PipelineNotRunnableError,
+    PipelineRunner,
+    RunOptions,
+    converge,
+)
+
+__all__ = [
+    "BatchCommitted",
+    "BatchStarted",
+    "CheckpointSaved",
+    "ControlApplied",
+    "EngineMessage",
+    "Lane",
+    "LaneFailure",
+    "LaneFinished",
+    "LaneStarted",
+    "PipelineNotRunnableError",
+    "PipelineRunner",
+    "RunEvent",
+    "RunFailed",
+    "RunOptions",
+    "SetupRan",
+    "StatusChanged",
+    "backfill_done",
+    "converge",
+    "default_lanes",
+]

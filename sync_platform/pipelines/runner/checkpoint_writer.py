@@ -1,0 +1,121 @@
+"""Saves a lane's committed checkpoints while its batch runs, so a kill repeats almost nothing.
+
+The engine calls ``offer`` with the folded state each time the destination re-emitted a state
+(everything before it is durable). A writer thread saves the latest offered state, then the
+latest again, and so on: while one save is in flight newer states replace the waiting one, so
+the database sees one write at a time however fast pages commit, and a state reaches it within
+about one write's time of its commit. A run killed at any moment resumes from a checkpoint at
+most a write behind its destination: in practice, each in-flight range repeats one page.
+
+Saves are version-checked (``expected_version``): a second writer on the same lane (which the run
+lock already prevents) would stop this one with ``ConcurrentUpdateError`` instead of interleaving.
+A save whose connection dropped during COMMIT is retried by the store; if the first attempt had
+in fact committed, the version moved by our own write: ``_write`` recognises its state and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sync_platform.pipelines.checkpoints import CheckpointLane, state_json
+from sync_platform.pipelines.errors import ConcurrentUpdateError
+from sync_platform.pipelines.run_lock import RunLock
+from sync_platform.pipelines.store import PipelineStore
+from sync_platform.protocol import SyncState
+
+logger = logging.getLogger(__name__)
+
+LOCK_CHECK_SECONDS = 5.0
+
+
+class CheckpointWriter:
+    """Writes one lane's checkpoints for one batch; ``finish`` saves the batch's final state."""
+
+    def __init__(
+        self,
+        store: PipelineStore,
+        pipeline_id: str,
+        lane: CheckpointLane,
+        version: int,
+        *,
+        lock: RunLock | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.pipeline_id = pipeline_id
+        self.lane = lane
+        self.version = version
+        self.lock = lock
+        self._monotonic = monotonic
+        self._lock_checked = monotonic()
+        self._changed = threading.Condition()
+        self._pending: SyncState | None = None
+        self._saved: list[SyncState] = []
+        self._last_written: SyncState | None = None
+        self._error: BaseException | None = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name=f"checkpoints {pipeline_id}", daemon=True)
+        self._thread.start()
+
+    def offer(self, state: SyncState) -> None:
+        """A newly committed state (called on the engine's event loop: only a hand-over here)."""
+        with self._changed:
+            self._pending = state
+            self._changed.notify_all()
+
+    def take_saved(self) -> list[SyncState]:
+        """States saved since the last call, oldest first; raises what the writer failed with."""
+        with self._changed:
+            if self._error is not None:
+                raise self._error
+            saved, self._saved = self._saved, []
+        return saved
+
+    def finish(self, final: SyncState | None) -> None:
+        """Save what is still waiting, stop the thread, then save ``final`` (the batch's end state)."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if final is not None and final is not self._last_written:
+            self._write(final)
+
+    def _loop(self) -> None:
+        while True:
+            with self._changed:
+                while self._pending is None and not self._closing:
+                    self._changed.wait()
+                state, self._pending = self._pending, None
+                if state is None:
+                    return
+            try:
+                self._write(state)
+            except BaseException as error:  # reported to the run by take_saved / finish
+                logger.warning("could not save a %s checkpoint of %s: %s", self.lane, self.pipeline_id, error)
+                with self._changed:
+                    self._error = error
+                return
+            with self._changed:
+                self._saved.append(state)
+
+    def _write(self, state: SyncState) -> None:
+        if self.lock is not None and self._monotonic() - self._lock_checked >= LOCK_CHECK_SECONDS:
+            self.lock.verify()
+            self._lock_checked = self._monotonic()
+        payload: Any = state_json(state)
+        try:
+            self.version = self.store.save_checkpoint(
+                self.pipeline_id, payload, lane=self.lane, expected_version=self.version
+            )
+        except ConcurrentUpdateError:
+            current = self.store.get_checkpoint(self.pipeline_id, self.lane)
+            if current.state != payload or current.version != self.version + 1:
+                raise
+            self.version = current.version  # our own write had committed before its connection died
+        self._last_written = state

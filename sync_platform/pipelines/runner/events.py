@@ -1,0 +1,113 @@
+"""What a run reports as it goes: typed events that Dagster, the CLI and the demo present.
+
+The runner yields these and decides nothing based on who consumes them. ``EngineMessage`` passes
+the engine's non-record messages through (stream statuses, committed states, progress, connector
+logs) for presenters that show per-stream detail; every decision the runner took is one of the
+other events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sync_platform.pipelines.model import Pipeline
+from sync_platform.pipelines.runner.lanes import Lane
+from sync_platform.pipelines.states import DisplayStatus, PipelineError
+from sync_platform.protocol import EofPayload, Message, SyncState
+
+
+@dataclass(frozen=True)
+class LaneStarted:
+    lane: Lane
+    pipeline: Pipeline
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    """The runner wrote the pipeline's status (``before`` and ``after`` as users see them)."""
+
+    before: DisplayStatus
+    after: DisplayStatus
+    pipeline: Pipeline
+
+
+@dataclass(frozen=True)
+class SetupRan:
+    """Connector setup provisioned what the pipeline needs (a webhook endpoint, tables, a sheet)."""
+
+    pipeline: Pipeline
+
+
+@dataclass(frozen=True)
+class ControlApplied:
+    """A connector replaced its config (a new webhook secret, a new spreadsheet id); stored."""
+
+    side: str
+    pipeline: Pipeline
+
+
+@dataclass(frozen=True)
+class BatchStarted:
+    lane: Lane
+    number: int
+
+
+@dataclass(frozen=True)
+class EngineMessage:
+    """A non-record message of the running batch, for presenters (never needed to act)."""
+
+    lane: Lane
+    batch: int
+    message: Message
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    """A committed checkpoint was saved mid-batch: a kill now repeats only what came after it."""
+
+    lane: Lane
+    batch: int
+    state: SyncState
+
+
+@dataclass(frozen=True)
+class BatchCommitted:
+    """A batch ended and its checkpoint is saved (for ``live``: with its events marked applied)."""
+
+    lane: Lane
+    number: int
+    eof: EofPayload
+    events_applied: int = 0
+
+
+@dataclass(frozen=True)
+class LaneFinished:
+    """``complete``: the lane has nothing left to do; otherwise ``reason`` says why it stopped."""
+
+    lane: Lane
+    complete: bool
+    reason: str
+    batches: int = 0
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    """The lane failed; ``error`` is what was recorded on the pipeline (kind, root cause, parked)."""
+
+    lane: Lane
+    error: PipelineError
+    pipeline: Pipeline
+
+
+RunEvent = (
+    LaneStarted
+    | StatusChanged
+    | SetupRan
+    | ControlApplied
+    | BatchStarted
+    | EngineMessage
+    | CheckpointSaved
+    | BatchCommitted
+    | LaneFinished
+    | RunFailed
+)
