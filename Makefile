@@ -48,10 +48,11 @@ demo: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/sync-platform dev $(ARGS)
 
-## The whole test suite, slow end-to-end tests included.
+## The whole test suite, slow end-to-end tests included, on two workers (each with its own
+## embedded PostgreSQL); PYTEST_ARGS adds options, e.g. make test PYTEST_ARGS="-k runner -n 0".
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
