@@ -104,7 +104,15 @@ class SyncRun:
             with closing(events):  # a failure raised while presenting ends the run (and its lock) now
                 for event in events:
                     yield from self._present(event)
-        except (PipelineNotRunnableError, PipelineBusyError) as refusal:
+        except PipelineNotRunnableError as refusal:
+            if refusal.paused and self.lane is not Lane.BACKFILL:
+                # Paused while this run waited in the queue: its events stay in the inbox for the
+                # resume, and there is nothing to do now.
+                self.context.log.info(str(refusal))
+                return
+            self._tag({OUTCOME_TAG: Outcome.REFUSED.value})
+            raise dg.Failure(str(refusal), allow_retries=False) from None
+        except PipelineBusyError as refusal:
             self._tag({OUTCOME_TAG: Outcome.REFUSED.value})
             raise dg.Failure(str(refusal), allow_retries=False) from None
 

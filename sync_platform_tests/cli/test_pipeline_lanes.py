@@ -137,3 +137,27 @@ def test_a_pipeline_whose_teardown_cannot_run_ends_teardown_failed_and_delete_fo
     listed = json.loads(cli.ok("pipelines", "list", "--all", "--json").stdout)
     assert [p["id"] for p in listed] == []
     assert postgres_rows(pg, destination_schema(pg, pipeline_id))  # nothing was dropped: it said so
+
+
+def test_sync_batch_on_a_ready_pipeline_with_webhooks_applies_its_inbox_exactly(
+    cli: CliInvoker, emulator: RunningEmulator, pg: PgTestDatabase, cli_environ: dict[str, str]
+) -> None:
+    cli_environ["TEST_WEBHOOK_SECRET"] = "whsec_" + "cli_live_lane_0123456789"
+    args = stripe_create_args(emulator, destination_schema(pg, "shop"))
+    cli.ok("pipelines", "create", "--id", "shop", *args, "--source.webhook-secret-env", "TEST_WEBHOOK_SECRET")
+    cli.ok("sync-batch", "shop", "--loop", "0")
+    renamed, deleted = (c["id"] for c in emulator.objects("customer")[:2])
+    with PipelineStore(pg.url, schema=pg.schema, environ=cli_environ) as store:
+        for change in (emulator.update("customer", renamed, {"name": "Renamed by a webhook"}),
+                       emulator.delete("customer", deleted)):  # fmt: skip
+            store.insert_inbox_event("shop", change.event["id"], change.event["type"], change.event)
+
+        result = cli.ok("sync-batch", "shop", "--loop", "0")
+
+        assert store.count_pending_inbox("shop") == 0
+    assert "live lane of shop (ready)" in result.stderr
+    assert "2 webhook event(s) applied" in result.stderr
+    customers = names(pg)
+    assert customers[renamed] == "Renamed by a webhook"
+    assert deleted not in customers
+    assert set(customers) == {customer["id"] for customer in emulator.objects("customer")}

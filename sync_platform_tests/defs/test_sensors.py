@@ -91,6 +91,22 @@ def test_resuming_returns_to_ready_and_catches_up_on_events_kept_while_paused(
     assert lanes_of(data) == [(pid, "live")]
 
 
+def test_a_live_run_that_finds_its_pipeline_paused_succeeds_and_leaves_the_events_for_the_resume(
+    harness: DagsterHarness,
+) -> None:
+    pid = harness.create_pipeline()
+    make_ready(harness, pid)
+    event_row(harness, pid, 1)
+    (request,) = harness.tick(INBOX_SENSOR).run_requests
+    harness.store.pause(pid)  # while the run waits in the queue
+
+    result = harness.materialize(pid, tags=dict(request.tags))
+
+    assert result.success
+    assert result.get_asset_materialization_events() == []
+    assert harness.store.count_pending_inbox(pid) == 1
+
+
 def test_a_deleted_pipeline_is_torn_down_then_loses_its_partition(harness: DagsterHarness) -> None:
     pid = harness.create_pipeline()
     make_ready(harness, pid)

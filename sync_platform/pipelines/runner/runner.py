@@ -79,9 +79,14 @@ Side = Literal["source", "destination"]
 
 
 class PipelineNotRunnableError(SyncPlatformError, RuntimeError):
-    """The pipeline's state forbids this run (paused, deleted, parked, not backfilled yet)."""
+    """The pipeline's state forbids this run; ``paused`` says the user paused it (a run that finds
+    its pipeline paused has nothing to do, which is not a failure of anything)."""
 
     http_status = 409
+
+    def __init__(self, message: str, *, paused: bool = False) -> None:
+        self.paused = paused
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -199,7 +204,8 @@ class PipelineRunner:
         if refusal is not None:
             hint = " Pass --force to run it anyway." if forceable else ""
             raise PipelineNotRunnableError(
-                f"Not running the {lane.value} lane of pipeline {pipeline.id!r}: {refusal}.{hint}"
+                f"Not running the {lane.value} lane of pipeline {pipeline.id!r}: {refusal}.{hint}",
+                paused=pipeline.desired_status is DesiredStatus.PAUSED and not options.force,
             )
 
     def _converge(self, pipeline_id: str) -> Iterator[RunEvent]:
