@@ -14,7 +14,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import click
@@ -26,10 +26,12 @@ from sync_platform.pipelines.runner import (
     BatchCommitted,
     ControlApplied,
     EngineMessage,
+    Housekept,
     Lane,
     LaneFinished,
     LaneStarted,
     PipelineRunner,
+    Retention,
     RunEvent,
     RunFailed,
     RunOptions,
@@ -89,6 +91,7 @@ def run_stored_pipeline(
     """Run the pipeline's lanes through the runner, presenting every event; never raises for a
     failed lane (it is in the outcome, recorded on the pipeline) but does for a refused run."""
     quiet = cli_ctx.json_output or raw is not None
+    options = replace(options, retention=Retention.from_environ(cli_ctx.env))
     runner = PipelineRunner(cli_ctx.store(), cli_ctx.engine(), holder=cli_holder(command))
     outcome = RunOutcome()
     with ProgressView(title=pipeline_id, live=False if quiet else None) as view:
@@ -134,5 +137,8 @@ def _present(event: RunEvent, view: ProgressView, *, raw: Raw, quiet: bool, outc
             say(f"set up {pipeline.source.type} → {pipeline.destination.type}")
         case ControlApplied(side=side):
             say(f"stored the {side} connector's new config")
+        case Housekept(inbox_rows=rows, tombstones=tombstones):
+            kept = "" if tombstones is None else f", {tombstones} tombstone(s)"
+            say(f"retention: pruned {rows} applied webhook event(s){kept}")
         case RunFailed():
             outcome.failed = event

@@ -15,6 +15,7 @@ turns its events into what the Dagster UI shows:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import closing
 
@@ -41,10 +42,12 @@ from sync_platform.pipelines.runner import (
     BatchStarted,
     ControlApplied,
     EngineMessage,
+    Housekept,
     Lane,
     LaneFinished,
     PipelineNotRunnableError,
     PipelineRunner,
+    Retention,
     RunEvent,
     RunFailed,
     RunOptions,
@@ -132,6 +135,7 @@ class SyncRun:
             streams=subset if self.lane in (Lane.BACKFILL, Lane.RECONCILE) else None,
             full_refresh=self.config.full_refresh,
             run_id=self.context.run.run_id,
+            retention=Retention.from_environ(os.environ),
         )
 
     def _present(self, event: RunEvent) -> Iterator[dg.MaterializeResult]:
@@ -156,6 +160,9 @@ class SyncRun:
                 log.info(f"Pipeline {self.pipeline_id}: {before.value} -> {after.value}")
             case SetupRan():
                 log.info(f"Set up pipeline {self.pipeline_id}")
+            case Housekept(inbox_rows=rows, tombstones=tombstones):
+                pruned = "none kept" if tombstones is None else f"{tombstones} pruned"
+                log.info(f"Retention: {rows} applied webhook event(s) pruned; tombstones: {pruned}")
             case ControlApplied(side=side):
                 log.info(f"Stored the {side} connector's new config for {self.pipeline_id}")
             case RunFailed(error=error):

@@ -194,17 +194,25 @@ def take_until(
 
 
 def enforce_catalog(catalog: ConfiguredCatalog) -> Operator[Message, Message]:
-    """Keep only what the catalog allows: known streams, and fields present in the stream's schema.
+    """Keep only what the catalog allows: known streams, and the fields a user selected.
 
-    A record or stream state of a stream outside the catalog is dropped, and one error ``log`` per
-    such stream says so. ``deleted`` is always removed from record data (tombstones travel as
-    ``recordDeleted``, which is kept). Global states always pass.
+    A record keeps every field it arrived with — the schema decides which typed columns a
+    destination makes, never what the raw record holds, since a source's API adds fields between
+    SDK releases (and a pipeline may pin its own API version). Only a stream whose configuration
+    selects ``fields`` is cut down, explicitly, to those fields plus its primary key and ordering
+    field. A record or stream state of a stream outside the catalog is dropped, and one error
+    ``log`` per such stream says so. ``deleted`` is always removed from record data (tombstones
+    travel as ``recordDeleted``, which is kept). Global states always pass.
     """
     allowed: dict[str, frozenset[str] | None] = {}
     for configured in catalog.streams:
-        schema = configured.stream.json_schema or {}
-        properties = schema.get("properties")
-        allowed[configured.stream.name] = frozenset(properties) if isinstance(properties, dict) else None
+        stream = configured.stream
+        selected = (
+            {*configured.fields, *stream.primary_key_fields(), stream.newer_than_field}
+            if configured.fields
+            else None
+        )
+        allowed[stream.name] = frozenset(selected) if selected is not None else None
 
     def _prune(message: RecordMessage, fields: frozenset[str] | None) -> RecordMessage:
         data = message.record.data

@@ -9,6 +9,7 @@ never travel in run config.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from sync_platform.pipelines.errors import PipelineNotFoundError
 from sync_platform.pipelines.tables import Tables
+from sync_platform.storable_json import is_storable, storable
 
 DEFAULT_SCAN_LIMIT = 500
 DEFAULT_CLAIM_LIMIT = 100
@@ -62,12 +64,21 @@ def insert_event(
     event_type: str,
     payload: dict[str, Any],
 ) -> bool:
-    """Store one event; False when this pipeline already has an event with this id."""
+    """Store one event; False when this pipeline already has an event with this id.
+
+    A payload PostgreSQL cannot hold as it is (a NUL or a lone surrogate in a string, a NaN) is
+    stored repaired, as the destination would write it, with the original kept beside it: never
+    refused, since Stripe would deliver it again and again and the change would never be applied.
+    """
+    original = None
+    if not is_storable(payload):
+        original = json.dumps(payload, ensure_ascii=True).encode()
+        payload = storable(payload)
     insert = sql.SQL(
-        "INSERT INTO {} (pipeline_id, event_id, event_type, payload) VALUES (%s, %s, %s, %s) "
-        "ON CONFLICT (pipeline_id, event_id) DO NOTHING RETURNING id"
+        "INSERT INTO {} (pipeline_id, event_id, event_type, payload, original_payload) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (pipeline_id, event_id) DO NOTHING RETURNING id"
     ).format(tables.inbox)
-    params = (pipeline_id, event_id, event_type, Jsonb(payload))
+    params = (pipeline_id, storable(event_id), storable(event_type), Jsonb(payload), original)
     in_unit = connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
     try:
         if in_unit:  # a savepoint, so a missing pipeline does not abort the caller's unit of work
@@ -173,10 +184,15 @@ def count_pending(connection: psycopg.Connection[Any], tables: Tables, pipeline_
     return int(row["n"]) if row else 0
 
 
-def delete_processed(connection: psycopg.Connection[Any], tables: Tables, before: datetime) -> int:
-    """Retention: drop rows processed before ``before``; returns how many."""
-    cursor = connection.execute(
-        sql.SQL("DELETE FROM {} WHERE processed_at IS NOT NULL AND processed_at < %s").format(tables.inbox),
-        (before,),
-    )
-    return cursor.rowcount
+def delete_processed(
+    connection: psycopg.Connection[Any], tables: Tables, before: datetime, pipeline_id: str | None = None
+) -> int:
+    """Retention: drop rows processed before ``before`` (of one pipeline, or all); returns how many.
+
+    Pending rows are never touched, however old: they are changes not yet applied.
+    """
+    applied = sql.SQL("DELETE FROM {} WHERE processed_at IS NOT NULL AND processed_at < %s")
+    query = applied.format(tables.inbox)
+    if pipeline_id is None:
+        return connection.execute(query, (before,)).rowcount
+    return connection.execute(query + sql.SQL(" AND pipeline_id = %s"), (before, pipeline_id)).rowcount

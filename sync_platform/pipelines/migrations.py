@@ -106,6 +106,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        4,
+        "inbox_original_payload",
+        """
+        -- The event exactly as received, when its payload had to be repaired to be storable (a NUL,
+        -- a lone surrogate, a NaN): JSON text with every such character escaped.
+        ALTER TABLE {schema}.webhook_inbox ADD COLUMN original_payload bytea;
+        -- Retention: processed rows are pruned by age.
+        CREATE INDEX webhook_inbox_processed ON {schema}.webhook_inbox (processed_at)
+            WHERE processed_at IS NOT NULL;
+        """,
+    ),
 )
 
 

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Self, TypeVar
 
 import psycopg
@@ -305,6 +306,10 @@ class PipelineStore:
     ) -> list[InboxEvent]:
         """The oldest pending events of a pipeline (the caller holds its run lock)."""
         return self.atomically(lambda tx: tx.claim_inbox_events(pipeline_id, limit=limit))
+
+    def prune_processed_inbox(self, before: datetime, pipeline_id: str | None = None) -> int:
+        """Retention: delete inbox rows applied before ``before``; pending ones are always kept."""
+        return self.atomically(lambda tx: tx.prune_processed_inbox(before, pipeline_id))
 
     def count_pending_inbox(self, pipeline_id: str) -> int:
         return self._read(lambda tx: tx.count_pending_inbox(pipeline_id))

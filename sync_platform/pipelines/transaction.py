@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -425,6 +426,9 @@ class StoreTransaction:
 
     def mark_inbox_processed(self, ids: list[int]) -> int:
         return _inbox.mark_processed(self.connection, self.tables, ids)
+
+    def prune_processed_inbox(self, before: datetime, pipeline_id: str | None = None) -> int:
+        return _inbox.delete_processed(self.connection, self.tables, before, pipeline_id)
 
     def count_pending_inbox(self, pipeline_id: str) -> int:
         return _inbox.count_pending(self.connection, self.tables, pipeline_id)

@@ -10,10 +10,13 @@ and never loses an event it acknowledged:
 
 No Dagster call and no sync happen here: the inbox sensor turns stored events into runs. Answers:
 200 ``{"received": true, "duplicate": bool}`` (a redelivered event id is a no-op); 400 with a
-``reason`` for a forged, stale, unsigned or malformed request (nothing stored); 404 for an unknown
-or deleted pipeline; 413 for a body over the limit; 503 when the database or the pipeline's secret
-cannot be reached (Stripe retries any non-2xx, so nothing is lost). A paused pipeline still stores
-events; they are applied on resume.
+``reason`` for a forged, stale, unsigned or malformed request, or one nested absurdly deep (nothing
+stored); 404 for an unknown or deleted pipeline; 413 for a body over the limit; 503 only when the
+database or the pipeline's secret cannot be reached (Stripe retries any non-2xx, so nothing is
+lost). A signed event whose content PostgreSQL cannot hold as it is (a NUL, a lone surrogate, a
+NaN) is stored repaired, the original kept beside it (``pipelines.inbox``): answering 503 would
+make Stripe retry for days something that can never succeed. A paused pipeline still stores
+events; they are applied on resume. Logs never quote a payload.
 """
 
 from __future__ import annotations
@@ -180,6 +183,11 @@ class _Receiver:
         except PipelineNotFoundError:  # purged since its target was cached
             self.targets.invalidate(pipeline_id)
             return _not_found(pipeline_id, "unknown_pipeline")
+        except (psycopg.DataError, psycopg.IntegrityError) as error:
+            # What the event holds, not the database's state: retrying can never store it.
+            fields.update(reason="unstorable", error=type(error).__name__)
+            message = "The event cannot be stored (its content is refused by the database); not retried."
+            return Outcome.REJECTED, 400, {"error": message, "reason": "unstorable"}
         except (StoreUnavailableError, psycopg.Error) as error:
             return _unavailable(error, fields)
         if stored:

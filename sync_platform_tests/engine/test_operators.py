@@ -204,15 +204,24 @@ def test_enforce_catalog_drops_unknown_streams_with_one_error_log_per_stream() -
     assert [m for m in out if not isinstance(m, LogMessage)] == [kept]
 
 
-def test_enforce_catalog_prunes_fields_to_the_schema_and_always_strips_deleted() -> None:
+def test_enforce_catalog_keeps_fields_the_schema_does_not_know_and_always_strips_deleted() -> None:
+    """Raw is raw: a field the pinned SDK does not declare (Stripe added it since) stays."""
     message = record(
         "customer",
-        {"id": "c1", "name": "A", "_row_key": "x", "_row_number": 3, "deleted": True},
+        {"id": "c1", "name": "A", "account_balance": 0, "deleted": True},
         deleted=True,
     )
     (out,) = run(enforce_catalog(catalog("customer")), Upstream([message]))
-    assert out.record.data == {"id": "c1", "name": "A"}
+    assert out.record.data == {"id": "c1", "name": "A", "account_balance": 0}
     assert out.record.record_deleted is True
+
+
+def test_enforce_catalog_cuts_a_record_to_the_fields_a_user_selected() -> None:
+    selected = catalog("customer")
+    selected = ConfiguredCatalog(streams=[selected.streams[0].model_copy(update={"fields": ["name"]})])
+    message = record("customer", {"id": "c1", "name": "A", "email": "a@example.com", "_updated_at": 5})
+    (out,) = run(enforce_catalog(selected), Upstream([message]))
+    assert out.record.data == {"id": "c1", "name": "A", "_updated_at": 5}  # plus key and version
 
 
 def test_enforce_catalog_without_a_schema_keeps_fields_but_still_strips_deleted() -> None:

@@ -6,9 +6,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
+import psycopg.sql
 import pytest
+import stripe
 
 from sync_platform.pipelines import InboxEvent, PipelineStore
 from sync_platform.webhooks import JsonLogFormatter
@@ -267,3 +270,70 @@ def test_concurrent_deliveries_and_redeliveries_store_each_event_exactly_once(
     assert sum(not r.json()["duplicate"] for r in responses) == 50
     stored = [e.event_id for e in inbox(receiver.store, shop)]
     assert sorted(stored) == sorted(f"evt_{n}" for n in range(50))
+
+
+# --- content PostgreSQL cannot hold as it is: stored repaired, never "retry later" -----------------
+
+
+def original_payload(store: PipelineStore, event_id: str) -> bytes | None:
+    def read(tx: Any) -> bytes | None:
+        row = tx.connection.execute(
+            psycopg.sql.SQL("SELECT original_payload FROM {} WHERE event_id = %s").format(tx.tables.inbox),
+            (event_id,),
+        ).fetchone()
+        return None if row is None or row["original_payload"] is None else bytes(row["original_payload"])
+
+    return store.atomically(read)
+
+
+@pytest.mark.parametrize(
+    ("name", "stored_as"),
+    [
+        ("nul \u0000 inside", "nul \ufffd inside"),
+        ("lone \ud800 surrogate", "lone \ufffd surrogate"),
+        (float("nan"), None),
+        (float("inf"), None),
+    ],
+)
+def test_a_signed_event_postgresql_cannot_hold_as_is_is_stored_repaired_with_its_original(
+    receiver: Receiver, shop: str, name: object, stored_as: object
+) -> None:
+    event = stripe_event("evt_odd")
+    event["data"]["object"]["name"] = name
+
+    response = receiver.deliver(shop, event)
+
+    assert response.status_code == 200  # never 503: Stripe would retry it for days
+    [stored] = inbox(receiver.store, shop)
+    assert stored.payload["data"]["object"]["name"] == stored_as
+    original = original_payload(receiver.store, "evt_odd")
+    assert original is not None
+    assert repr(json.loads(original)["data"]["object"]["name"]) == repr(name)  # exactly as sent
+
+
+def test_an_ordinary_event_keeps_no_second_copy(receiver: Receiver, shop: str) -> None:
+    receiver.deliver(shop, stripe_event("evt_plain"))
+    assert original_payload(receiver.store, "evt_plain") is None
+
+
+def test_a_signed_body_nested_absurdly_deep_is_a_400_that_quotes_nothing(
+    receiver: Receiver, shop: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    depth = 5000
+    body = (
+        '{"id": "evt_deep", "object": "event", "type": "customer.updated", "created": 1, "data": '
+        + '{"object": ' * depth
+        + '"SECRET-ISH-CONTENT"'
+        + "}" * depth
+        + "}"
+    )
+    header = stripe.WebhookSignature.generate_signature_header(body, WEBHOOK_SECRET)
+
+    with caplog.at_level(logging.DEBUG):
+        response = receiver.post(shop, body.encode(), header)
+
+    assert response.status_code == 400
+    assert response.json()["reason"] == "malformed_payload"
+    assert "deeper than 64 levels" in response.json()["error"]
+    assert inbox(receiver.store, shop) == []
+    assert "SECRET-ISH-CONTENT" not in caplog.text

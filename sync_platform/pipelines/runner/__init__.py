@@ -10,6 +10,7 @@ from sync_platform.pipelines.runner.events import (
     CheckpointSaved,
     ControlApplied,
     EngineMessage,
+    Housekept,
     LaneFinished,
     LaneStarted,
     RunEvent,
@@ -19,6 +20,7 @@ from sync_platform.pipelines.runner.events import (
 )
 from sync_platform.pipelines.runner.judge import LaneFailure
 from sync_platform.pipelines.runner.lanes import Lane, backfill_done, default_lanes
+from sync_platform.pipelines.runner.retention import Retention
 from sync_platform.pipelines.runner.runner import (
     PipelineNotRunnableError,
     PipelineRunner,
@@ -32,12 +34,14 @@ __all__ = [
     "CheckpointSaved",
     "ControlApplied",
     "EngineMessage",
+    "Housekept",
     "Lane",
     "LaneFailure",
     "LaneFinished",
     "LaneStarted",
     "PipelineNotRunnableError",
     "PipelineRunner",
+    "Retention",
     "RunEvent",
     "RunFailed",
     "RunOptions",

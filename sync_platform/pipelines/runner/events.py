@@ -91,6 +91,16 @@ class LaneFinished:
 
 
 @dataclass(frozen=True)
+class Housekept:
+    """Retention ran: ``inbox_rows`` applied events and ``tombstones`` remembered deletes pruned
+    (None: the destination keeps no tombstones)."""
+
+    lane: Lane
+    inbox_rows: int
+    tombstones: int | None
+
+
+@dataclass(frozen=True)
 class RunFailed:
     """The lane failed; ``error`` is what was recorded on the pipeline (kind, root cause, parked)."""
 
@@ -109,5 +119,6 @@ RunEvent = (
     | CheckpointSaved
     | BatchCommitted
     | LaneFinished
+    | Housekept
     | RunFailed
 )

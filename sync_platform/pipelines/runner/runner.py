@@ -25,12 +25,12 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from sync_platform.engine import DEFAULT_STATE_LIMIT, Engine, blocking, offline_catalog, source_lanes
-from sync_platform.engine.resolve import bind_source
+from sync_platform.engine.resolve import bind_destination, bind_source
 from sync_platform.errors import ConfigError, FailureKind, SyncPlatformError, did_you_mean, failure_kind_of
 from sync_platform.pipelines.checkpoints import Checkpoint, CheckpointLane
 from sync_platform.pipelines.inbox import InboxEvent
@@ -44,6 +44,7 @@ from sync_platform.pipelines.runner.events import (
     CheckpointSaved,
     ControlApplied,
     EngineMessage,
+    Housekept,
     LaneFinished,
     LaneStarted,
     RunEvent,
@@ -53,6 +54,7 @@ from sync_platform.pipelines.runner.events import (
 )
 from sync_platform.pipelines.runner.judge import LaneFailure, batch_failure, errored_streams, streams_failure
 from sync_platform.pipelines.runner.lanes import Lane, backfill_done, default_lanes
+from sync_platform.pipelines.runner.retention import Retention
 from sync_platform.pipelines.states import WORKING_STATUSES, DesiredStatus, PipelineStatus
 from sync_platform.pipelines.store import PipelineStore
 from sync_platform.protocol import (
@@ -100,6 +102,7 @@ class RunOptions:
     full_refresh: bool = False  # forget the backfill checkpoint of the selected streams first
     force: bool = False  # run a paused, deleted or parked pipeline anyway (statuses are left alone)
     run_id: str | None = None  # the engine run id (same id = continue where that run stopped)
+    retention: Retention = field(default_factory=Retention)  # what the reconcile lane prunes
 
 
 def converge(store: PipelineStore, pipeline: Pipeline) -> Pipeline:
@@ -472,7 +475,18 @@ class _LaneRun:
             state = eof.ending_state  # in memory only
             if not eof.has_more:
                 break
+        yield self._housekeeping(pipeline)
         yield LaneFinished(self.lane, True, "replayed the recent changes", self.batches)
+
+    def _housekeeping(self, pipeline: Pipeline) -> Housekept:
+        """Retention (see ``retention``): applied inbox rows, then the destination's tombstones."""
+        now = self.runner._now()
+        retention = self.options.retention
+        inbox_rows = self.store.prune_processed_inbox(now - retention.inbox, self.pipeline_id)
+        destination = self.store.resolve_secrets(pipeline).destination
+        bound = bind_destination(self.engine.registry, destination)
+        tombstones = prune_tombstones(bound.connector, bound.config, now - retention.tombstones)
+        return Housekept(self.lane, inbox_rows, tombstones)
 
     def _live_start(self, pipeline: Pipeline, checkpoint: Checkpoint) -> Checkpoint:
         """The first live read starts where the source says, from the backfill's checkpoint."""
@@ -597,6 +611,12 @@ def _catalog_names(engine: Engine, config: PipelineConfig) -> list[str]:
     if catalog is None:
         catalog = blocking.run(engine.discover(config.source))
     return [stream.name for stream in catalog.streams]
+
+
+def prune_tombstones(destination: object, config: dict[str, Any], older_than: datetime) -> int | None:
+    """The destination's tombstones older than ``older_than`` pruned; None when it keeps none."""
+    prune = getattr(destination, "prune_tombstones", None)
+    return prune(config, older_than) if callable(prune) else None
 
 
 def _side(message: ControlMessage) -> str:

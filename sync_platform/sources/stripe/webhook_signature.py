@@ -19,8 +19,11 @@ import stripe
 from pydantic import SecretStr
 
 from sync_platform.errors import FailureKind, SyncPlatformError
+from sync_platform.storable_json import nesting_depth
 
 DEFAULT_TOLERANCE_SECONDS = 300
+MAX_EVENT_DEPTH = 64
+"""Stripe events nest a handful of levels (event -> data -> object -> lines -> ...); far more is abuse."""
 
 
 class RejectionReason(StrEnum):
@@ -126,6 +129,13 @@ def _parse_event(text: str) -> VerifiedEvent:
         raise WebhookVerificationError(
             RejectionReason.MALFORMED_PAYLOAD, "The webhook body is not JSON."
         ) from None
+    except RecursionError:
+        payload = None  # nested too deep for the parser: refused just below
+    if payload is None or nesting_depth(payload) > MAX_EVENT_DEPTH:
+        raise WebhookVerificationError(
+            RejectionReason.MALFORMED_PAYLOAD,
+            f"The webhook body nests objects deeper than {MAX_EVENT_DEPTH} levels; no Stripe event does.",
+        )
     return event_from_payload(payload)
 
 

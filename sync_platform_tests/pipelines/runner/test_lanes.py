@@ -182,3 +182,22 @@ def test_the_live_lanes_wait_for_the_backfill(
             drain(runner.run(pipeline_id, [lane], RunOptions(force=True)))
     assert store.get(pipeline_id).desired_status is DesiredStatus.ACTIVE
     assert emulator.requests.entries() == []
+
+
+def test_fields_the_sdk_does_not_know_reach_raw_data_in_the_backfill_and_the_live_path(
+    store: PipelineStore, runner: PipelineRunner, emulator: RunningEmulator, pg: PgTestDatabase
+) -> None:
+    """Stripe adds fields between SDK releases; `_raw_data` is the object as Stripe sent it."""
+    listed, changed = (c["id"] for c in emulator.objects("customer")[:2])
+    emulator.update("customer", listed, {"account_balance": 1200, "brand_new_field": {"nested": True}})
+    pipeline_id = create_pipeline(store, emulator, pg)
+    backfill(runner, pipeline_id)
+    time.sleep(1.1 - time.time() % 1)
+    emulator.update("customer", changed, {"brand_new_field": "seen by the poll"})
+
+    drain(runner.run(pipeline_id, [Lane.POLL]))
+
+    customers = rows(pg, "customer")
+    assert customers[listed]["account_balance"] == 1200
+    assert customers[listed]["brand_new_field"] == {"nested": True}
+    assert customers[changed]["brand_new_field"] == "seen by the poll"
