@@ -18,7 +18,7 @@ from sync_platform.defs.tags import LANE_TAG, PIPELINE_TAG, Lane
 from sync_platform.emulator import RunningEmulator
 from sync_platform.errors import FailureKind
 from sync_platform.pipelines import CheckpointLane, PipelineCreate, PipelineStatus, PipelineStore
-from sync_platform.pipelines.runner import runner as runner_module
+from sync_platform.pipelines.runner import live_lanes
 from sync_platform_tests.plugins.postgres import PgTestDatabase
 
 STREAMS = ["customer", "invoice", "product"]
@@ -155,9 +155,7 @@ def test_a_live_run_that_drains_its_inbox_in_several_batches_applies_every_event
     for customer in customers:
         event = emulator.update("customer", customer, {"name": f"renamed {customer}"}).event
         assert store.insert_inbox_event("shop", event["id"], event["type"], event)
-    monkeypatch.setattr(
-        runner_module, "LIVE_CLAIM_LIMIT", 1
-    )  # one event per batch, as when events trickle in
+    monkeypatch.setattr(live_lanes, "LIVE_CLAIM_LIMIT", 1)  # one event per batch, as events trickle in
 
     live = {PIPELINE_TAG: "shop", LANE_TAG: Lane.LIVE.value}
     result = job.execute_in_process(instance=instance, partition_key="shop", tags=live)

@@ -20,13 +20,9 @@ from sync_platform.pipelines.runner.events import (
 )
 from sync_platform.pipelines.runner.judge import LaneFailure
 from sync_platform.pipelines.runner.lanes import Lane, backfill_done, default_lanes
+from sync_platform.pipelines.runner.options import PipelineNotRunnableError, RunOptions
 from sync_platform.pipelines.runner.retention import Retention
-from sync_platform.pipelines.runner.runner import (
-    PipelineNotRunnableError,
-    PipelineRunner,
-    RunOptions,
-    converge,
-)
+from sync_platform.pipelines.runner.runner import PipelineRunner, converge
 
 __all__ = [
     "BatchCommitted",

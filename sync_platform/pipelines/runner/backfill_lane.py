@@ -1,0 +1,112 @@
+"""The backfill lane: setup when the pipeline is new, then every stream from its checkpoint.
+
+Batches run until the source has nothing left (``has_more`` false), the user pauses or deletes the
+pipeline, or the run's batch or time budget is spent; each batch's committed states are saved as
+they come. A stream that fails does not stop the others; the lane fails at its end with the worst
+kind among them (one that parks wins), and the pipeline becomes ``ready`` only when every one of its
+streams is backfilled. A full refresh forgets only the selected streams' checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from sync_platform.engine import blocking
+from sync_platform.pipelines.checkpoints import CheckpointLane
+from sync_platform.pipelines.lifecycle import resume_target
+from sync_platform.pipelines.model import Pipeline
+from sync_platform.pipelines.runner.events import (
+    BatchCommitted,
+    ControlApplied,
+    EngineMessage,
+    LaneFinished,
+    RunEvent,
+    SetupRan,
+)
+from sync_platform.pipelines.runner.judge import batch_failure, errored_streams, streams_failure
+from sync_platform.pipelines.states import WORKING_STATUSES, PipelineStatus
+from sync_platform.protocol import ControlMessage, LogMessage, SourceConfigControl, SyncMode
+
+if TYPE_CHECKING:
+    from sync_platform.pipelines.runner.lane_run import LaneRun
+
+
+def backfill(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:
+    pipeline = yield from enter_working_status(run, pipeline)
+    streams = run.streams(pipeline, run.options.streams)
+    if run.options.full_refresh:
+        forget_backfill_of(run, pipeline, streams)
+    failed: dict[str, Any] = {}
+    complete, reason = False, ""
+    while True:
+        if stop := run.stopped_by_user():
+            reason = stop
+            break
+        pipeline = run.store.get(run.pipeline_id)
+        checkpoint = run.store.get_checkpoint(run.pipeline_id, CheckpointLane.BACKFILL)
+        config = run.engine_config(pipeline, SyncMode.FULL_REFRESH, streams)
+        eof = yield from run.batch(config, checkpoint, checkpoint_lane=CheckpointLane.BACKFILL)
+        yield BatchCommitted(run.lane, run.batches, eof)
+        if failure := batch_failure(eof, stream_errors=False):
+            raise failure
+        failed.update({f.stream: f for f in errored_streams(eof.request_progress)})
+        if not eof.has_more:
+            complete, reason = True, "every stream is backfilled"
+            break
+        if limit := run.limits_reached():
+            reason = f"{limit}; the next run resumes from the last checkpoint"
+            break
+    if failed:
+        raise streams_failure(list(failed.values()))
+    pipeline = run.store.get(run.pipeline_id)
+    covers_pipeline = set(run.streams(pipeline, None)) <= set(streams)
+    if complete and covers_pipeline and pipeline.status is PipelineStatus.BACKFILL:
+        yield from run.move(pipeline, PipelineStatus.READY)
+    yield LaneFinished(run.lane, complete, reason, run.batches)
+
+
+def enter_working_status(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, Pipeline]:
+    """Run setup for a new pipeline; bring a paused or failed one back to the status it left."""
+    status = pipeline.status if pipeline.status in WORKING_STATUSES else resume_target(pipeline.lifecycle)
+    if status is PipelineStatus.SETUP:
+        return (yield from setup(run, pipeline))
+    return (yield from run.move(pipeline, status))
+
+
+def setup(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, Pipeline]:
+    """Provision both connectors and persist what they report back, then start the backfill."""
+    config = run.store.resolve_secrets(pipeline)
+    for message in blocking.iterate(lambda: run.engine.setup(config)):
+        if isinstance(message, ControlMessage):
+            pipeline = run.store.apply_control(run.pipeline_id, message)
+            yield ControlApplied(control_side(message), pipeline)
+        elif isinstance(message, LogMessage):
+            yield EngineMessage(run.lane, 0, message)
+    yield SetupRan(pipeline)
+    return (yield from run.move(pipeline, PipelineStatus.BACKFILL))
+
+
+def forget_backfill_of(run: LaneRun, pipeline: Pipeline, streams: list[str]) -> None:
+    """Full refresh: only the selected streams start over (all of them: the whole checkpoint)."""
+    if set(run.streams(pipeline, None)) <= set(streams):
+        run.store.reset_checkpoints(run.pipeline_id, [CheckpointLane.BACKFILL])
+        return
+
+    def forget(tx: Any) -> None:
+        checkpoint = tx.get_checkpoint(run.pipeline_id, CheckpointLane.BACKFILL)
+        if not checkpoint.state:
+            return
+        state = dict(checkpoint.state)
+        source = dict(state.get("source") or {})
+        source["streams"] = {k: v for k, v in (source.get("streams") or {}).items() if k not in streams}
+        state["source"] = source
+        tx.save_checkpoint(
+            run.pipeline_id, state, lane=CheckpointLane.BACKFILL, expected_version=checkpoint.version
+        )
+
+    run.store.atomically(forget)
+
+
+def control_side(message: ControlMessage) -> str:
+    return "source" if isinstance(message.control, SourceConfigControl) else "destination"
