@@ -1,8 +1,8 @@
 """``/_emulator/...``: the admin API that scripts and other processes drive the emulator by.
 
 It mirrors the Python API of ``Emulator``: create, update and delete objects (each sends its
-event and webhooks), set faults, reset, and inspect deliveries. Bodies are JSON. Admin requests
-need no API key and are never subject to injected faults.
+event and webhooks), set faults, pin the clock to one second, reset, and inspect deliveries.
+Bodies are JSON. Admin requests need no API key and are never subject to injected faults.
 """
 
 from __future__ import annotations
@@ -68,6 +68,22 @@ def admin_routes(emulator: Emulator) -> list[Route]:
                 raise EmulatorError(f"Invalid fault settings: {error}") from None
         return JSONResponse(emulator.faults.config.model_dump(mode="json"))
 
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json(request)
+            if "pinned_second" not in body:
+                raise EmulatorError('Send {"pinned_second": <unix seconds> | "now" | null}.')
+            pinned = body["pinned_second"]
+            if pinned is None:
+                emulator.unpin_second()
+            elif pinned == "now":
+                emulator.pin_second()
+            elif isinstance(pinned, int) and not isinstance(pinned, bool):
+                emulator.pin_second(pinned)
+            else:
+                raise EmulatorError('`pinned_second` must be unix seconds, "now" or null.')
+        return JSONResponse({"now": emulator.now(), "pinned_second": emulator.pinned_second})
+
     async def reset(request: Request) -> Response:
         emulator.reset()
         return JSONResponse({"reset": True})
@@ -111,6 +127,7 @@ def admin_routes(emulator: Emulator) -> list[Route]:
         Route(f"{PREFIX}/objects/{{stream}}/{{object_id}}", update, methods=["POST"]),
         Route(f"{PREFIX}/objects/{{stream}}/{{object_id}}", delete, methods=["DELETE"]),
         Route(f"{PREFIX}/faults", faults, methods=["GET", "POST"]),
+        Route(f"{PREFIX}/clock", clock, methods=["GET", "POST"]),
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
         Route(f"{PREFIX}/deliveries", deliveries, methods=["GET"]),
         Route(f"{PREFIX}/requests", requests, methods=["GET", "DELETE"]),

@@ -133,8 +133,11 @@ class ApiRoutes:
     def _get(self, account: AccountData, path: str, params: Mapping[str, Any]) -> bytes:
         store = self.emulator.store
         definition = self.lists.get(path)
+        faults = self.emulator.faults.config
         if definition is not None:
             _check_params(params, definition.list_params | {"expand"})
+            if faults.refuse_created_filter and "created" in params:
+                raise unknown_parameter("created")
             request = parse_page_request(params)
             filters, excluded = list_filters(definition.name, params, self.field_names[definition.name])
             table = store.table(account, definition.name)
@@ -145,6 +148,8 @@ class ApiRoutes:
             return dumps(account.account_object)
         if path == EVENTS_PATH:
             _check_params(params, self.event_params)
+            if faults.refuse_event_types_filter and "types" in params:
+                raise unknown_parameter("types")
             type_pattern, types = parse_type_filters(params)
             return account.events.list_page(
                 parse_page_request(params), type_pattern=type_pattern, types=types

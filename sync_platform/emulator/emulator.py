@@ -7,8 +7,9 @@ runs that app on a free local port. Every admin operation exists both here and u
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sync_platform.emulator.auth import KeyRing, new_test_key
@@ -42,6 +43,7 @@ class Emulator:
         self.requests = RequestLog()
         self.store: EmulatorStore
         self.mutator: Mutator
+        self._pinned_second: int | None = None
         self._load()
 
     def __repr__(self) -> str:  # keys stay out of reprs
@@ -67,7 +69,36 @@ class Emulator:
         return [account_id for account_id in self.store.accounts if account_id != self.account_id]
 
     def now(self) -> int:
+        """The emulator's time in whole seconds, as ``created``, ``updated`` and events carry it."""
+        if self._pinned_second is not None:
+            return self._pinned_second
         return int(self.clock.now().timestamp())
+
+    # Time -----------------------------------------------------------------------------------------
+
+    @property
+    def pinned_second(self) -> int | None:
+        return self._pinned_second
+
+    def pin_second(self, second: int | None = None) -> int:
+        """Hold the emulator's time at one second (the current one unless given) until
+        ``unpin_second``: every change meanwhile carries that ``created``/``updated``, as Stripe's
+        several changes of one object within a second do. Returns the second."""
+        self._pinned_second = int(self.clock.now().timestamp()) if second is None else int(second)
+        return self._pinned_second
+
+    def unpin_second(self) -> None:
+        """Let the emulator's time follow its clock again."""
+        self._pinned_second = None
+
+    @contextlib.contextmanager
+    def same_second(self, second: int | None = None) -> Iterator[int]:
+        """``with emulator.same_second() as second:`` every change inside happens in ``second``."""
+        pinned = self.pin_second(second)
+        try:
+            yield pinned
+        finally:
+            self.unpin_second()
 
     # Data -----------------------------------------------------------------------------------------
 
@@ -110,6 +141,22 @@ class Emulator:
                 self.store.render(account, table, table.objects[i]) for _, i in table.index.newest_first()
             ]
 
+    @contextlib.contextmanager
+    def unlisted_events(self) -> Iterator[None]:
+        """Events recorded inside the block stay out of ``/v1/events`` lists until it ends, as
+        Stripe makes an event listable a little after its second: a poll in between misses them
+        and the next poll's overlap must find them. Webhooks are sent as usual."""
+        with self.store.lock:
+            logs = [account.events for account in self.store.accounts.values()]
+            for log in logs:
+                log.listing_held = True
+        try:
+            yield
+        finally:
+            with self.store.lock:
+                for log in logs:
+                    log.release_listing()
+
     def events(self, *, account_id: str | None = None) -> list[dict[str, Any]]:
         """Every event of an account, newest first."""
         with self.store.lock:
@@ -117,8 +164,9 @@ class Emulator:
             return [dict(log.events[i].data) for _, i in log.index.newest_first()]
 
     def reset(self) -> None:
-        """Back to the generated data: mutations, events, endpoints, deliveries, faults and the request
-        log are gone."""
+        """Back to the generated data: mutations, events, endpoints, deliveries, faults, a pinned
+        second and the request log are gone."""
+        self.unpin_second()
         self.dispatcher.clear()
         self.faults.configure(self.config.faults)
         self.requests.clear()

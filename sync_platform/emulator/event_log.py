@@ -1,4 +1,9 @@
-"""Each account's event log: newest first, filterable by ``type``, ``types[]`` and ``created``."""
+"""Each account's event log: newest first, filterable by ``type``, ``types[]`` and ``created``.
+
+Stripe makes an event listable a little after its ``created`` second. While ``listing_held`` is
+set, new events are recorded but left out of lists (``unlisted``) until ``release_listing``, so a
+test can show a poll the events of a second in two parts.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +24,21 @@ class EventLog:
     def __init__(self) -> None:
         self.events: dict[str, StoredObject] = {}
         self.index = SortedIndex()
+        self.listing_held = False
+        self.unlisted: set[str] = set()
 
     def append(self, event: dict[str, Any]) -> StoredObject:
         stored = StoredObject(data=event, created=int(event["created"]))
         self.events[stored.id] = stored
         self.index.add(stored.key)
+        if self.listing_held:
+            self.unlisted.add(stored.id)
         return stored
+
+    def release_listing(self) -> None:
+        """List every event from now on, the held ones included."""
+        self.listing_held = False
+        self.unlisted.clear()
 
     def set_pending_webhooks(self, event_id: str, count: int) -> None:
         stored = self.events[event_id]
@@ -42,13 +56,18 @@ class EventLog:
         self, request: PageRequest, *, type_pattern: str | None, types: Sequence[str] | None
     ) -> bytes:
         index = self.index
-        if type_pattern is not None or types is not None:
+        if type_pattern is not None or types is not None or self.unlisted:
             wanted = set(types or ())
+            filtered = type_pattern is not None or types is not None
             index = SortedIndex(
                 [
                     key
                     for key in self.index.keys
-                    if _type_matches(str(self.events[key[1]].data["type"]), type_pattern, wanted)
+                    if key[1] not in self.unlisted
+                    and (
+                        not filtered
+                        or _type_matches(str(self.events[key[1]].data["type"]), type_pattern, wanted)
+                    )
                 ]
             )
         cursor = request.starting_after or request.ending_before

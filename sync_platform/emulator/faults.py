@@ -1,4 +1,5 @@
-"""Failures on demand: latency, a per-key rate limit, random 5xx, and scripted failures.
+"""Failures on demand: latency, a per-key rate limit, random 5xx, scripted failures, and the
+list filters some Stripe-compatible servers refuse (``created``, ``types[]``).
 
 Each API request asks the injector what to do before it is handled. The configuration can be
 replaced at any time (from Python or ``POST /_emulator/faults``); replacing it resets the
@@ -59,6 +60,17 @@ class FaultConfig(BaseModel):
     )
     scripted: tuple[ScriptedFailure, ...] = ()
     seed: int = Field(default=0, description="Seeds the random latency and error draws.")
+    refuse_created_filter: bool = Field(
+        default=False,
+        description=(
+            "Answer an object list that filters by `created` with Stripe's 400 `Received unknown "
+            "parameter: created`, as some Stripe-compatible servers do (`/v1/events` keeps its filter)."
+        ),
+    )
+    refuse_event_types_filter: bool = Field(
+        default=False,
+        description="Answer `/v1/events` with `types[]` by Stripe's 400 `Received unknown parameter: types`.",
+    )
 
     @field_validator("error_status")
     @classmethod

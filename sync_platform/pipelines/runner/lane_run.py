@@ -177,7 +177,9 @@ class LaneRun:
                 config,
                 state=state if state is not None else checkpoint.state,
                 run_id=self.run_id,
-                state_limit=self.options.state_limit,
+                # Claimed events are marked applied together: a pushed batch is never cut short
+                # (the claim limit bounds it), or the events after the cut would be lost.
+                state_limit=self.options.state_limit if pushed is None else None,
                 soft_time_limit=soft_limit,
                 input=_pushed(pushed) if pushed is not None else None,
                 on_checkpoint=writer.offer if writer is not None else None,

@@ -56,9 +56,14 @@ from sync_platform.protocol import (
 )
 from sync_platform.redaction import redact
 from sync_platform.sources.stripe.backfill_plan import StreamPlan
-from sync_platform.sources.stripe.backfill_state import dump_stream_state, union_window
+from sync_platform.sources.stripe.backfill_state import union_window
 from sync_platform.sources.stripe.client import StripeApiClient
-from sync_platform.sources.stripe.errors import ErrorScope, StripeApiError, error_scope
+from sync_platform.sources.stripe.errors import (
+    ErrorScope,
+    StripeApiError,
+    error_scope,
+    refuses_parameter,
+)
 from sync_platform.sources.stripe.pages import PAGE_SIZE, FetchedPage, fetch_page
 from sync_platform.sources.stripe.subdivision import (
     MIN_SPLIT_SECONDS,
@@ -107,6 +112,7 @@ class _Job:
     account: str
     part: Range
     order: int
+    filtered: bool  # the request filtered by `created` (the list is then in `created` order)
 
 
 class BackfillRunner:
@@ -175,8 +181,7 @@ class BackfillRunner:
             self._active.append(run)
             if not run.ready:  # nothing left: checkpoint a re-aimed range, then complete
                 if plan.changed:
-                    checkpoint = dump_stream_state(plan.lanes, tagged=plan.tagged)
-                    messages.append(stream_state(plan.name, checkpoint))
+                    messages.append(stream_state(plan.name, plan.checkpoint()))
                 messages.extend(self._finish_if_done(run))
         return messages
 
@@ -199,7 +204,8 @@ class BackfillRunner:
                 ),
                 name=f"backfill {plan.name} {account} [{part.gte}, {part.lt})",
             )
-            self._tasks[task] = _Job(run, account, part, next(self._order))
+            filtered = plan.definition.supports_created_filter
+            self._tasks[task] = _Job(run, account, part, next(self._order), filtered)
 
     def _next_ready(self) -> tuple[_StreamRun, str, Range] | None:
         for run in self._active:
@@ -266,8 +272,7 @@ class BackfillRunner:
                 density = page_density(job.part, fetched.page)
                 if density is not None:
                     run.density[job.account] = density
-            ordered = plan.definition.supports_created_filter
-            outcome = after_page(job.part, fetched.page, parts=parts, ordered_by_created=ordered)
+            outcome = after_page(job.part, fetched.page, parts=parts, ordered_by_created=job.filtered)
             position = lane.remaining.index(job.part)
             lane.remaining[position : position + 1] = outcome.remaining
             completed = outcome.completed
@@ -275,7 +280,7 @@ class BackfillRunner:
         self._rebalance(run, job.account)
         emitted_at = utc_now()
         messages: list[Message] = [record(plan.name, obj, emitted_at=emitted_at) for obj in objects]
-        messages.append(stream_state(plan.name, dump_stream_state(plan.lanes, tagged=plan.tagged)))
+        messages.append(stream_state(plan.name, plan.checkpoint()))
         if completed is not None:
             messages.append(
                 stream_range_complete(plan.name, from_unix(completed.gte), from_unix(completed.lt))
@@ -328,6 +333,8 @@ class BackfillRunner:
 
     def _fail(self, job: _Job, error: BaseException) -> list[Message]:
         run, name = job.run, job.run.plan.name
+        if job.filtered and refuses_parameter(error, "created"):
+            return self._list_without_created_filter(job, error)
         match error_scope(error):
             case ErrorScope.CONNECTION:
                 self.connection_failed = True
@@ -344,6 +351,26 @@ class BackfillRunner:
                     message = str(error)
                 self._retire(run)
                 return [stream_error(name, message, failure_kind_of(error))]
+
+    def _list_without_created_filter(self, job: _Job, error: BaseException) -> list[Message]:
+        """The server refused ``created`` filters: list the stream without them from now on (each
+        range newest first with its cursor, kept client-side), say so once, record it in the
+        checkpoint so later runs do not ask again, and fetch the refused range again."""
+        run = job.run
+        plan = run.plan
+        messages: list[Message] = []
+        if not plan.created_filter_refused:  # the first refusal; requests already sent refuse too
+            plan.refuse_created_filter()
+            reason = error.stripe_message if isinstance(error, StripeApiError) else str(error)
+            warning = (
+                f"The server refuses `created` filters on {plan.definition.list_path} ({reason}); "
+                f"stream {plan.name!r} is listed without them, newest first, from now on."
+            )
+            logger.warning(warning, extra={"stream": plan.name})
+            messages.append(log(LogLevel.WARN, warning, {"stream": plan.name}))
+            messages.append(stream_state(plan.name, plan.checkpoint()))
+        self._queue_lane(run, job.account)
+        return messages
 
     def _finish_if_done(self, run: _StreamRun) -> list[Message]:
         """The stream's terminal status once every lane is complete or skipped."""

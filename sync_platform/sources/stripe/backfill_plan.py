@@ -10,12 +10,16 @@ A stored checkpoint is re-aimed at the new window (``backfill_state.reconcile``)
 backfill whose window grows lists only the new time. A stored value that is not a checkpoint (an
 old event state) is ignored with a warning and the stream starts over; a stream whose objects have
 no ``created`` and whose list cannot filter by it is listed whole on every run.
+
+A checkpoint that records the server refusing ``created`` filters (``created_filter_refused``)
+plans the stream as one whose list cannot filter by ``created``: listed newest first with the
+cursor, each range kept client-side. The record survives a restart of the stream's backfill.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sync_platform.protocol import ConfiguredStream, to_unix
@@ -24,6 +28,7 @@ from sync_platform.sources.stripe.backfill_state import (
     LaneState,
     StreamStateError,
     Window,
+    created_filter_refused,
     dump_stream_state,
     fresh_lane,
     parse_stream_state,
@@ -42,10 +47,27 @@ class StreamPlan:
     tagged: bool  # the account-tagged checkpoint shape (Connect accounts configured)
     backfill_limit: int | None = None
     changed: bool = True  # the lanes differ from the stored checkpoint
+    created_filter_refused: bool = False  # the server refused `created` filters: list without them
 
     @property
     def name(self) -> str:
         return self.definition.name
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The stream's checkpoint as it stands."""
+        return dump_stream_state(
+            self.lanes, tagged=self.tagged, created_filter_refused=self.created_filter_refused
+        )
+
+    def refuse_created_filter(self) -> None:
+        """From now on list this stream without ``created`` filters (the server refused them)."""
+        self.created_filter_refused = True
+        self.definition = without_created_filter(self.definition)
+
+
+def without_created_filter(definition: StripeStreamDefinition) -> StripeStreamDefinition:
+    """The stream as if its list could not filter by ``created``."""
+    return replace(definition, supports_created_filter=False)
 
 
 def requested_window(configured: ConfiguredStream, account: StripeAccount, now: int) -> Window:
@@ -73,6 +95,9 @@ def plan_stream(
     """The stream's plan and any warnings (a discarded checkpoint). ``restart`` ignores ``stored``."""
     warnings: list[str] = []
     platform = accounts[0].id
+    refused = created_filter_refused(stored)
+    if refused:
+        definition = without_created_filter(definition)
     prior: dict[str, LaneState] = {}
     if stored is not None and not restart:
         try:
@@ -101,6 +126,7 @@ def plan_stream(
         accounts={account.id: account for account in accounts},
         tagged=tagged,
         backfill_limit=limit,
-        changed=stored != dump_stream_state(lanes, tagged=tagged),
+        created_filter_refused=refused,
     )
+    plan.changed = stored != plan.checkpoint()
     return plan, warnings

@@ -7,10 +7,15 @@ One account (no Connect accounts configured) keeps exactly the shape the issue d
      "listed": 1234}
 
 ``remaining == []`` means every object created in ``accounted_range`` has been listed; ``listed``
-counts the objects emitted for it so far, across resumes. With Connect accounts each account has
-its own range (backfills start at each account's creation), so ranges are tagged with their
-account and per-account figures sit under ``accounts``; the top level keeps ``remaining`` (all
-accounts) and ``listed`` (their sum), so readers of the simple shape still see progress::
+counts the objects emitted for it so far, across resumes. A stream whose server refused ``created``
+filters (a Stripe-compatible server that accepts fewer parameters) also says
+``"created_filter_refused": true``, so later runs list it without them from the first request;
+the key is absent otherwise, and a checkpoint without it is read as "not refused".
+
+With Connect accounts each account has its own range (backfills start at each account's
+creation), so ranges are tagged with their account and per-account figures sit under
+``accounts``; the top level keeps ``remaining`` (all accounts) and ``listed`` (their sum), so
+readers of the simple shape still see progress::
 
     {"accounted_range": {union}, "remaining": [{"account": "acct_…", "gte", "lt", "cursor"}, ...],
      "listed": 1234, "accounts": {"acct_…": {"accounted_range": {...}, "listed": 1000}, ...}}
@@ -30,6 +35,7 @@ from sync_platform.protocol import from_unix, iso
 from sync_platform.sources.stripe.errors import StripeSourceError
 from sync_platform.sources.stripe.subdivision import Range
 
+CREATED_FILTER_REFUSED = "created_filter_refused"
 _ISO = {"type": "string", "format": "date-time"}
 _RANGE = {
     "type": "object",
@@ -44,6 +50,7 @@ STREAM_STATE_SCHEMA: dict[str, Any] = {
         "accounted_range": _WINDOW,
         "remaining": {"type": "array", "items": _RANGE},
         "listed": {"type": "integer", "minimum": 0},
+        "created_filter_refused": {"type": "boolean"},
         "accounts": {
             "type": "object",
             "additionalProperties": {
@@ -153,8 +160,23 @@ def _listed(raw: Any) -> int:
     return raw if isinstance(raw, int) and raw >= 0 else 0
 
 
-def dump_stream_state(lanes: Mapping[str, LaneState], *, tagged: bool) -> dict[str, Any]:
-    """The checkpoint of a stream: the one-account shape, or the account-tagged one (``tagged``)."""
+def dump_stream_state(
+    lanes: Mapping[str, LaneState], *, tagged: bool, created_filter_refused: bool = False
+) -> dict[str, Any]:
+    """The checkpoint of a stream: the one-account shape, or the account-tagged one (``tagged``),
+    plus ``created_filter_refused`` when the server refused ``created`` filters."""
+    checkpoint = _dump_lanes(lanes, tagged=tagged)
+    if created_filter_refused:
+        checkpoint[CREATED_FILTER_REFUSED] = True
+    return checkpoint
+
+
+def created_filter_refused(raw: Any) -> bool:
+    """Whether a stored checkpoint records that the server refused ``created`` filters."""
+    return isinstance(raw, Mapping) and raw.get(CREATED_FILTER_REFUSED) is True
+
+
+def _dump_lanes(lanes: Mapping[str, LaneState], *, tagged: bool) -> dict[str, Any]:
     if not tagged:
         ((lane),) = lanes.values()
         return {

@@ -207,6 +207,12 @@ def _error_type(error: stripe.StripeError) -> str | None:
     return error_type if isinstance(error_type, str) else None
 
 
+def _param(error: stripe.StripeError) -> str | None:
+    """The parameter a 400 is about (``InvalidRequestError.param``), when Stripe named one."""
+    param = getattr(error, "param", None)
+    return param if isinstance(param, str) and param else None
+
+
 def _typed(
     error: stripe.StripeError, method: str, path: str, account: str | None, attempts: int
 ) -> StripeApiError:
@@ -220,6 +226,7 @@ def _typed(
         "account": account,
         "attempts": attempts,
         "error_type": _error_type(error),
+        "param": _param(error),
     }
     if isinstance(error, stripe.AuthenticationError):
         return StripeAuthError(message, **details)

@@ -13,6 +13,7 @@ wording (``stripe_failure_kind``), and fixed for the auth and unavailable subcla
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import ClassVar
 
@@ -92,8 +93,10 @@ class StripeApiError(StripeSourceError, RuntimeError):
         account: str | None = None,
         attempts: int = 1,
         error_type: str | None = None,
+        param: str | None = None,
     ) -> None:
         self.method, self.path, self.status, self.code = method, path, status, code
+        self.param = param
         self.failure_kind = self.fixed_kind or stripe_failure_kind(status, error_type, code)
         self.request_id, self.account, self.attempts = request_id, account, attempts
         self.stripe_message = redact(message)
@@ -135,6 +138,24 @@ def is_not_enabled_message(message: str | None) -> bool:
     """Whether Stripe's error text says the product is not available on this account."""
     text = (message or "").lower()
     return any(phrase in text for phrase in NOT_ENABLED_MESSAGES)
+
+
+def refuses_parameter(error: BaseException, name: str) -> bool:
+    """Whether a failure is the server refusing the request parameter ``name`` itself: a 400 whose
+    ``param`` is it (``created``, ``created[gte]``) or whose message names it (Stripe's ``Received
+    unknown parameter: created``, a test double's ``Unexpected created``).
+
+    Some Stripe-compatible servers accept fewer parameters than Stripe; the source then does
+    without the parameter rather than failing (a false positive only costs a slower listing).
+    """
+    if not isinstance(error, StripeApiError) or error.status != 400:
+        return False
+    if error.failure_kind is not FailureKind.INVALID_REQUEST:
+        return False  # a 400 with code rate_limit is throttling, not a refusal
+    param = error.param or ""
+    if param == name or param.startswith(f"{name}["):
+        return True
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", error.stripe_message) is not None
 
 
 def error_scope(error: BaseException) -> ErrorScope:

@@ -19,9 +19,12 @@ cancellation, so the canceled subscription is upserted. ``_account_id`` is the e
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from sync_platform.protocol import RecordMessage, record
 from sync_platform.sources.stripe.catalog import StripeStreamDefinition, stream_for_object
@@ -33,17 +36,37 @@ from sync_platform.sources.stripe.nested_lists import complete_nested_lists
 SAME_SECOND_EVENT_LEAD = 0.5
 
 
+ObjectKey = tuple[str, str, str]  # (stream, _account_id, id): one object in the destination
+
+
 @dataclass(frozen=True)
 class EventRecord:
-    """One record an event yields, and the account header to complete its nested lists with."""
+    """One record an event yields, and the account header to complete its nested lists with.
+
+    ``second`` is the whole second the version is stamped from (the object's ``updated``, else the
+    event's ``created``); ``digest`` identifies the event's object, so two snapshots of one second
+    can be told equal or different without comparing them whole.
+    """
 
     definition: StripeStreamDefinition
     data: dict[str, Any]
     deleted: bool
     stripe_account: str | None
+    second: int = 0
+    digest: str = ""
+
+    @property
+    def key(self) -> ObjectKey:
+        return (self.definition.name, str(self.data[ACCOUNT_ID_FIELD]), str(self.data["id"]))
 
     def message(self) -> RecordMessage:
         return record(self.definition.name, self.data, deleted=self.deleted)
+
+
+def object_digest(obj: Mapping[str, Any]) -> str:
+    """A short, stable digest of an object's JSON (keys sorted)."""
+    encoded = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.blake2b(encoded, digest_size=8).hexdigest()
 
 
 def _unix(value: object) -> int | None:
@@ -64,9 +87,9 @@ def event_records(
     definition = stream_for_object(str(obj.get("object")))
     if definition is None or definition.name not in selected:
         return []
-    updated_at: float | None = _unix(obj.get("updated"))
-    if updated_at is None:
-        updated_at = (_unix(event.get("created")) or 0) + SAME_SECOND_EVENT_LEAD
+    updated = _unix(obj.get("updated"))
+    second = updated if updated is not None else (_unix(event.get("created")) or 0)
+    updated_at: float = updated if updated is not None else second + SAME_SECOND_EVENT_LEAD
     account = event.get("account")
     connect_account = account if isinstance(account, str) and account else None
     deleted = obj.get("deleted") is True or event.get("type") in definition.deletion_event_types
@@ -75,7 +98,7 @@ def event_records(
         UPDATED_AT_FIELD: updated_at,
         ACCOUNT_ID_FIELD: connect_account or platform_account,
     }
-    return [EventRecord(definition, record_data, deleted, connect_account)]
+    return [EventRecord(definition, record_data, deleted, connect_account, second, object_digest(obj))]
 
 
 async def complete_event_records(client: StripeApiClient, records: list[EventRecord]) -> None:

@@ -16,6 +16,14 @@ A checkpoint follows every ``BATCH_SIZE`` events and the end of every window.
 **Connect.** A platform's ``/v1/events`` does not include its connected accounts' events; each
 account is asked with its ``Stripe-Account`` header, and all accounts share one cursor (event ids
 are unique across accounts).
+
+**Same-second versions.** Each batch carries its window (every event listed in it, the ones
+already applied in an earlier poll's overlap included), so the reader can compare an object's new
+versions with the ones written before (``versions.WindowPlan``).
+
+**Servers without ``types[]``.** A Stripe-compatible server that answers 400 to the ``types[]``
+filter is asked again without it, and the events of other types are dropped here; the refusal is
+remembered (``EventsListing``) for the rest of the read and reported once as a warning.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any
 
 from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.client import StripeApiClient
+from sync_platform.sources.stripe.errors import StripeApiError, refuses_parameter
 
 EVENTS_PATH = "/v1/events"
 OVERLAP_SECONDS = 60
@@ -72,12 +81,42 @@ class EventsCursor:
         self.recent = {event_id: created for event_id, created in self.recent.items() if created >= floor}
 
 
+@dataclass(frozen=True, eq=False)
+class EventWindow:
+    """Every event one window listed (oldest first) and the ids of those not applied before."""
+
+    listed: list[dict[str, Any]]
+    fresh_ids: frozenset[str]
+
+
 @dataclass(frozen=True)
 class EventBatch:
-    """Events to apply, oldest first, and the cursor once they are applied."""
+    """Events to apply, oldest first, and the cursor once they are applied; ``window`` is the
+    window they were listed in, and ``warnings`` what the reader should report."""
 
     events: list[dict[str, Any]]
     cursor: EventsCursor
+    window: EventWindow | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class EventsListing:
+    """How ``/v1/events`` is asked during one read: with ``types[]`` until the server refuses it."""
+
+    types_refused: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def refuse_types(self, reason: str) -> None:
+        self.types_refused = True
+        self.warnings.append(
+            f"The server refuses the `types[]` filter on {EVENTS_PATH} ({reason}); events are listed "
+            "without it and filtered here for the rest of this read."
+        )
+
+    def take_warnings(self) -> tuple[str, ...]:
+        taken, self.warnings = tuple(self.warnings), []
+        return taken
 
 
 class _WindowTooFull(Exception):
@@ -97,28 +136,34 @@ async def poll_events(
     *,
     until: int,
     overlap: int = OVERLAP_SECONDS,
+    listing: EventsListing | None = None,
 ) -> AsyncGenerator[EventBatch, None]:
     """Every event of ``types`` created from ``start.cursor - overlap`` to ``until`` (inclusive) not
     applied yet, in batches, oldest first."""
     chunks = type_chunks(types)
+    listing = listing or EventsListing()
     state = EventsCursor(start.cursor, dict(start.recent))
     position = max(0, start.cursor - overlap)
     window = FIRST_WINDOW_SECONDS
     while chunks and position <= until:
         end = min(position + window, until + 1)
         try:
-            events = await _read_window(client, accounts, chunks, position, end, limited=end - position > 1)
+            events = await _read_window(
+                client, accounts, chunks, position, end, limited=end - position > 1, listing=listing
+            )
         except _WindowTooFull:
             window = max(1, (end - position) // 2)
             continue
         fresh = [event for event in events if str(event["id"]) not in state.recent]
+        listed = EventWindow(events, frozenset(str(event["id"]) for event in fresh))
         for offset in range(0, len(fresh), BATCH_SIZE):
             batch = fresh[offset : offset + BATCH_SIZE]
             for event in batch:
                 state.apply(event)
-            yield EventBatch(batch, EventsCursor(state.cursor, dict(state.recent)))
+            cursor = EventsCursor(state.cursor, dict(state.recent))
+            yield EventBatch(batch, cursor, listed, listing.take_warnings())
         state.advance_to(end - 1, overlap)
-        yield EventBatch([], EventsCursor(state.cursor, dict(state.recent)))
+        yield EventBatch([], EventsCursor(state.cursor, dict(state.recent)), None, listing.take_warnings())
         position = end
         if len(events) * 4 < MAX_WINDOW_EVENTS:
             window = min(MAX_WINDOW_SECONDS, window * 2)
@@ -134,16 +179,32 @@ async def _read_window(
     lt: int,
     *,
     limited: bool,
+    listing: EventsListing,
 ) -> list[dict[str, Any]]:
-    """Every event created in ``[gte, lt)``, oldest first (lists are read newest first, then turned)."""
+    """Every event created in ``[gte, lt)``, oldest first (lists are read newest first, then turned).
+
+    Once the server has refused ``types[]``, each account is listed once without it and the
+    events of other types are dropped (a refusal met here restarts the window that way).
+    """
+    wanted = {event_type for chunk in chunks for event_type in chunk}
     lists: list[list[dict[str, Any]]] = []
     total = 0
     for account in accounts:
-        for chunk in chunks:
+        for chunk in [None] if listing.types_refused else chunks:
             listed: list[dict[str, Any]] = []
-            params: dict[str, Any] = {"created": {"gte": gte, "lt": lt}, "types": chunk, "limit": PAGE_SIZE}
+            params: dict[str, Any] = {"created": {"gte": gte, "lt": lt}, "limit": PAGE_SIZE}
+            if chunk is not None:
+                params["types"] = chunk
             while True:
-                body = (await client.get(EVENTS_PATH, params, account=account.stripe_account)).data
+                try:
+                    body = (await client.get(EVENTS_PATH, params, account=account.stripe_account)).data
+                except StripeApiError as error:
+                    if chunk is None or not refuses_parameter(error, "types"):
+                        raise
+                    listing.refuse_types(error.stripe_message)
+                    return await _read_window(
+                        client, accounts, chunks, gte, lt, limited=limited, listing=listing
+                    )
                 data = body.get("data") or []
                 listed.extend(data)
                 total += len(data)
@@ -152,6 +213,8 @@ async def _read_window(
                 if not body.get("has_more") or not data:
                     break
                 params = {**params, "starting_after": data[-1]["id"]}
+            if chunk is None:
+                listed = [event for event in listed if event.get("type") in wanted]
             listed.reverse()
             lists.append(listed)
     return list(heapq.merge(*lists, key=lambda event: int(event["created"])))

@@ -13,6 +13,10 @@ and a list only tells when objects were created. The re-backfill's per-stream ch
 in ``state.streams`` as any backfill's do, and ``global.rebackfill = {started_at, streams}`` marks
 it until every stream has finished (or been skipped: the account cannot read it); then the poll
 resumes from ``started_at``, so changes made during the re-backfill are applied as events.
+
+Records come from ``event_records``; an object whose newest versions in a window tie (two
+different versions of one second, counting those an earlier poll applied) is written as fetched
+from Stripe instead, once per window (``versions.WindowPlan``).
 """
 
 from __future__ import annotations
@@ -36,13 +40,23 @@ from sync_platform.protocol import (
 from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.backfill import BackfillRunner
 from sync_platform.sources.stripe.backfill_plan import plan_stream
-from sync_platform.sources.stripe.backfill_state import dump_stream_state
 from sync_platform.sources.stripe.catalog import StripeStreamDefinition
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.errors import ErrorScope, StripeApiError, error_scope
-from sync_platform.sources.stripe.event_records import complete_event_records, event_records
-from sync_platform.sources.stripe.events import OVERLAP_SECONDS, EventsCursor, poll_events
+from sync_platform.sources.stripe.event_records import (
+    EventRecord,
+    complete_event_records,
+    event_records,
+)
+from sync_platform.sources.stripe.events import (
+    OVERLAP_SECONDS,
+    EventsCursor,
+    EventsListing,
+    EventWindow,
+    poll_events,
+)
 from sync_platform.sources.stripe.global_state import GlobalState
+from sync_platform.sources.stripe.versions import WindowPlan, fetch_current, settle
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +90,7 @@ class IncrementalRunner:
         self.backfill_limit = backfill_limit
         self.connection_failed = False
         self._poll_failed = False
+        self._listing = EventsListing()  # what the server accepts on /v1/events, for this read
 
     @property
     def names(self) -> list[str]:
@@ -133,7 +148,7 @@ class IncrementalRunner:
             for warning in warnings:
                 yield log(LogLevel.WARN, warning, {"stream": definition.name})
             if restart:  # the fresh checkpoint goes out before the marker that makes it count
-                yield stream_state(definition.name, dump_stream_state(plan.lanes, tagged=plan.tagged))
+                yield stream_state(definition.name, plan.checkpoint())
             plans.append(plan)
         marker = {"started_at": started_at, "streams": sorted(known | set(self.names))}
         yield self.global_state.update({REBACKFILL_KEY: marker})
@@ -169,17 +184,35 @@ class IncrementalRunner:
             for event_type in definition.event_types
         ]
         platform = self.accounts[0].id
+
+        def records_of(event: Mapping[str, Any]) -> list[EventRecord]:
+            return event_records(event, selected=selected, platform_account=platform)
+
+        window: EventWindow | None = None
+        plan: WindowPlan | None = None
         try:
             batches = poll_events(
-                self.client, self.accounts, types, start, until=self.now, overlap=OVERLAP_SECONDS
+                self.client,
+                self.accounts,
+                types,
+                start,
+                until=self.now,
+                overlap=OVERLAP_SECONDS,
+                listing=self._listing,
             )
             async with aclosing(batches):
                 async for batch in batches:
-                    records = [
-                        item
-                        for event in batch.events
-                        for item in event_records(event, selected=selected, platform_account=platform)
-                    ]
+                    for warning in batch.warnings:
+                        logger.warning(warning)
+                        yield log(LogLevel.WARN, warning, {"streams": names})
+                    if batch.window is not None and batch.window is not window:
+                        window = batch.window
+                        plan = WindowPlan(window.listed, window.fresh_ids, records_of)
+                    records: list[EventRecord] = []
+                    if plan is not None and batch.events:
+                        records = [item for event in batch.events for item in plan.records(event)]
+                        fetched = await fetch_current(self.client, plan.fetches_in(batch.events))
+                        records = settle(records, fetched)
                     await complete_event_records(self.client, records)
                     for item in records:
                         yield item.message()

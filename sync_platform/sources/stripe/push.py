@@ -7,10 +7,14 @@ A raw ``{"body", "headers"}`` webhook has not been checked yet: it is verified h
 config's ``webhook_secret``\\(s) and rejected with a typed error, before anything is emitted, if
 it is forged, stale or malformed.
 
-After each event's records comes a global checkpoint (``last_event``), merged into the stored
-global state: a global checkpoint makes the destination commit every stream, so the event's
-records are durable once it is re-emitted. Push never writes a per-stream state, which would
-overwrite the stream's backfill checkpoint (reference bug #1).
+Events are applied in batches of up to ``PUSH_BATCH`` (or what the input holds before it ends or
+a bad item): an object with two different versions of one second among them, or than what it
+last wrote (``recent_versions``), is fetched from Stripe instead (``versions``). After each
+batch's records comes one global checkpoint (``last_event``: the batch's last event, and
+``recent_versions``), merged into the stored global state: a global checkpoint makes the
+destination commit every stream, so the records are durable once it is re-emitted. Push never
+writes a per-stream state, which would overwrite the stream's backfill checkpoint (reference bug
+#1).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.errors import MalformedEventError
 from sync_platform.sources.stripe.event_records import complete_event_records, event_records
 from sync_platform.sources.stripe.global_state import GlobalState
+from sync_platform.sources.stripe.versions import MEMORY_KEY, VersionMemory, fetch_current, settle
 from sync_platform.sources.stripe.webhook_signature import (
     VerifiedEvent,
     WebhookVerificationError,
@@ -33,6 +38,7 @@ from sync_platform.sources.stripe.webhook_signature import (
 )
 
 SIGNATURE_HEADER = "stripe-signature"
+PUSH_BATCH = 100  # events compared and checkpointed together
 
 
 def _signature(headers: Any) -> str | None:
@@ -75,11 +81,63 @@ async def apply_pushed(
     platform_account: str,
     global_state: GlobalState,
 ) -> AsyncGenerator[Message, None]:
-    """Records (and tombstones) of each pushed event, each followed by a global checkpoint."""
-    async for item in items:
-        event = pushed_event(item, secrets)
-        records = event_records(event, selected=selected, platform_account=platform_account)
-        await complete_event_records(client, records)
-        for entry in records:
-            yield entry.message()
-        yield global_state.update({"last_event": {"id": event["id"], "created": event["created"]}})
+    """Records (and tombstones) of the pushed events, a global checkpoint after each batch.
+
+    An item that fails verification raises once the events before it are applied.
+    """
+    memory = VersionMemory.from_global(global_state.snapshot())
+    iterator = aiter(items)
+    ended = False
+    while not ended:
+        batch: list[dict[str, Any]] = []
+        failure: Exception | None = None
+        while len(batch) < PUSH_BATCH:
+            try:
+                item = await anext(iterator)
+            except StopAsyncIteration:
+                ended = True
+                break
+            try:
+                batch.append(pushed_event(item, secrets))
+            except (WebhookVerificationError, MalformedEventError) as error:
+                failure = error
+                break
+        if batch:
+            applied = _apply_batch(
+                batch,
+                client=client,
+                selected=selected,
+                platform_account=platform_account,
+                global_state=global_state,
+                memory=memory,
+            )
+            async for message in applied:
+                yield message
+        if failure is not None:
+            raise failure
+
+
+async def _apply_batch(
+    batch: list[dict[str, Any]],
+    *,
+    client: StripeApiClient,
+    selected: Collection[str],
+    platform_account: str,
+    global_state: GlobalState,
+    memory: VersionMemory,
+) -> AsyncGenerator[Message, None]:
+    written = [
+        entry
+        for event in batch
+        for entry in event_records(event, selected=selected, platform_account=platform_account)
+    ]
+    fetched = await fetch_current(client, memory.plan(written))
+    records = settle(written, fetched)
+    await complete_event_records(client, records)
+    for entry in records:
+        yield entry.message()
+    memory.remember(written, fetched, (int(event["created"]) for event in batch))
+    last = batch[-1]
+    yield global_state.update(
+        {"last_event": {"id": last["id"], "created": last["created"]}, MEMORY_KEY: memory.to_global()}
+    )

@@ -46,6 +46,7 @@ from sync_platform.sources.stripe.catalog import (
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.config import StripeSourceConfig, config_schema, parse_config
 from sync_platform.sources.stripe.errors import StripeApiError
+from sync_platform.sources.stripe.events import EVENTS_PATH
 from sync_platform.sources.stripe.global_state import GlobalState
 from sync_platform.sources.stripe.incremental import IncrementalRunner
 from sync_platform.sources.stripe.push import apply_pushed
@@ -94,13 +95,21 @@ class StripeSource:
         )
 
     async def check(self, config: Config) -> ConnectionStatusPayload:
-        """``GET /v1/account`` for the key, and for every configured Connect account."""
+        """That the key works, for the platform and for every configured Connect account.
+
+        Without ``account_id`` that is ``GET /v1/account``, the lookup every read will make. With
+        it nothing needs looking up, so the key is proven by the cheapest request the sync itself
+        makes, one event (``GET /v1/events?limit=1``): any secret key may read events, a restricted
+        key needs to for the events poll and the reconcile lane, and a Stripe-compatible server
+        without ``/v1/account`` passes. Stripe answers 401 to a refused key on any path.
+        """
         parsed = parse_config(config)
         client = self._client(parsed)
+        probe, params = (ACCOUNT_PATH, None) if parsed.account_id is None else (EVENTS_PATH, {"limit": 1})
         try:
-            await client.get(ACCOUNT_PATH)
+            await client.get(probe, params)
             for account in parsed.connected_accounts:
-                await client.get(ACCOUNT_PATH, account=account)
+                await client.get(probe, params, account=account)
         except StripeApiError as error:
             return ConnectionStatusPayload(
                 status=ConnectionStatus.FAILED, message=str(error), failure_kind=error.failure_kind

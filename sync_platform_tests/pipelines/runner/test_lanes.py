@@ -201,3 +201,25 @@ def test_fields_the_sdk_does_not_know_reach_raw_data_in_the_backfill_and_the_liv
     assert customers[listed]["account_balance"] == 1200
     assert customers[listed]["brand_new_field"] == {"nested": True}
     assert customers[changed]["brand_new_field"] == "seen by the poll"
+
+
+def test_a_live_batch_is_never_cut_by_the_state_limit_so_no_claimed_event_is_lost(
+    store: PipelineStore,
+    runner: PipelineRunner,
+    emulator: RunningEmulator,
+    pg: PgTestDatabase,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    pipeline_id = create_pipeline(store, emulator, pg, webhook_secret={"env": "TEST_WEBHOOK_SECRET"})
+    backfill(runner, pipeline_id)
+    renamed = [c["id"] for c in emulator.objects("customer")[:150]]  # more than one checkpoint's worth
+    for customer in renamed:
+        change = emulator.update("customer", customer, {"name": f"renamed {customer}"})
+        store.insert_inbox_event(pipeline_id, change.event["id"], change.event["type"], change.event)
+
+    drain(runner.run(pipeline_id, [Lane.LIVE], RunOptions(state_limit=1)))
+
+    customers = rows(pg, "customer")
+    assert [customers[c]["name"] for c in renamed] == [f"renamed {c}" for c in renamed]
+    assert store.count_pending_inbox(pipeline_id) == 0

@@ -61,13 +61,15 @@ def test_without_a_cursor_polling_starts_now_and_lists_nothing(
 def test_events_since_the_cursor_are_applied_oldest_first_with_global_checkpoints_only(
     source: StripeSource, stripe_emulator: RunningEmulator
 ) -> None:
-    start = now() - 1
-    first = stripe_emulator.create("customer", {"name": "v1"})
+    start = now() - 10
+    with stripe_emulator.same_second(start):
+        first = stripe_emulator.create("customer", {"name": "v1"})
     customer_id = first.object["id"]
-    stripe_emulator.update("customer", customer_id, {"name": "v2"})
-    second = stripe_emulator.create("customer", {"name": "other"})
-    stripe_emulator.create("coupon")  # not selected
-    messages = poll(source, stripe_emulator, ["customer"], with_global({"events_cursor": start}))
+    with stripe_emulator.same_second(start + 1):  # a second later: events order the versions
+        stripe_emulator.update("customer", customer_id, {"name": "v2"})
+        second = stripe_emulator.create("customer", {"name": "other"})
+        stripe_emulator.create("coupon")  # not selected
+    messages = poll(source, stripe_emulator, ["customer"], with_global({"events_cursor": start - 1}))
     assert [(data["id"], data["name"]) for data in records(messages)] == [
         (customer_id, "v1"),
         (customer_id, "v2"),

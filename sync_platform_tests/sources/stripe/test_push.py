@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -61,7 +62,10 @@ def test_one_event_becomes_one_record_then_a_global_checkpoint_without_listing(
     assert data["name"] == "Ada"
     assert data["_updated_at"] == event["created"] + 0.5  # orders after a page listed that second
     assert data["_account_id"] == stripe_emulator.account_id
-    assert global_states(messages) == [{"last_event": {"id": event["id"], "created": event["created"]}}]
+    (checkpoint,) = global_states(messages)
+    assert checkpoint["last_event"] == {"id": event["id"], "created": event["created"]}
+    key = f"customer/{stripe_emulator.account_id}/{data['id']}"  # what it wrote, for later batches
+    assert checkpoint["recent_versions"]["objects"] == {key: [event["created"], ANY]}
     assert stripe_emulator.requests.entries() == []  # no list, no account lookup
 
 
@@ -118,10 +122,8 @@ def test_events_of_unselected_streams_or_preview_objects_yield_no_records(
                "data": {"object": {"object": "invoice", "amount_due": 100}}}  # fmt: skip
     messages = push(source, stripe_emulator, coupon_event, preview)
     assert records(messages) == []
-    assert [state["last_event"]["id"] for state in global_states(messages)] == [
-        coupon_event["id"],
-        "evt_preview",
-    ]
+    # One checkpoint per batch of pushed events, naming its last one.
+    assert [state["last_event"]["id"] for state in global_states(messages)] == ["evt_preview"]
 
 
 def test_updated_at_is_the_objects_updated_when_it_has_one(
