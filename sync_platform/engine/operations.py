@@ -167,27 +167,35 @@ class Engine:
         resolved = await resolve_pipeline(self.registry, pipeline)
         if run_source:
             source = resolved.source
-            async for message in pipe(
+            messages = pipe(
                 source.connector.setup(source.config, resolved.catalog), tag(source.tag, self.clock)
-            ):
-                yield message
+            )
+            async with aclosing(messages):
+                async for message in messages:
+                    yield message
         if run_destination:
             destination = resolved.destination
             setup = destination.connector.setup(destination.config, resolved.filtered_catalog)
-            async for message in pipe(setup, tag(destination.tag, self.clock)):
-                yield message
+            messages = pipe(setup, tag(destination.tag, self.clock))
+            async with aclosing(messages):
+                async for message in messages:
+                    yield message
 
     async def teardown(self, pipeline: PipelineConfig, *, only: Side | None = None) -> AsyncIterator[Message]:
         run_source, run_destination = _sides(only)
         if run_source:
             source = bind_source(self.registry, pipeline.source)
-            async for message in pipe(source.connector.teardown(source.config), tag(source.tag, self.clock)):
-                yield message
+            messages = pipe(source.connector.teardown(source.config), tag(source.tag, self.clock))
+            async with aclosing(messages):
+                async for message in messages:
+                    yield message
         if run_destination:
             destination = bind_destination(self.registry, pipeline.destination)
             teardown = destination.connector.teardown(destination.config)
-            async for message in pipe(teardown, tag(destination.tag, self.clock)):
-                yield message
+            messages = pipe(teardown, tag(destination.tag, self.clock))
+            async with aclosing(messages):
+                async for message in messages:
+                    yield message
 
     # --- data operations --------------------------------------------------------------------------
 
@@ -280,7 +288,7 @@ class Engine:
         reference is safe; the call must be cheap (it runs on the event loop).
         """
         resolved = await resolve_pipeline(self.registry, pipeline, state)
-        async for message in self._run(
+        run = self._run(
             resolved,
             run_id=run_id,
             time_limit=time_limit,
@@ -289,8 +297,13 @@ class Engine:
             input=input,
             emit=True,
             on_checkpoint=on_checkpoint,
-        ):
-            yield message
+        )
+        # Closed with this generator: a caller that stops early (Ctrl-C, a client that went away)
+        # unwinds the destination, then the source, now, instead of leaving them to the loop's
+        # shutdown, which would close them concurrently and out of order.
+        async with aclosing(run):
+            async for message in run:
+                yield message
 
     async def sync_batch(
         self,

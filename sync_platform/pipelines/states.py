@@ -122,9 +122,7 @@ class PipelineError(BaseModel):
         if self.kind.parks:
             what_next = "parked until you resume or edit the pipeline"
         elif self.parked:
-            what_next = (
-                f"parked after {self.attempts} failures in a row; resume the pipeline to try again"
-            )
+            what_next = f"parked after {self.attempts} failures in a row; resume the pipeline to try again"
         else:
             when = self.retry_at.strftime("%H:%M:%S UTC") if self.retry_at else "soon"
             what_next = f"failure {self.attempts} of {MAX_CONSECUTIVE_FAILURES}, retried after {when}"

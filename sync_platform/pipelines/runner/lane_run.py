@@ -197,6 +197,16 @@ class LaneRun:
                 if writer is not None:
                     for saved in writer.take_saved():
                         yield CheckpointSaved(self.lane, number, saved)
+        except GeneratorExit:
+            # The caller stopped consuming (Ctrl-C, an HTTP client that went away): stop the engine,
+            # then save the last committed state the writer was handed, so nothing committed is lost.
+            messages.close()
+            if writer is not None:
+                try:
+                    writer.finish(None)
+                except Exception as error:  # reported, never raised over the caller's exit
+                    logger.warning("could not save the last checkpoint of %s: %s", self.pipeline_id, error)
+            raise
         except Exception:
             if eof is None:  # not a connector failure the engine reported: a crash of the run
                 if writer is not None:

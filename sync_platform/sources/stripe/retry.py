@@ -1,8 +1,8 @@
-"""Whether and when to retry a failed Stripe request: a pure decision from the SDK's error.
+"""Whether and when to retry a failed Stripe request: a pure decision from its ``HttpFailure``.
 
 Stripe's own advice decides first: ``Stripe-Should-Retry: false`` means never, ``true`` means
 retry even a status we would not (a 409 lock timeout). Otherwise 429 and 5xx are retried, and so
-are network failures the SDK marks retryable (timeouts, resets); 4xx are answers, not accidents.
+are network failures (no response: timeouts, resets); 4xx are answers, not accidents.
 
 A 429 is Stripe asking the client to slow down, not a failure, so it has its own, larger retry
 allowance: a burst of rate limiting (other API users of the account, a shared limit) should
@@ -15,10 +15,9 @@ random), capped, so retries spread out without ever retrying immediately.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-import stripe
+from sync_platform.sources.stripe.http import HttpFailure
 
 RETRY_AFTER_JITTER = 0.2
 
@@ -30,24 +29,13 @@ class RetryPolicy:
     base_delay: float = 0.5  # seconds before the first retry (before jitter)
     max_delay: float = 30.0  # cap of one backoff step
 
-    def allowance(self, error: stripe.StripeError) -> int:
+    def allowance(self, error: HttpFailure) -> int:
         """How many retries this kind of failure gets."""
         return self.max_rate_limited_retries if is_rate_limited(error) else self.max_retries
 
 
-def header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    """A response header, case-insensitively (the SDK hands over httpx headers or a plain dict)."""
-    if not headers:
-        return None
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
-    return value
-
-
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    raw = header(headers, "Retry-After")
+def retry_after_seconds(error: HttpFailure) -> float | None:
+    raw = error.header("Retry-After")
     if raw is None:
         return None
     try:
@@ -57,31 +45,27 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-def is_rate_limited(error: stripe.StripeError) -> bool:
-    return error.http_status == 429
+def is_rate_limited(error: HttpFailure) -> bool:
+    return error.status == 429
 
 
-def is_retryable(error: stripe.StripeError) -> bool:
-    """Stripe's ``Stripe-Should-Retry`` first, then the status (429, 5xx) or the network failure."""
-    should_retry = header(error.headers, "Stripe-Should-Retry")
+def is_retryable(error: HttpFailure) -> bool:
+    """Stripe's ``Stripe-Should-Retry`` first, then the status (429, 5xx), or no response at all."""
+    should_retry = error.header("Stripe-Should-Retry")
     if should_retry == "false":
         return False
     if should_retry == "true":
         return True
-    if isinstance(error, stripe.APIConnectionError):
-        return bool(getattr(error, "should_retry", True))
-    status = error.http_status
-    return status is not None and (status == 429 or status >= 500)
+    status = error.status
+    return status is None or status == 429 or status >= 500
 
 
-def retry_delay(
-    error: stripe.StripeError, attempt: int, policy: RetryPolicy, rng: random.Random
-) -> float | None:
+def retry_delay(error: HttpFailure, attempt: int, policy: RetryPolicy, rng: random.Random) -> float | None:
     """Seconds to wait before the next retry, or None to give up. ``attempt`` counts the retries
     already made for this kind of failure (429s and others are counted apart)."""
     if attempt >= policy.allowance(error) or not is_retryable(error):
         return None
-    retry_after = retry_after_seconds(error.headers)
+    retry_after = retry_after_seconds(error)
     if retry_after is not None:
         return retry_after * (1 + rng.uniform(0, RETRY_AFTER_JITTER))
     step: float = min(policy.max_delay, policy.base_delay * 2.0**attempt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -223,3 +224,21 @@ def test_a_live_batch_is_never_cut_by_the_state_limit_so_no_claimed_event_is_los
     customers = rows(pg, "customer")
     assert [customers[c]["name"] for c in renamed] == [f"renamed {c}" for c in renamed]
     assert store.count_pending_inbox(pipeline_id) == 0
+
+
+def test_a_caller_that_stops_mid_batch_keeps_what_committed_and_leaves_nothing_running(
+    store: PipelineStore, runner: PipelineRunner, emulator: RunningEmulator, pg: PgTestDatabase
+) -> None:
+    """Ctrl-C in the CLI, or an HTTP client that goes away: the run ends at once, cleanly."""
+    pipeline_id = create_pipeline(store, emulator, pg)
+    events = runner.run(pipeline_id, [Lane.BACKFILL])
+    for event in events:
+        if isinstance(event, CheckpointSaved):
+            break
+    events.close()
+
+    assert not [t for t in threading.enumerate() if t.name.startswith("checkpoints ")]
+    saved = store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL)
+    assert saved.version >= 1
+    drain(runner.run(pipeline_id))  # the run lock was released: the next run resumes and finishes
+    assert set(rows(pg, "customer")) == live_ids(emulator, "customer")
