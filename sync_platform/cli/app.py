@@ -4,7 +4,8 @@ Errors are one clear line (plus a hint when there is a next step to suggest), ne
 unless ``--debug`` is given; with ``--json`` the error is one JSON object on stderr instead. Every
 line is redacted, the ``--debug`` traceback included. Exit codes: 0 success, 1 a sync or check
 failed, 2 bad input (usage, config, unknown pipeline), 3 a conflict (the pipeline is deleted,
-already exists, or changed under you), 130 interrupted.
+already exists, or changed under you), 130 interrupted. With ``--remote URL`` the commands that
+manage and run pipelines talk to a running ``sync-platform serve`` and exit with the same codes.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ EXIT_CONFLICT = 3
 EXIT_INTERRUPTED = 130
 
 
+REMOTE_COMMANDS = frozenset({"pipelines", "sync", "sync-batch", "streams"})
+"""The commands that can act on a platform through ``--remote`` (the others run on its machine)."""
+
+
 def exit_code_for(error: BaseException) -> int:
-    if getattr(error, "http_status", None) == 409:
+    if getattr(error, "http_status", None) in (409, 412):  # 412: a remote --expected-version
         return EXIT_CONFLICT
     if isinstance(error, ConfigError | ValueError | LookupError):
         return EXIT_BAD_INPUT
@@ -138,6 +143,21 @@ def configure_logging(*, debug: bool, verbose: bool) -> None:
     show_default=True,
     help=f"Schema of the platform's tables in the app database. [env: {APP_DATABASE_SCHEMA_ENV}]",
 )
+@click.option(
+    "--remote",
+    "remote_url",
+    envvar="SYNC_PLATFORM_REMOTE_URL",
+    metavar="URL",
+    help="Manage the platform served at URL (`sync-platform serve`) instead of the local app database: "
+    "pipelines, sync <id>, sync-batch, streams. [env: SYNC_PLATFORM_REMOTE_URL]",
+)
+@click.option(
+    "--token-env",
+    default="SYNC_PLATFORM_TOKEN",
+    show_default=True,
+    metavar="NAME",
+    help="With --remote: the environment variable holding the API token.",
+)
 @click.version_option(package_name="sync-platform")
 @click.pass_context
 def cli(
@@ -147,6 +167,8 @@ def cli(
     json_output: bool,
     database_url: str | None,
     database_schema: str,
+    remote_url: str | None,
+    token_env: str,
 ) -> None:
     """Keep Stripe data in sync in PostgreSQL and Google Sheets."""
     configure_logging(debug=debug, verbose=verbose)
@@ -156,4 +178,12 @@ def cli(
     if ctx.get_parameter_source("database_schema") is not click.core.ParameterSource.DEFAULT:
         settings.database_schema = database_schema
     settings.json_output = settings.json_output or json_output
+    if remote_url:
+        if ctx.invoked_subcommand not in REMOTE_COMMANDS:
+            raise click.UsageError(
+                f"`sync-platform {ctx.invoked_subcommand}` runs on the platform's machine and cannot be used "
+                f"with --remote (it works with: {', '.join(sorted(REMOTE_COMMANDS))})."
+            )
+        settings.remote_url = remote_url
+        settings.token_env = token_env
     ctx.call_on_close(settings.close)

@@ -4,6 +4,9 @@ Commands that only run the engine (``demo``, an ad-hoc ``sync``) never touch a d
 command that asks for the store opens the app database (perhaps starting the embedded server) and
 the root context closes it when the command ends. Tests hand in their own ``CliContext`` (a test
 schema, a registry with test connectors, their own environment) through click's ``obj``.
+
+With ``--remote URL`` the commands that support it talk to a running ``sync-platform serve``
+instead (``pipelines()`` is then ``RemotePipelines``, ``remote()`` its client); nothing local opens.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from dataclasses import dataclass, field
 import click
 
 from sync_platform.cli.app_database import open_app_database, secrets_environ
+from sync_platform.cli.pipeline_backend import LocalPipelines, PipelineBackend
+from sync_platform.cli.remote import RemoteClient, RemotePipelines
 from sync_platform.engine import ConnectorRegistry, Engine, default_registry
-from sync_platform.pipelines import DEFAULT_SCHEMA, PipelineStore
+from sync_platform.pipelines import DEFAULT_SCHEMA, ConnectorConfigs, PipelineStore
 
 
 @dataclass
@@ -29,7 +34,10 @@ class CliContext:
     registry: ConnectorRegistry | None = None
     environ: Mapping[str, str] | None = None
     json_output: bool = False
+    remote_url: str | None = None  # --remote: a running `sync-platform serve`
+    token_env: str = "SYNC_PLATFORM_TOKEN"  # --token-env: the variable holding its API token
     _store: PipelineStore | None = field(default=None, init=False, repr=False)
+    _remote: RemoteClient | None = field(default=None, init=False, repr=False)
     _resources: ExitStack = field(default_factory=ExitStack, init=False, repr=False)
 
     @property
@@ -59,12 +67,29 @@ class CliContext:
             )
         return self._store
 
+    def remote(self) -> RemoteClient | None:
+        """The service's client with ``--remote`` (opened on first use), else None."""
+        if self.remote_url is None:
+            return None
+        if self._remote is None:
+            self._remote = RemoteClient.from_environ(self.remote_url, self.token_env, self.env)
+            self._resources.callback(self._remote.close)
+        return self._remote
+
+    def pipelines(self) -> PipelineBackend:
+        """Where the ``pipelines`` commands act: the service with ``--remote``, else the store."""
+        client = self.remote()
+        if client is not None:
+            return RemotePipelines(client, ConnectorConfigs(self.connector_registry()))
+        return LocalPipelines(self.store(), self.engine())
+
     def close(self) -> None:
         """Release what the command opened; the context can serve another command afterwards."""
         try:
             self._resources.close()
         finally:
             self._store = None
+            self._remote = None
             self._resources = ExitStack()
 
 

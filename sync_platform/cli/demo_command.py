@@ -66,3 +66,7 @@ def demo_command(objects: int, seed: int, destination: DemoDestination) -> None:
         f"{len(outcome.live_runs)} live run(s). Run [bold]make dev[/] and open http://127.0.0.1:3000 "
         "to see the runs, the asset graph and each batch's checkpoint."
     )
+    console.print(
+        f"The pipeline console: [bold]make dev[/] prints an admin token; sign in at "
+        f"http://127.0.0.1:8080 and open http://127.0.0.1:8080/console/pipelines/{pipeline_id}"
+    )

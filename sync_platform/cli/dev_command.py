@@ -1,8 +1,10 @@
 """``sync-platform dev``: the whole platform on this machine, in one command.
 
 Starts the local stack (embedded PostgreSQL, the Stripe emulator unless ``STRIPE_API_KEY`` is
-set, the webhook receiver) and ``dagster dev`` (webserver + daemon, so sensors and schedules run)
-against it, prints where everything is, and stops it all cleanly on Ctrl-C.
+set, the webhook receiver), the HTTP service with the pipeline console (``sync-platform serve``,
+with an admin token made for this session and revoked when it ends) and ``dagster dev`` (webserver +
+daemon, so sensors and schedules run) against it, prints where everything is, and stops it all
+cleanly on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from pathlib import Path
 import click
 
 from sync_platform.cli.app import cli
+from sync_platform.cli.local_service import local_service
 from sync_platform.cli.local_stack import (
     PROJECT_ROOT,
+    exported,
     listed_pipelines,
     local_stack,
     reprovision_local_webhooks,
@@ -64,10 +68,17 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
 def dev_command(host: str, port: int, objects: int) -> None:
     """Run the platform locally: Dagster UI + daemon, webhook receiver, PostgreSQL and a Stripe."""
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    with local_stack(objects=objects) as stack:
+    from sync_platform.defs.stream_metadata import CONSOLE_URL_ENV  # Dagster: only when dev runs
+
+    dagster_url = f"http://{host}:{port}"
+    with (
+        local_stack(objects=objects) as stack,
+        exported(stack.environ),  # the service reads Dagster's runs from the stack's instance
+        local_service(stack, dagster_url=dagster_url) as service,
+    ):
         pipelines = listed_pipelines(stack)
         reprovisioned = reprovision_local_webhooks(stack, pipelines)
-        environ = {**os.environ, **stack.environ}
+        environ = {**os.environ, **stack.environ, CONSOLE_URL_ENV: service.url}
         subprocess.run(
             [
                 str(Path(sys.executable).with_name("dagster")),
@@ -94,13 +105,17 @@ def dev_command(host: str, port: int, objects: int) -> None:
             "\n".join(
                 [
                     "sync_platform dev stack is up:",
-                    f"  Dagster UI        http://{host}:{port}",
+                    f"  Dagster UI        {dagster_url}",
+                    f"  pipeline console  {service.url}  (API: {service.url}/openapi.json)",
+                    f"  admin token       {service.token}  (this session's; revoked on exit)",
                     f"  webhook receiver  {stack.receiver_url}/webhooks/<pipeline_id>",
                     f"  Stripe            {stripe}",
                     f"  data              {stack.home}",
                     f"  pipelines         {len(pipelines)} "
                     f"({len(reprovisioned)} re-registered with the emulator's webhooks)",
-                    "Create pipelines with `sync-platform pipelines create ...`; Ctrl-C stops everything.",
+                    "Create pipelines in the console or with `sync-platform pipelines create ...` (or "
+                    f"`sync-platform --remote {service.url} pipelines ...` with the token in "
+                    "SYNC_PLATFORM_TOKEN); Ctrl-C stops everything.",
                 ]
             ),
             err=True,

@@ -4,7 +4,8 @@
 and only present its events: a live per-stream table (or plain lines), one line per committed
 batch and per status change, and the failure the runner recorded. What the run does (setup, which
 lanes, checkpoints saved as pages commit, status moves, parking on failures, one run per pipeline)
-is the runner's; nothing here decides any of it.
+is the runner's; nothing here decides any of it. A run is recorded in the pipeline's run history
+(it is not a Dagster run); with ``--remote`` the service runs it and streams the same events back.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import click
 from sync_platform.cli.context import CliContext
 from sync_platform.cli.output import print_json
 from sync_platform.cli.progress import ProgressView
+from sync_platform.pipelines.run_log import RunLog, RunOrigin, recorded
 from sync_platform.pipelines.runner import (
     BatchCommitted,
     ControlApplied,
@@ -91,11 +93,18 @@ def run_stored_pipeline(
     """Run the pipeline's lanes through the runner, presenting every event; never raises for a
     failed lane (it is in the outcome, recorded on the pipeline) but does for a refused run."""
     quiet = cli_ctx.json_output or raw is not None
-    options = replace(options, retention=Retention.from_environ(cli_ctx.env))
-    runner = PipelineRunner(cli_ctx.store(), cli_ctx.engine(), holder=cli_holder(command))
+    remote = cli_ctx.remote()
+    if remote is not None:  # the service's own retention settings apply there
+        events = remote.run(pipeline_id, lanes, options)
+    else:
+        options = replace(options, retention=Retention.from_environ(cli_ctx.env))
+        holder = cli_holder(command)
+        runner = PipelineRunner(cli_ctx.store(), cli_ctx.engine(), holder=holder)
+        run = runner.run(pipeline_id, lanes, options)
+        log = RunLog(cli_ctx.store())
+        events = recorded(run, log, pipeline_id, origin=RunOrigin.CLI, holder=holder)
     outcome = RunOutcome()
     with ProgressView(title=pipeline_id, live=False if quiet else None) as view:
-        events = runner.run(pipeline_id, lanes, options)
         with closing(events):
             for event in events:
                 _present(event, view, raw=raw, quiet=quiet, outcome=outcome)

@@ -1,6 +1,7 @@
 """``sync-platform pipelines …``: create, list, get, update, pause, resume, delete and check pipelines.
 
-Every command reads and writes the app database through ``PipelineStore``; secrets go in as
+Every command reads and writes the app database through ``PipelineStore`` (or, with ``--remote``,
+a running ``sync-platform serve`` that does, printing the same; ``pipeline_backend``); secrets go in as
 ``{"env": ...}`` references (``--source.<field>-env VAR``) or plaintext that the store encrypts,
 and come out masked. ``delete`` only records the intent (``desired_status = deleted``): the
 platform tears the pipeline down, and a deleted pipeline can no longer be changed (exit 3).
@@ -13,7 +14,6 @@ from typing import Literal
 import click
 
 from sync_platform.cli.app import EXIT_FAILED, cli
-from sync_platform.cli.connector_check import check_connectors, require_checks_pass
 from sync_platform.cli.connector_flags import ConnectorFlagsCommand, connector_flags
 from sync_platform.cli.context import CliContext, pass_cli
 from sync_platform.cli.options import load_document, split_given_names
@@ -26,14 +26,10 @@ from sync_platform.cli.pipeline_views import (
     pipeline_table,
     pipelines_table,
 )
-from sync_platform.pipelines import (
-    DesiredStatus,
-    MissingEnvSecretError,
-    Pipeline,
-    PipelineCreate,
-    RevealedPipelineConfig,
-    TransitionError,
-)
+from sync_platform.pipelines import DesiredStatus, Pipeline
+from sync_platform.pipelines.leftovers import leftovers
+
+__all__ = ["leftovers", "pipelines_group"]
 
 SHORTHAND_HELP = """
 \b
@@ -63,24 +59,6 @@ def _print_pipeline(cli_ctx: CliContext, pipeline: Pipeline, *, pending_events: 
         print_json(pipeline_json(pipeline, pending_events=pending_events))
     else:
         stdout_console().print(pipeline_table(pipeline, pending_events=pending_events))
-
-
-def _revealed(cli_ctx: CliContext, request: PipelineCreate) -> RevealedPipelineConfig:
-    """The request's configs with env references resolved, for a check before anything is stored."""
-    configs = cli_ctx.store().configs
-    try:
-        return RevealedPipelineConfig.model_validate(
-            {
-                "source": configs.reveal("source", request.source).model_dump(),
-                "destination": configs.reveal("destination", request.destination).model_dump(),
-            }
-        )
-    except MissingEnvSecretError as error:
-        error.cli_hint = (  # type: ignore[attr-defined]  # read by the CLI's error report
-            f"Export {error.env_var} in this shell to check the connection, or pass --skip-check to "
-            "store the pipeline without checking."
-        )
-        raise
 
 
 @pipelines_group.command("create", cls=ConnectorFlagsCommand, epilog=SHORTHAND_HELP)
@@ -122,20 +100,18 @@ def create_command(
         --source stripe --source.api-key-env STRIPE_API_KEY \\
         --destination postgres --destination.url-env DEST_DATABASE_URL
     """
-    store = cli_ctx.store()
+    backend = cli_ctx.pipelines()
     request = creation_request(
         load_document(file_, option="--file"),
-        configs=store.configs,
+        configs=backend.configs,
         pipeline_id=pipeline_id,
         connector_types={"source": source_type, "destination": destination_type},
         flags=connector_flags(ctx),
         streams=split_given_names(streams),
         paused=paused,
     )
-    store.validate_create(request)  # configs and streams, offline: before any connection is tried
-    results = [] if skip_check else check_connectors(cli_ctx.engine(), _revealed(cli_ctx, request))
-    require_checks_pass(results)
-    pipeline = store.create(request)
+    # configs and streams offline, then the connection checks (unless skipped), then stored
+    pipeline, results = backend.create(request, skip_check=skip_check)
     if cli_ctx.json_output:
         print_json(pipeline_json(pipeline))
         return
@@ -157,7 +133,7 @@ def list_command(cli_ctx: CliContext, include_deleted: bool) -> None:
     Example:
       sync-platform pipelines list --json
     """
-    pipelines = cli_ctx.store().list_pipelines(include_deleted=include_deleted)
+    pipelines = cli_ctx.pipelines().list_pipelines(include_deleted=include_deleted)
     if cli_ctx.json_output:
         print_json([pipeline_json(pipeline) for pipeline in pipelines])
     elif not pipelines:
@@ -177,9 +153,8 @@ def get_command(cli_ctx: CliContext, pipeline_id: str) -> None:
     Example:
       sync-platform pipelines get shop
     """
-    store = cli_ctx.store()
-    pipeline = store.get(pipeline_id)
-    _print_pipeline(cli_ctx, pipeline, pending_events=store.count_pending_inbox(pipeline_id))
+    pipeline, pending_events = cli_ctx.pipelines().get(pipeline_id)
+    _print_pipeline(cli_ctx, pipeline, pending_events=pending_events)
 
 
 @pipelines_group.command("update", cls=ConnectorFlagsCommand, epilog=SHORTHAND_HELP)
@@ -214,18 +189,18 @@ def update_command(
     """
     if streams is not None and all_streams:
         raise click.UsageError("Give --streams or --all-streams, not both.")
-    store = cli_ctx.store()
-    current = store.get(pipeline_id)
+    backend = cli_ctx.pipelines()
+    current, _pending = backend.get(pipeline_id)
     change = update_request(
         current,
         load_document(file_, option="--file"),
-        configs=store.configs,
+        configs=backend.configs,
         connector_types={"source": source_type, "destination": destination_type},
         flags=connector_flags(ctx),
         streams=split_given_names(streams),
         all_streams=all_streams,
     )
-    pipeline = store.update(pipeline_id, change, expected_version=expected_version)
+    pipeline = backend.update(pipeline_id, change, expected_version=expected_version)
     _print_pipeline(cli_ctx, pipeline)
 
 
@@ -236,9 +211,8 @@ def _lifecycle_command(name: str, done: str, summary: str, example: str) -> None
     @json_option
     @pass_cli
     def command(cli_ctx: CliContext, pipeline_id: str, expected_version: int | None) -> None:
-        store = cli_ctx.store()
-        change = {"pause": store.pause, "resume": store.resume, "delete": store.delete}[name]
-        pipeline = change(pipeline_id, expected_version=expected_version)
+        desired = {"pause": DesiredStatus.PAUSED, "resume": DesiredStatus.ACTIVE}[name]
+        pipeline = cli_ctx.pipelines().set_desired(pipeline_id, desired, expected_version=expected_version)
         if cli_ctx.json_output:
             print_json(pipeline_json(pipeline))
         else:
@@ -281,17 +255,15 @@ def delete_command(cli_ctx: CliContext, pipeline_id: str, expected_version: int 
       sync-platform pipelines delete shop
       sync-platform pipelines delete shop --force
     """
-    store = cli_ctx.store()
+    backend = cli_ctx.pipelines()
     if not force:
-        pipeline = store.delete(pipeline_id, expected_version=expected_version)
+        pipeline = backend.set_desired(pipeline_id, DesiredStatus.DELETED, expected_version=expected_version)
         if cli_ctx.json_output:
             print_json(pipeline_json(pipeline))
         else:
             stdout_console().print(lifecycle_line(pipeline, "deleted"))
         return
-    pipeline = store.get(pipeline_id)
-    left = [] if pipeline.torn_down_at is not None else leftovers(pipeline)
-    store.purge(pipeline_id, force=True)
+    left = backend.purge(pipeline_id)
     if cli_ctx.json_output:
         print_json({"id": pipeline_id, "purged": True, "may_be_left_behind": left})
         return
@@ -299,21 +271,6 @@ def delete_command(cli_ctx: CliContext, pipeline_id: str, expected_version: int 
     console.print(f"Pipeline {pipeline_id} is forgotten (with its checkpoints and webhook inbox).")
     for item in left:
         console.print(f"  may be left behind: {item}")
-
-
-def leftovers(pipeline: Pipeline) -> list[str]:
-    """What a pipeline's setup may have created that nothing will remove once it is forgotten."""
-    items = []
-    source, destination = pipeline.source, pipeline.destination
-    if source.type == "stripe" and source.config.get("webhook_url"):
-        items.append(f"the Stripe webhook endpoint for {source.config['webhook_url']}")
-    if destination.type == "postgres":
-        items.append(f"PostgreSQL schema {destination.config.get('schema', 'stripe')!r} and its tables")
-    elif destination.type == "google_sheets" and destination.config.get("spreadsheet_id"):
-        items.append(f"spreadsheet {destination.config['spreadsheet_id']} (its tabs)")
-    else:
-        items.append(f"whatever the {destination.type} destination created")
-    return items
 
 
 @pipelines_group.command("check")
@@ -330,16 +287,7 @@ def check_command(
     Example:
       sync-platform pipelines check shop
     """
-    store = cli_ctx.store()
-    pipeline = store.get(pipeline_id)
-    if pipeline.desired_status is DesiredStatus.DELETED:
-        raise TransitionError(
-            f"Pipeline {pipeline_id!r} is deleted, and deleted is terminal: it cannot be checked.",
-            pipeline_id=pipeline_id,
-            current=DesiredStatus.DELETED,
-            requested="checked",
-        )
-    results = check_connectors(cli_ctx.engine(), store.resolve_secrets(pipeline), only=only)
+    results = cli_ctx.pipelines().check(pipeline_id, only=only)
     if cli_ctx.json_output:
         print_json([result.to_json() for result in results])
     else:

@@ -7,9 +7,6 @@ no API key, connection or database is needed.
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 import click
 from rich.table import Table
 
@@ -17,48 +14,26 @@ from sync_platform.cli.app import cli
 from sync_platform.cli.context import CliContext, pass_cli
 from sync_platform.cli.output import json_option, print_json, stdout_console
 from sync_platform.engine import ConnectorRegistry, offline_catalog
-from sync_platform.protocol import CatalogPayload, Stream
+from sync_platform.pipelines.stream_listing import one_line, stream_description, stream_json
+from sync_platform.protocol import CatalogPayload
 
-_MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
-_SENTENCE_END = re.compile(r"(?<=[\w)`][.!?])\s+(?=[A-Z`])")
-
-
-def one_line(description: str | None) -> str:
-    """The first sentence of a (markdown) description, links reduced to their text."""
-    text = " ".join(_MARKDOWN_LINK.sub(r"\1", description or "").split())
-    return _SENTENCE_END.split(text, maxsplit=1)[0]
-
-
-def stream_description(stream: Stream) -> str:
-    """What the source says a stream holds: its metadata's description, else its schema's."""
-    for holder in (stream.metadata, stream.json_schema):
-        described = (holder or {}).get("description")
-        if isinstance(described, str) and described.strip():
-            return one_line(described)
-    return ""
-
-
-def stream_json(stream: Stream) -> dict[str, Any]:
-    """``{name, description, primary_key, metadata}``: metadata is the source's own facts per stream
-    (for Stripe: list path, event types, whether listing filters by ``created``, nested lists)."""
-    return {
-        "name": stream.name,
-        "description": stream_description(stream),
-        "primary_key": stream.primary_key_fields(),
-        "metadata": stream.metadata or {},
-    }
+__all__ = ["one_line", "stream_description", "stream_json", "streams_command", "streams_table"]
 
 
 def streams_table(source_type: str, catalog: CatalogPayload) -> Table:
+    return _table(source_type, [(stream.name, stream_description(stream)) for stream in catalog.streams])
+
+
+def _table(source_type: str, rows: list[tuple[str, str]]) -> Table:
     table = Table(
-        title=f"Streams of source {source_type!r} ({len(catalog.streams)})",
+        title=f"Streams of source {source_type!r} ({len(rows)})",
         caption="Select some with `pipelines create --streams a,b`; leave --streams out for all.",
         expand=False,
     )
     table.add_column("stream", style="bold", no_wrap=True)
     table.add_column("description")
-    for stream in catalog.streams:
-        table.add_row(stream.name, stream_description(stream))
+    for name, description in rows:
+        table.add_row(name, description)
     return table
 
 
@@ -85,6 +60,18 @@ def streams_command(cli_ctx: CliContext, source_type: str) -> None:
       sync-platform streams
       sync-platform streams --json | jq -r '.[].name'
     """
+    remote = cli_ctx.remote()
+    if remote is not None:
+        listed = remote.request("GET", "/streams", params={"source": source_type})["data"]
+        rows = [
+            {key: stream[key] for key in ("name", "description", "primary_key", "metadata")}
+            for stream in listed
+        ]
+        if cli_ctx.json_output:
+            print_json(rows)
+        else:
+            stdout_console().print(_table(source_type, [(row["name"], row["description"]) for row in rows]))
+        return
     registry = cli_ctx.connector_registry()
     catalog = offline_catalog(registry.source(source_type))
     if catalog is None:

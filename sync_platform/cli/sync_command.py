@@ -218,6 +218,8 @@ def sync_command(
         return
     if reset_state or lane or force:
         raise click.UsageError("--reset-state, --lane and --force need a pipeline id.")
+    if cli_ctx.remote_url:
+        raise click.UsageError("With --remote, `sync` runs a stored pipeline: give its id.")
     eof = _sync_ad_hoc(
         cli_ctx,
         source_type=source_type,

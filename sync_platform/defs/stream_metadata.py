@@ -9,12 +9,16 @@ destination re-emitted) and when it started and finished.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import dagster as dg
 
 FLUSH_STAT_KEYS = ("inserted", "updated", "skipped_stale", "deleted")
+CONSOLE_URL_ENV = "SYNC_PLATFORM_CONSOLE_URL"
+DEFAULT_CONSOLE_URL = "http://127.0.0.1:8080"  # where `sync-platform serve` (and `make dev`) listens
 MAX_CURSOR_CHARS = 2000
 
 
@@ -72,12 +76,19 @@ def summarize_cursor(state: Any) -> Any:
     return state if len(text) <= MAX_CURSOR_CHARS else {"truncated": text[:MAX_CURSOR_CHARS]}
 
 
+def pipeline_page_url(pipeline_id: str) -> str:
+    """The pipeline's page in the console (``SYNC_PLATFORM_CONSOLE_URL``, read when a run reports)."""
+    base = (os.environ.get(CONSOLE_URL_ENV) or DEFAULT_CONSOLE_URL).rstrip("/")
+    return f"{base}/console/pipelines/{quote(pipeline_id)}"
+
+
 def materialization_metadata(
     tally: StreamTally, *, pipeline_id: str, lane: str, row_count: int | None
 ) -> dict[str, Any]:
     """Metadata of a stream's ``MaterializeResult``: destination rows, this run's work, its cursor."""
     metadata: dict[str, Any] = {
         "sync/pipeline_id": pipeline_id,
+        "sync/pipeline": dg.MetadataValue.url(pipeline_page_url(pipeline_id)),
         "sync/lane": lane,
         "sync/status": tally.status,
         "sync/records_read": dg.MetadataValue.int(tally.records_read),

@@ -32,6 +32,7 @@ from sync_platform.defs.tags import (
     LANE_TAG,
     OUTCOME_TAG,
     PIPELINE_TAG,
+    RECORDS_TAG,
     Outcome,
 )
 from sync_platform.engine import source_lanes
@@ -81,6 +82,7 @@ class SyncRun:
         self.pipeline_id = context.partition_key
         self.lane = Lane(context.run.tags.get(LANE_TAG, Lane.BACKFILL))
         self.engine = engine.engine()
+        self.records = 0  # committed by this run, for the run list (RECORDS_TAG)
         self.runner = PipelineRunner(self.store, self.engine, holder=dagster_holder(context.run.run_id))
         self.reporter = RunReporter(
             context,
@@ -146,6 +148,8 @@ class SyncRun:
             case BatchStarted(number=number):
                 self._tag({BATCHES_TAG: str(number)})
             case BatchCommitted(eof=eof, number=number, events_applied=applied):
+                self.records += eof.request_progress.derived.total_record_count
+                self._tag({RECORDS_TAG: str(self.records)})
                 yield from self.reporter.flush_finished()
                 self.reporter.observe(eof, number)
                 if self.lane in (Lane.LIVE, Lane.POLL):

@@ -9,6 +9,7 @@ from sync_platform.pipelines.runner import Lane
 PIPELINE_TAG = "pipeline/id"  # also the key of the one-run-per-pipeline concurrency limit
 LANE_TAG = "sync/lane"  # a pipelines.runner.Lane value: what the run does
 BATCHES_TAG = "sync/batches"
+RECORDS_TAG = "sync/records"  # records the run's committed batches wrote so far (for run lists)
 INBOX_MAX_ID_TAG = "sync/inbox_max_id"
 TRIGGER_TAG = "sync/trigger"
 FAILURE_KIND_TAG = "sync/failure_kind"  # a FailureKind value, on runs whose lane failed
@@ -29,6 +30,7 @@ __all__ = [
     "LANE_TAG",
     "OUTCOME_TAG",
     "PIPELINE_TAG",
+    "RECORDS_TAG",
     "TRIGGER_TAG",
     "Lane",
     "Outcome",

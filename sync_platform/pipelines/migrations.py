@@ -118,6 +118,42 @@ MIGRATIONS: tuple[Migration, ...] = (
             WHERE processed_at IS NOT NULL;
         """,
     ),
+    Migration(
+        5,
+        "service",
+        """
+        -- Bearer tokens of the HTTP API and the console. Only a SHA-256 of each token is kept (a
+        -- token is 256 random bits, so a fast hash is enough); `prefix` lets a person recognise one.
+        CREATE TABLE {schema}.api_tokens (
+            id text PRIMARY KEY,
+            name text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+            scope text NOT NULL CHECK (scope IN ('read', 'admin')),
+            token_hash text NOT NULL UNIQUE,
+            prefix text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            last_used_at timestamptz,
+            revoked_at timestamptz
+        );
+        CREATE UNIQUE INDEX api_tokens_live_name ON {schema}.api_tokens (name) WHERE revoked_at IS NULL;
+        -- Runs started outside Dagster (the CLI, the HTTP API, the console): a pipeline's run history
+        -- shows them beside its Dagster runs.
+        CREATE TABLE {schema}.pipeline_runs (
+            id text PRIMARY KEY,
+            pipeline_id text NOT NULL REFERENCES {schema}.pipelines (id) ON DELETE CASCADE,
+            origin text NOT NULL,
+            holder text NOT NULL,
+            lanes text[] NOT NULL DEFAULT '{{}}',
+            status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled')),
+            batches integer NOT NULL DEFAULT 0,
+            records bigint NOT NULL DEFAULT 0,
+            events_applied integer NOT NULL DEFAULT 0,
+            error text,
+            started_at timestamptz NOT NULL DEFAULT now(),
+            finished_at timestamptz
+        );
+        CREATE INDEX pipeline_runs_recent ON {schema}.pipeline_runs (pipeline_id, started_at DESC);
+        """,
+    ),
 )
 
 

@@ -18,6 +18,8 @@ class Tables:
     checkpoints: sql.Identifier = field(init=False)
     inbox: sql.Identifier = field(init=False)
     run_locks: sql.Identifier = field(init=False)
+    api_tokens: sql.Identifier = field(init=False)
+    pipeline_runs: sql.Identifier = field(init=False)
 
     def __post_init__(self) -> None:
         check_schema_name(self.schema)
@@ -25,3 +27,5 @@ class Tables:
         object.__setattr__(self, "checkpoints", sql.Identifier(self.schema, "checkpoints"))
         object.__setattr__(self, "inbox", sql.Identifier(self.schema, "webhook_inbox"))
         object.__setattr__(self, "run_locks", sql.Identifier(self.schema, "run_locks"))
+        object.__setattr__(self, "api_tokens", sql.Identifier(self.schema, "api_tokens"))
+        object.__setattr__(self, "pipeline_runs", sql.Identifier(self.schema, "pipeline_runs"))

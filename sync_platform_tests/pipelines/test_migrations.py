@@ -36,7 +36,15 @@ def test_migrate_creates_the_schema_and_is_a_no_op_the_second_time(pg: PgTestDat
     assert first == [m.version for m in MIGRATIONS]
     assert second == []
     assert applied_versions(pg) == first
-    assert tables(pg) == {"schema_migrations", "pipelines", "checkpoints", "webhook_inbox", "run_locks"}
+    assert tables(pg) == {
+        "schema_migrations",
+        "pipelines",
+        "checkpoints",
+        "webhook_inbox",
+        "run_locks",
+        "api_tokens",
+        "pipeline_runs",
+    }
 
 
 def test_opening_the_store_twice_keeps_the_data(
@@ -92,7 +100,8 @@ def test_an_edited_migration_is_refused(pg: PgTestDatabase) -> None:
 def test_a_schema_migrated_by_a_newer_version_is_refused(pg: PgTestDatabase) -> None:
     with pg.connect() as connection:
         migrate(connection, pg.schema)
-        with pytest.raises(MigrationError, match=r"has migration\(s\) \[2, 3, 4\] .* Upgrade sync_platform"):
+        newer = r"has migration\(s\) \[2, 3, 4, 5\] .* Upgrade sync_platform"
+        with pytest.raises(MigrationError, match=newer):
             migrate(connection, pg.schema, MIGRATIONS[:1])
 
 
