@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 import warnings
 from collections.abc import Iterator, Mapping
@@ -226,6 +227,20 @@ def _still_running(pid: int, started: float | None) -> bool:
         return False
     except psutil.AccessDenied:  # another user's process: it exists, and that is all we can tell
         return True
+
+
+def psql_command(url: str) -> str:
+    """A shell command that opens ``url`` in psql: the machine's, or the one in the pgserver wheel.
+
+    Only for URLs without a password (the embedded server's never has one): the command is printed.
+    """
+    psql = shutil.which("psql")
+    if psql is None:
+        bundled = Path(_import_pgserver().__file__).parent / "pginstall" / "bin" / "psql"
+        psql = str(bundled) if bundled.exists() else "psql"
+    else:
+        psql = "psql"
+    return f"{psql} '{url}'"
 
 
 def with_database(url: str, database: str) -> str:

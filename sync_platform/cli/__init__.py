@@ -12,9 +12,13 @@ from sync_platform.cli import sync_command as _sync_command  # noqa: F401  (regi
 from sync_platform.cli import tokens_command as _tokens_command  # noqa: F401  (`tokens …`)
 from sync_platform.cli.app import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_FAILED, EXIT_INTERRUPTED, cli
 from sync_platform.cli.context import CliContext
+from sync_platform.cli.dev_env import load_block
 
 
 def main() -> None:
+    """The console script: a running ``make dev``'s ``.env`` block first (the shell's values win),
+    so commands in the project directory use the dev stack's databases and keys."""
+    load_block()
     cli(prog_name="sync-platform")
 
 

@@ -40,7 +40,7 @@ from sync_platform.embedded_postgres import (
     platform_home,
     with_scheme,
 )
-from sync_platform.pipelines import SECRET_KEY_ENV, Pipeline, PipelineStore
+from sync_platform.pipelines import SECRET_KEY_ENV, Pipeline, PipelineStore, env_secret
 from sync_platform.redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ WAREHOUSE_URL_ENV = "SYNC_PLATFORM_WAREHOUSE_URL"
 DAGSTER_DATABASE_URL_ENV = "SYNC_PLATFORM_DAGSTER_DATABASE_URL"
 APP_DATABASE_URL_ENV = "SYNC_PLATFORM_DATABASE_URL"
 SHEETS_SERVICE_ACCOUNT_ENV = "SYNC_PLATFORM_SHEETS_SERVICE_ACCOUNT"
+EMULATOR_KEY_FILE = "stripe_emulator.key"
+"""The emulator's Stripe key, 0600 under the platform home: what ``STRIPE_API_KEY_FILE`` names."""
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FALLBACK_DAGSTER_YAML = """\
 storage:
@@ -66,6 +68,10 @@ concurrency:
   runs:
     tag_concurrency_limits:
       - key: pipeline/id
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+      - key: dagster/partition
         value:
           applyLimitPerUniqueValue: true
         limit: 1
@@ -114,6 +120,15 @@ def dagster_home(home: Path) -> Path:
         else:
             target.write_text(FALLBACK_DAGSTER_YAML)
     return directory
+
+
+def _write_secret_file(path: Path, secret: str) -> None:
+    """``secret`` in ``path``, readable by this user only (created 0600, then rewritten in place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secret + "\n")
+    path.chmod(0o600)
 
 
 def _local_key(seed: int) -> str:
@@ -194,7 +209,7 @@ def local_stack(
         app_url = ensure_database(server_url, APP_DATABASE)
         dagster_url = ensure_database(server_url, DAGSTER_DATABASE)
         warehouse_url = ensure_database(server_url, WAREHOUSE_DATABASE)
-        secret_key = environ.get(SECRET_KEY_ENV) or (
+        secret_key = env_secret(environ, SECRET_KEY_ENV) or (
             local_secret_key(home) if not environ.get(DATABASE_URL_ENV) else None
         )
         if not secret_key:
@@ -202,11 +217,12 @@ def local_stack(
                 f"Set {SECRET_KEY_ENV} to the key that encrypts pipeline secrets in {DATABASE_URL_ENV}."
             )
         emulator = None
-        stripe_key = environ.get(STRIPE_KEY_ENV, "")
+        stripe_key = env_secret(environ, STRIPE_KEY_ENV) or ""
         stripe_base_url = None
         if not stripe_key:
             emulator = stack.enter_context(_emulator(objects, seed))
             stripe_key, stripe_base_url = emulator.secret_key, emulator.base_url
+            _write_secret_file(home / EMULATOR_KEY_FILE, stripe_key)
         stack_environ = {
             APP_DATABASE_URL_ENV: app_url,
             DAGSTER_DATABASE_URL_ENV: with_scheme(dagster_url, "postgresql+psycopg2"),

@@ -16,6 +16,7 @@ different connector starts that side from scratch.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -23,8 +24,15 @@ import click
 from pydantic import BaseModel, ValidationError
 
 from sync_platform.cli.connector_flags import SIDES, ConnectorFlag, Side, apply_connector_flags
+from sync_platform.cli.dev_env import LOCAL_RECEIVER_URL_ENV, LOCAL_STRIPE_URL_ENV
 from sync_platform.errors import ConfigError
-from sync_platform.pipelines import ConnectorConfigs, Pipeline, PipelineCreate, PipelineUpdate
+from sync_platform.pipelines import (
+    ConnectorConfigs,
+    Pipeline,
+    PipelineCreate,
+    PipelineUpdate,
+    generate_pipeline_id,
+)
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
 
@@ -101,7 +109,28 @@ def creation_request(
         document["streams"] = streams
     if paused:
         document["desired_status"] = "paused"
+    _local_stack_defaults(document, os.environ)
     return _validated(PipelineCreate, document, "pipeline")
+
+
+def _local_stack_defaults(document: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """While ``make dev`` runs on the emulator, a new Stripe source defaults to it.
+
+    Without ``base_url`` the pipeline would call api.stripe.com with the emulator's key, and
+    without ``webhook_url`` it would have no live lane; the dev stack's ``.env`` block says where
+    both are (``SYNC_PLATFORM_LOCAL_STRIPE_URL``, ``SYNC_PLATFORM_LOCAL_RECEIVER_URL``). Fields
+    the user gave are kept; ``poll_events`` means the user chose polling over webhooks.
+    """
+    stripe_url, receiver_url = environ.get(LOCAL_STRIPE_URL_ENV), environ.get(LOCAL_RECEIVER_URL_ENV)
+    source = document.get("source") or {}
+    if not stripe_url or source.get("type") != "stripe":
+        return
+    config = source["stripe"]
+    config.setdefault("base_url", stripe_url)
+    if config["base_url"] != stripe_url or config.get("poll_events") or not receiver_url:
+        return
+    document.setdefault("id", generate_pipeline_id())
+    config.setdefault("webhook_url", f"{receiver_url}/webhooks/{document['id']}")
 
 
 def update_request(

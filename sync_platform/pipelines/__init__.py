@@ -62,7 +62,7 @@ from sync_platform.pipelines.store import (
     describe_database,
 )
 from sync_platform.pipelines.transaction import StoreTransaction
-from sync_platform.pipelines.vault import SECRET_KEY_ENV, SecretVault
+from sync_platform.pipelines.vault import SECRET_KEY_ENV, SecretVault, env_secret
 from sync_platform.pipelines.webhook_target import WebhookTarget
 
 __all__ = [
@@ -111,6 +111,7 @@ __all__ = [
     "WebhookTarget",
     "describe_database",
     "display_status",
+    "env_secret",
     "generate_pipeline_id",
     "lanes",
     "lanes_for",

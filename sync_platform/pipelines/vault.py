@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -17,12 +18,38 @@ from sync_platform.pipelines.errors import (
 from sync_platform.pipelines.secret_fields import is_encrypted, is_env_reference, reference_problem
 
 SECRET_KEY_ENV = "SYNC_PLATFORM_SECRET_KEY"
+FILE_SUFFIX = "_FILE"
+
+
+def env_secret(environ: Mapping[str, str], name: str) -> str | None:
+    """The secret in environment variable ``name``, else in the file ``<name>_FILE`` names.
+
+    The ``_FILE`` form (Docker's secrets convention) lets a ``.env`` or a service manager point at
+    a 0600 key file instead of holding the secret itself: ``make dev`` writes
+    ``SYNC_PLATFORM_SECRET_KEY_FILE`` and, for the emulator, ``STRIPE_API_KEY_FILE``. An empty
+    value counts as unset.
+    """
+    value = environ.get(name, "").strip()
+    if value:
+        return value
+    path = environ.get(name + FILE_SUFFIX, "").strip()
+    if not path:
+        return None
+    try:
+        return Path(path).expanduser().read_text().strip() or None
+    except OSError as error:
+        raise SecretError(
+            f"{name + FILE_SUFFIX} names {path}, which cannot be read ({error.strerror}). Point it at "
+            f"the file holding {name}, or set {name} itself.",
+            field=name,
+        ) from None
 
 
 class SecretVault:
     """Seals plaintext secrets with the Fernet key(s) from the environment and reveals them again.
 
-    ``SYNC_PLATFORM_SECRET_KEY`` holds one key, or several comma-separated: the first encrypts,
+    ``SYNC_PLATFORM_SECRET_KEY`` (or the file ``SYNC_PLATFORM_SECRET_KEY_FILE`` names) holds one
+    key, or several comma-separated: the first encrypts,
     all of them decrypt, so a key can be rotated without re-encrypting every pipeline at once.
     The environment is read when a secret is used, never at import, so one process can be
     configured after it starts and tests can pass their own mapping.
@@ -38,10 +65,10 @@ class SecretVault:
 
     @property
     def has_key(self) -> bool:
-        return bool(self.environ.get(SECRET_KEY_ENV, "").strip())
+        return bool(env_secret(self.environ, SECRET_KEY_ENV))
 
     def _cipher(self, *, field: str | None, connector: str | None, action: str) -> MultiFernet:
-        raw = self.environ.get(SECRET_KEY_ENV, "").strip()
+        raw = env_secret(self.environ, SECRET_KEY_ENV)
         if not raw:
             raise MissingSecretKeyError(
                 field=field, connector=connector, env_var=SECRET_KEY_ENV, action=action
@@ -72,8 +99,8 @@ class SecretVault:
             return stored
         if is_env_reference(stored):
             name = stored["env"]
-            value = self.environ.get(name)
-            if value is None or value == "":
+            value = env_secret(self.environ, name)
+            if value is None:
                 raise MissingEnvSecretError(name, field=field, connector=connector)
             return value
         if is_encrypted(stored):
