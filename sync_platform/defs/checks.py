@@ -1,9 +1,15 @@
-"""Checkpoint freshness checks: has every ready pipeline committed a batch recently?
+"""Checkpoint freshness checks: has every ready pipeline shown a sign of health recently?
 
-The per-stream row-count check runs inside the sync step (it needs the just-finished backfill's
+The per-stream row-count check runs inside backfill runs (it needs the just-finished backfill's
 listed count); this one runs on its own schedule, because staleness is precisely what shows when no
-sync runs at all. It reads only the app database: the age of each pipeline's newest committed
-checkpoint (backfill or live lane).
+sync runs at all.
+
+A pipeline's heartbeat is the newest of: a committed checkpoint (backfill or live lane) and the end
+of a run of it that succeeded (a Dagster run tagged ``pipeline/id``, or a CLI/API run in the run
+log). A quiet, healthy pipeline commits no checkpoint (no events, and the reconcile lane replays from
+a throwaway state) but its daily reconcile run succeeds, so it stays green; a stuck one (every run
+failing or none launched: a stopped schedule, a dead daemon) has no heartbeat within ``max_age``
+and turns red.
 """
 
 from collections.abc import Iterator
@@ -13,10 +19,12 @@ import dagster as dg
 
 from sync_platform.defs.family_assets import FamilyAssets
 from sync_platform.defs.resources import PipelineResource
+from sync_platform.defs.tags import PIPELINE_TAG
 from sync_platform.pipelines import CheckpointLane, DesiredStatus, PipelineStatus
+from sync_platform.pipelines.run_log import RunLog, RunOutcome
 
 CHECKPOINT_FRESHNESS = "checkpoint_freshness"
-DEFAULT_MAX_AGE = timedelta(hours=26)  # a daily reconcile commits at least once a day
+DEFAULT_MAX_AGE = timedelta(hours=26)  # a daily reconcile run succeeds at least once a day
 
 
 def build_checkpoint_freshness_checks(
@@ -26,7 +34,8 @@ def build_checkpoint_freshness_checks(
         dg.AssetCheckSpec(
             CHECKPOINT_FRESHNESS,
             asset=key,
-            description=f"Every ready pipeline syncing this stream committed a checkpoint within {max_age}.",
+            description=f"Every ready pipeline syncing this stream committed a checkpoint or finished a "
+            f"run successfully within {max_age}.",
         )
         for key in fa.keys_for(None)
     ]
@@ -36,6 +45,7 @@ def build_checkpoint_freshness_checks(
         context: dg.AssetCheckExecutionContext, pipelines: PipelineResource
     ) -> Iterator[dg.AssetCheckResult]:
         store = pipelines.store()
+        run_log = RunLog(store)
         now = datetime.now(UTC)
         ages: dict[str, float | None] = {}
         syncs: dict[str, set[str] | None] = {}
@@ -48,6 +58,7 @@ def build_checkpoint_freshness_checks(
             ):
                 continue
             stamps = [store.get_checkpoint(pipeline.id, lane).updated_at for lane in CheckpointLane]
+            stamps += [last_success(context.instance, run_log, pipeline.id)]
             newest = max((stamp for stamp in stamps if stamp is not None), default=None)
             ages[pipeline.id] = (now - newest).total_seconds() if newest else None
             syncs[pipeline.id] = {s.name for s in pipeline.streams} if pipeline.streams is not None else None
@@ -66,11 +77,25 @@ def build_checkpoint_freshness_checks(
                 metadata={
                     "ready_pipelines": len(relevant),
                     "stale_pipelines": dg.MetadataValue.json(stale),
-                    "oldest_checkpoint_age_hours": round(max(known) / 3600, 2) if known else 0.0,
+                    "oldest_heartbeat_age_hours": round(max(known) / 3600, 2) if known else 0.0,
                 },
             )
 
     return checkpoint_freshness
+
+
+def last_success(instance: dg.DagsterInstance, run_log: RunLog, pipeline_id: str) -> datetime | None:
+    """When the pipeline's newest successful run ended: in Dagster, or from the CLI or the API."""
+    records = instance.get_run_records(
+        dg.RunsFilter(tags={PIPELINE_TAG: pipeline_id}, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
+    )
+    ends = [datetime.fromtimestamp(r.end_time, UTC) for r in records if r.end_time is not None]
+    ends += [
+        run.finished_at
+        for run in run_log.recent_runs(pipeline_id, limit=10)
+        if run.status is RunOutcome.SUCCEEDED and run.finished_at is not None
+    ]
+    return max(ends, default=None)
 
 
 def checkpoint_freshness_schedule(checks: list[dg.AssetChecksDefinition]) -> dg.ScheduleDefinition:

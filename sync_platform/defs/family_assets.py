@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from sync_platform.defs.families import DestinationFamily
+from sync_platform.defs.tags import LANE_TAG, PIPELINE_TAG, TRIGGER_TAG, Lane
 
 # Maps Stripe event types (e.g. "customer.updated") to the streams they change; None = unknown.
 EventStreamMapper = Callable[[Iterable[str]], set[str] | None]
@@ -29,6 +30,31 @@ class FamilyAssets:
             return sorted(self.keys_by_stream.values(), key=lambda key: key.to_user_string())
         keys = [self.keys_by_stream[name] for name in sorted(streams) if name in self.keys_by_stream]
         return keys or self.keys_for(None)
+
+    def sync_request(
+        self,
+        pipeline_id: str,
+        lane: Lane,
+        *,
+        trigger: str,
+        streams: Iterable[str] | None = None,
+        run_key: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> dg.RunRequest:
+        """A run of the family's job for one pipeline in one lane, over ``streams`` (all: None).
+
+        Only a backfill run selects the ``row_count_matches_source`` checks: it is the one lane that
+        can evaluate them (after a completed backfill, rows against the objects it listed). Any other
+        run that selected them would record them as skipped, hiding the backfill's result.
+        """
+        return dg.RunRequest(
+            run_key=run_key,
+            job_name=self.job_name,
+            partition_key=pipeline_id,
+            asset_selection=list(self.keys_for(streams)),
+            asset_check_keys=None if lane is Lane.BACKFILL else [],
+            tags={PIPELINE_TAG: pipeline_id, LANE_TAG: lane.value, TRIGGER_TAG: trigger, **(tags or {})},
+        )
 
 
 def family_assets(family: DestinationFamily, assets: dg.AssetsDefinition) -> FamilyAssets:

@@ -17,6 +17,7 @@ from typing import Any
 
 import dagster as dg
 
+from sync_platform.defs.locations import location_metadata
 from sync_platform.defs.probes import destination_row_count
 from sync_platform.defs.stream_metadata import StreamTally, materialization_metadata, observation_metadata
 from sync_platform.pipelines import PipelineStore
@@ -120,21 +121,19 @@ class RunReporter:
 
     def materialization(self, tally: StreamTally) -> dg.MaterializeResult:
         tally.reported = True
-        rows = self._rows(tally.name)
+        metadata, rows = self._metadata(tally)
         key = self.keys_by_stream[tally.name]
         return dg.MaterializeResult(
-            asset_key=key,
-            metadata=self._metadata(tally, rows),
-            check_results=self._row_check(tally, key, rows),
+            asset_key=key, metadata=metadata, check_results=self._row_check(tally, key, rows)
         )
 
-    def _rows(self, stream: str) -> int | None:
+    def _metadata(self, tally: StreamTally) -> tuple[dict[str, Any], int | None]:
+        """The stream's metadata (its row count and where it is included), and the row count."""
         destination = self.store.resolve_secrets(self.store.get(self.pipeline_id)).destination
-        return destination_row_count(destination, stream)
-
-    def _metadata(self, tally: StreamTally, rows: int | None) -> dict[str, Any]:
+        rows = destination_row_count(destination, tally.name)
         lane = self.lane.value
-        return materialization_metadata(tally, pipeline_id=self.pipeline_id, lane=lane, row_count=rows)
+        metadata = materialization_metadata(tally, pipeline_id=self.pipeline_id, lane=lane, row_count=rows)
+        return {**metadata, **location_metadata(destination, tally.name)}, rows
 
     def _again(self, tally: StreamTally) -> Iterator[dg.MaterializeResult]:
         """A materialization of a stream that may already have been materialized in this run.
@@ -150,7 +149,7 @@ class RunReporter:
             dg.AssetMaterialization(
                 asset_key=self.keys_by_stream[tally.name],
                 partition=self.pipeline_id,
-                metadata=self._metadata(tally, self._rows(tally.name)),
+                metadata=self._metadata(tally)[0],
             )
         )
 

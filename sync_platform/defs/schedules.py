@@ -16,7 +16,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 
 from sync_platform.defs.family_assets import FamilyAssets
 from sync_platform.defs.resources import PipelineResource
-from sync_platform.defs.tags import LANE_TAG, PIPELINE_TAG, TRIGGER_TAG, Lane
+from sync_platform.defs.tags import Lane
 from sync_platform.pipelines import lanes
 
 DEFAULT_RECONCILE_CRON = "0 3 * * *"
@@ -48,10 +48,8 @@ def build_reconcile_schedule(
     ) -> Sequence[dg.RunRequest]:
         when = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
         return [
-            dg.RunRequest(
-                run_key=f"{pipeline.id}:reconcile:{when}",
-                partition_key=pipeline.id,
-                tags={PIPELINE_TAG: pipeline.id, LANE_TAG: Lane.RECONCILE.value, TRIGGER_TAG: name},
+            fa.sync_request(
+                pipeline.id, Lane.RECONCILE, trigger=name, run_key=f"{pipeline.id}:reconcile:{when}"
             )
             for pipeline in pipelines.list_pipelines(include_deleted=False)
             if pipeline.destination.type == fa.family.destination_type and lanes(pipeline).reconcile

@@ -29,7 +29,10 @@ from sync_platform.pipelines.tables import Tables
 
 
 class CheckpointLane(StrEnum):
-    """``backfill`` covers the initial backfill and reconciles; ``live`` covers webhooks and events."""
+    """``backfill``: where a backfill resumes; ``live``: the webhooks and events cursor.
+
+    The reconcile lane writes neither: it replays recent events from a throwaway state.
+    """
 
     BACKFILL = "backfill"
     LIVE = "live"

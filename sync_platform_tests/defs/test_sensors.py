@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -11,7 +11,7 @@ from dagster._core.test_utils import create_run_for_test
 from sync_platform.defs.sensors.inbox import INBOX_SENSOR
 from sync_platform.defs.sensors.lifecycle import LIFECYCLE_SENSOR
 from sync_platform.defs.sensors.run_failures import RUN_FAILURE_SENSOR
-from sync_platform.defs.tags import INBOX_MAX_ID_TAG, LANE_TAG, OUTCOME_TAG, PIPELINE_TAG
+from sync_platform.defs.tags import INBOX_MAX_ID_TAG, LANE_TAG, OUTCOME_TAG, PIPELINE_TAG, Lane
 from sync_platform.errors import FailureKind
 from sync_platform.pipelines import CheckpointLane, PipelineError, PipelineStatus
 from sync_platform_tests.defs.conftest import FIXTURE_FAMILY, DagsterHarness
@@ -241,13 +241,15 @@ def test_the_reconcile_schedule_targets_ready_active_pipelines(harness: DagsterH
     assert lanes_of(data) == ([(pid, "reconcile")] if ready else [])
 
 
-def test_checkpoint_freshness_passes_for_recent_commits_and_warns_for_stale_ones(
+def test_checkpoint_freshness_is_green_for_a_quiet_healthy_pipeline_and_red_for_a_stuck_one(
     harness: DagsterHarness,
 ) -> None:
+    """The heartbeat is a committed checkpoint or a run that succeeded: a quiet pipeline commits no
+    checkpoint for days (no events; reconcile replays from a throwaway state), yet its daily
+    reconcile run succeeds; a stuck one has neither."""
     pid = harness.create_pipeline()
-    assert harness.materialize(
-        pid, streams=["customer", "invoice"]
-    ).success  # ready, checkpoint committed now
+    backfill = harness.materialize(pid, streams=["customer", "invoice"])
+    assert backfill.success  # ready, checkpoint committed now
     job = harness.definitions.resolve_job_def("checkpoint_freshness_job")
 
     def evaluations() -> dict[str, bool]:
@@ -255,10 +257,21 @@ def test_checkpoint_freshness_passes_for_recent_commits_and_warns_for_stale_ones
         return {e.asset_key.path[-1]: e.passed for e in result.get_asset_check_evaluations()}
 
     assert evaluations() == {"customer": True, "invoice": True}
+
+    # 30 hours on: the checkpoints are old and no run of the pipeline has succeeded since.
     with harness.store.transaction() as transaction:
         stale = "UPDATE {}.checkpoints SET updated_at = now() - interval '30 hours'"
         transaction.connection.execute(stale.format(f'"{harness.store.schema}"'))
+    harness.instance.delete_run(backfill.run_id)
+    failed = harness.materialize(pid, tags={PIPELINE_TAG: pid, LANE_TAG: "no_such_lane"})
+    assert not failed.success  # a failed run is no heartbeat
     assert evaluations() == {"customer": False, "invoice": False}
+
+    reconcile = harness.materialize(pid, tags={LANE_TAG: Lane.RECONCILE.value})
+    assert reconcile.success
+    stamps = [harness.store.get_checkpoint(pid, lane).updated_at for lane in CheckpointLane]
+    assert all(s is None or s < datetime.now(UTC) - timedelta(hours=29) for s in stamps)  # nothing committed
+    assert evaluations() == {"customer": True, "invoice": True}
 
 
 def test_a_live_batch_with_a_stream_error_leaves_its_events_pending(harness: DagsterHarness) -> None:

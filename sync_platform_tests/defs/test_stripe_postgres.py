@@ -12,6 +12,7 @@ from psycopg import sql
 
 from sync_platform.defs.definitions import build_definitions
 from sync_platform.defs.resources import AppDatabaseResource, PipelineResource, SyncEngineResource
+from sync_platform.defs.sensors.inbox import INBOX_SENSOR
 from sync_platform.defs.sensors.lifecycle import LIFECYCLE_SENSOR
 from sync_platform.defs.sensors.run_failures import RUN_FAILURE_SENSOR
 from sync_platform.defs.tags import LANE_TAG, PIPELINE_TAG, Lane
@@ -107,6 +108,13 @@ def test_a_stripe_pipeline_is_backfilled_into_postgres_through_the_lifecycle_sen
         assert ids_in(pg, stream) == expected
         assert materialized[stream]["dagster/row_count"].value == len(expected)
         assert materialized[stream]["sync/records_read"].value == len(expected)
+        assert materialized[stream]["dagster/table_name"].value == f"{pg.schema}_dest.{stream}"
+        connect = materialized[stream]["sync/connect"].value
+        assert connect.startswith('psql "')
+        assert "password" not in connect
+        assert str(materialized[stream]["sync/database"].value).startswith(
+            psycopg.conninfo.conninfo_to_dict(pg.url)["dbname"]
+        )
     checks = {e.asset_key.path[-1]: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == dict.fromkeys(STREAMS, True)  # rows == objects the backfill listed
     assert store.get(pipeline_id).status is PipelineStatus.READY
@@ -157,10 +165,21 @@ def test_a_live_run_that_drains_its_inbox_in_several_batches_applies_every_event
         assert store.insert_inbox_event("shop", event["id"], event["type"], event)
     monkeypatch.setattr(live_lanes, "LIVE_CLAIM_LIMIT", 1)  # one event per batch, as events trickle in
 
-    live = {PIPELINE_TAG: "shop", LANE_TAG: Lane.LIVE.value}
-    result = job.execute_in_process(instance=instance, partition_key="shop", tags=live)
+    definitions = build_definitions(resources=resources)
+    with dg.build_sensor_context(
+        instance=instance, instance_ref=instance.get_ref(), resources=resources, definitions=definitions
+    ) as context:
+        (request,) = definitions.resolve_sensor_def(INBOX_SENSOR).evaluate_tick(context).run_requests
+    assert request.asset_check_keys == []  # only a backfill can evaluate the row-count check
+    live_job = job.get_subset(
+        asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys)
+    )  # what the daemon runs for this request
+    result = live_job.execute_in_process(instance=instance, partition_key="shop", tags=dict(request.tags))
 
     assert result.success
+    planned = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION_PLANNED"]
+    assert planned == []  # so no "skipped" check hides the backfill's result
+    assert result.get_asset_check_evaluations() == []
     assert store.count_pending_inbox("shop") == 0
     with psycopg.connect(pg.url) as connection:
         names = dict(

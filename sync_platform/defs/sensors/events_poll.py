@@ -16,7 +16,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 from sync_platform.defs.family_assets import FamilyAssets
 from sync_platform.defs.resources import PipelineResource
 from sync_platform.defs.sensors.runs import runs_by_pipeline
-from sync_platform.defs.tags import LANE_TAG, PIPELINE_TAG, TRIGGER_TAG, Lane
+from sync_platform.defs.tags import Lane
 from sync_platform.pipelines import lanes
 
 EVENTS_POLL_SENSOR = "events_poll_sensor"
@@ -51,15 +51,8 @@ def build_events_poll_sensor(
             if pipeline.id in busy and busy[pipeline.id].in_progress:
                 continue
             requests.append(
-                dg.RunRequest(
-                    run_key=f"{pipeline.id}:poll:{slot}",
-                    job_name=fa.job_name,
-                    partition_key=pipeline.id,
-                    tags={
-                        PIPELINE_TAG: pipeline.id,
-                        LANE_TAG: Lane.POLL.value,
-                        TRIGGER_TAG: EVENTS_POLL_SENSOR,
-                    },
+                fa.sync_request(
+                    pipeline.id, Lane.POLL, trigger=EVENTS_POLL_SENSOR, run_key=f"{pipeline.id}:poll:{slot}"
                 )
             )
         if not requests:

@@ -18,7 +18,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 from sync_platform.defs.family_assets import EventStreamMapper, FamilyAssets
 from sync_platform.defs.resources import PipelineResource
 from sync_platform.defs.sensors.runs import PipelineRuns, runs_by_pipeline
-from sync_platform.defs.tags import INBOX_MAX_ID_TAG, LANE_TAG, PIPELINE_TAG, TRIGGER_TAG, Lane
+from sync_platform.defs.tags import INBOX_MAX_ID_TAG, Lane
 from sync_platform.pipelines import PipelineStore, lanes
 
 INBOX_SENSOR = "webhook_inbox_sensor"
@@ -57,17 +57,13 @@ def inbox_tick(
             continue
         touched = streams_for_events(summary.event_types) if streams_for_events else None
         requests.append(
-            dg.RunRequest(
+            fa.sync_request(
+                pipeline.id,
+                Lane.LIVE,
+                trigger=INBOX_SENSOR,
+                streams=touched,
                 run_key=f"{pipeline.id}:live:{summary.max_id}",
-                job_name=fa.job_name,
-                partition_key=pipeline.id,
-                asset_selection=list(fa.keys_for(touched)),
-                tags={
-                    PIPELINE_TAG: pipeline.id,
-                    LANE_TAG: Lane.LIVE.value,
-                    INBOX_MAX_ID_TAG: str(summary.max_id),
-                    TRIGGER_TAG: INBOX_SENSOR,
-                },
+                tags={INBOX_MAX_ID_TAG: str(summary.max_id)},
             )
         )
     new_cursor = max((summary.max_id for summary in summaries), default=cursor)

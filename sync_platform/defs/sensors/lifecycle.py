@@ -50,12 +50,7 @@ class LifecyclePlan:
 def _run_request(
     fa: FamilyAssets, pipeline: Pipeline, lane: Lane, *, streams: set[str] | None = None
 ) -> dg.RunRequest:
-    return dg.RunRequest(
-        job_name=fa.job_name,
-        partition_key=pipeline.id,
-        asset_selection=list(fa.keys_for(streams)) if streams is not None else None,
-        tags={PIPELINE_TAG: pipeline.id, LANE_TAG: lane.value, TRIGGER_TAG: LIFECYCLE_SENSOR},
-    )
+    return fa.sync_request(pipeline.id, lane, trigger=LIFECYCLE_SENSOR, streams=streams)
 
 
 def teardown_request(pipeline_id: str) -> dg.RunRequest:
