@@ -39,7 +39,7 @@ from sync_platform.destinations.google_sheets.errors import (
     SpreadsheetNotFoundError,
     sheets_failure_kind,
 )
-from sync_platform.destinations.google_sheets.plan import batch_update_body, encode_request
+from sync_platform.destinations.google_sheets.sheet_requests import batch_update_body, encode_request
 from sync_platform.engine import Clock
 
 logger = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
 """Records waiting for the next flush: the newest version of each row key, already converted to cells.
 
-Versions of one key that arrive within a flush are resolved here with the same rule the sheet
-applies (an upsert wins only if strictly newer; a tombstone wins unless it is older), so a flush
-never writes a row twice. The buffer knows how many cells and bytes it holds, which is what decides
-when to flush: large enough to keep requests few, small enough for Google's request-size advice.
+Versions of one key that arrive within a flush are resolved here by the destination kit's version
+order (the one the flush then applies against the sheet), so a flush never writes a row twice. The
+buffer knows how many cells and bytes it holds, which is what decides when to flush: large enough
+to keep requests few, small enough for Google's request-size advice.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from sync_platform.destinations.google_sheets.errors import SheetsDestinationErr
 from sync_platform.destinations.google_sheets.layout import (
     CellWriter,
     Converter,
-    is_newer,
     row_key,
 )
 from sync_platform.destinations.google_sheets.plan import PendingRow, StreamChanges
 from sync_platform.destinations.google_sheets.tabs import TabState
+from sync_platform.engine.destination_kit import Version, is_tombstone, version_of
 from sync_platform.errors import FailureKind
 from sync_platform.protocol import RecordPayload, Stream
 
@@ -54,12 +54,13 @@ class StreamRows:
                 )
         return row_key(values)
 
-    def version_of(self, data: dict[str, Any], key: str) -> Any:
-        version = data.get(self.ordering_field)
-        if version is None or version == "":
+    def version_of(self, record: RecordPayload, key: str) -> Version:
+        version = version_of(record, self.ordering_field)
+        if version is None:
             raise RecordError(
-                f"Record {key} of stream {self.stream.name!r} has no {self.ordering_field!r}; the source "
-                "must stamp it on every record (it decides which version of a row is newer)."
+                f"Record {key} of stream {self.stream.name!r} has no usable {self.ordering_field!r} (unix "
+                "seconds or ISO-8601 text); the source must stamp it on every record (it decides which "
+                "version of a row is newer)."
             )
         return version
 
@@ -94,20 +95,16 @@ class FlushBuffer:
         """Buffer ``record`` unless a newer version of its key is already buffered."""
         data = record.data
         key = rows.key_of(data)
-        version = rows.version_of(data, key)
+        version = rows.version_of(record, key)
         changes = self.changes.setdefault(rows.stream.name, StreamChanges())
         pending = changes.rows.get(key)
-        deleted = bool(record.record_deleted)
         if pending is not None:
             changes.superseded += 1
-            incoming_wins = (
-                not is_newer(pending.version, version) if deleted else is_newer(version, pending.version)
-            )
-            if not incoming_wins:
+            if not version > pending.version:
                 return
-        cells = None if deleted else rows.cells(data)
+        cells = None if is_tombstone(record) else rows.cells(data)
         width = len(rows.columns)
-        changes.rows[key] = PendingRow(key, version, cells, width)
+        changes.rows[key] = PendingRow(key, data.get(rows.ordering_field), version, cells, width)
         size = (width, len(cells)) if cells is not None else (0, 0)
         old_cells, old_bytes = self._sizes.get((rows.stream.name, key), (0, 0))
         self._sizes[(rows.stream.name, key)] = size

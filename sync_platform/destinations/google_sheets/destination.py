@@ -4,12 +4,14 @@ Setup creates the spreadsheet when the config has no ``spreadsheet_id`` and repo
 in a ``destination_config`` control message (the full replacement config), so the orchestrator
 stores it and no later run creates another spreadsheet (reference bug 23). ``write`` never
 creates one. Teardown removes only the tabs this destination created, never the spreadsheet.
+``prune_tombstones`` is the destination kit's retention hook for the remembered deletions.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import google.auth.exceptions
@@ -34,12 +36,13 @@ from sync_platform.destinations.google_sheets.errors import (
     SheetsDestinationError,
     SpreadsheetMissingError,
 )
-from sync_platform.destinations.google_sheets.layout import stream_of_index
+from sync_platform.destinations.google_sheets.layout import TOMBSTONES_TAB, stream_of_index
 from sync_platform.destinations.google_sheets.session import SheetsSession
 from sync_platform.destinations.google_sheets.tabs import catalog_streams
 from sync_platform.destinations.google_sheets.writer import SheetsWriter
-from sync_platform.engine import Clock, SystemClock
+from sync_platform.engine import Clock, SystemClock, blocking
 from sync_platform.engine.connectors import Config
+from sync_platform.engine.destination_kit import version_time
 from sync_platform.errors import ConfigError, failure_kind_of
 from sync_platform.protocol import (
     ConfiguredCatalog,
@@ -126,6 +129,20 @@ class GoogleSheetsDestination:
         async for message in SheetsWriter(session, parsed).run(messages):
             yield message
 
+    def prune_tombstones(self, config: Config, older_than: datetime) -> int:
+        """Forget the deletions remembered from before ``older_than``; how many (blocking)."""
+        parsed = load_config(config)
+        if parsed.spreadsheet_id is None:
+            return 0  # never set up: nothing remembered
+        horizon = version_time(older_than)
+        assert horizon is not None  # a datetime always has a time
+
+        async def prune() -> int:
+            session = await SheetsSession.open(parsed, [], self.clock)
+            return await session.prune_tombstones(horizon)
+
+        return blocking.run(prune())
+
     async def teardown(self, config: Config) -> AsyncIterator[Message]:
         """Delete this destination's tabs (visible and bookkeeping); the spreadsheet itself stays."""
         parsed = load_config(config)
@@ -135,7 +152,7 @@ class GoogleSheetsDestination:
         session = await SheetsSession.open(parsed, [], self.clock)
         sheets = [sheet["properties"] for sheet in session.metadata.get("sheets", [])]
         by_title = {properties["title"]: properties for properties in sheets}
-        ours: list[str] = []
+        ours: list[str] = [TOMBSTONES_TAB] if TOMBSTONES_TAB in by_title else []
         for title in list(by_title):
             stream = stream_of_index(title)
             if stream is not None:
@@ -152,7 +169,7 @@ class GoogleSheetsDestination:
             requests.append({"addSheet": {"properties": {"title": _free_title(by_title, "Sheet1")}}})
         requests += [{"deleteSheet": {"sheetId": by_title[title]["sheetId"]}} for title in ours]
         await session.api.batch_update(requests)
-        streams = sorted(title for title in ours if stream_of_index(title) is None)
+        streams = sorted(t for t in ours if stream_of_index(t) is None and t != TOMBSTONES_TAB)
         yield log(
             LogLevel.INFO,
             f"google_sheets: removed the tabs of {len(streams)} streams from {parsed.spreadsheet_id}",

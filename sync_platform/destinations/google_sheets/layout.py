@@ -20,6 +20,8 @@ from typing import Any, Final
 from sync_platform.protocol import Stream
 
 INDEX_TAB_PREFIX: Final = "_sync_platform_index."
+TOMBSTONES_TAB: Final = "_sync_platform_tombstones"
+"""The hidden tab remembering deleted rows of every stream (``tombstones.py``)."""
 MAX_CELL_CHARACTERS: Final = 50_000
 TRUNCATION_MARKER: Final = " …[truncated by sync_platform]"
 MAX_EXACT_INTEGER: Final = 2**53  # Sheets stores numbers as doubles: larger integers go in as text
@@ -40,6 +42,11 @@ FALSE_CELL: Final = '{"userEnteredValue":{"boolValue":false}}'
 def index_title(stream: str) -> str:
     """The hidden bookkeeping tab of ``stream``."""
     return INDEX_TAB_PREFIX + stream
+
+
+def quote_title(title: str) -> str:
+    """A tab title as A1 notation wants it in a range (``'it''s'!A1``)."""
+    return "'" + title.replace("'", "''") + "'"
 
 
 def stream_of_index(title: str) -> str | None:
@@ -161,27 +168,10 @@ def header_row(columns: list[str]) -> str:
 
 
 def ordering_cell(value: Any) -> CellJson:
-    """The ``_updated_at`` kept in the bookkeeping tab, in its raw (comparable) form."""
+    """The ``_updated_at`` kept in a bookkeeping tab, as received (numbers stay numbers), so the
+    destination kit reads the same time back."""
     if value is None:
         return EMPTY_CELL
     if type(value) is int or (type(value) is float and math.isfinite(value)):
         return _NUMBER + repr(value) + "}}"
     return text_cell(str(value))
-
-
-def is_newer(incoming: Any, existing: Any) -> bool:
-    """Whether ``incoming`` orders strictly after ``existing`` (numbers numerically, else as text).
-
-    A missing ``existing`` always loses, so a row with no recorded version is always refreshed.
-    """
-    if existing is None or existing == "":
-        return True
-    if incoming is None:
-        return False
-    if _is_number(incoming) and _is_number(existing):
-        return bool(incoming > existing)
-    return str(incoming) > str(existing)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

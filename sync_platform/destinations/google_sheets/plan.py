@@ -5,19 +5,18 @@ computes the requests and the tabs as they will be once the request succeeds, so
 leaves the destination's bookkeeping untouched. Per stream, in order:
 
 1. create both tabs (header frozen in row 1) or extend the header with new columns;
-2. resolve each key against the bookkeeping: an upsert of an unknown key is appended; a known key
-   is updated in place only if the incoming ``_updated_at`` is strictly newer; a tombstone deletes
-   the row unless the row is strictly newer than the tombstone;
+2. resolve each key with the destination kit's rule (``versions.decide``) against its row's version
+   or its remembered tombstone: a live version that wins is appended (new key, or one whose
+   tombstone it beats) or updated in place; a tombstone that wins deletes the row, if there is
+   one, and is remembered; anything else is stale;
 3. delete the rows of tombstones on both tabs bottom-up (``deleteDimension``), which compacts the
    tab with no holes and keeps the two tabs row-aligned;
 4. set both grids to exactly the rows needed, then write updated rows (one ``updateCells`` per
    contiguous run) and appended rows (one block).
 
-The cell count after the flush is computed before anything is sent: crossing the 10,000,000-cell cap
-fails the flush with ``CellLimitError`` and no partial write.
-
-Requests are produced as JSON text: rows arrive from the buffer already encoded, so the request
-body is assembled by joining strings rather than by building and re-encoding nested dicts.
+Then the remembered deletions of every stream are updated in their hidden tab (``tombstones.py``).
+The cell count after the flush is computed before anything is sent: crossing the 10,000,000-cell
+cap fails the flush with ``CellLimitError`` and no partial write.
 """
 
 from __future__ import annotations
@@ -32,9 +31,15 @@ from sync_platform.destinations.google_sheets.layout import (
     EMPTY_CELL,
     header_row,
     index_title,
-    is_newer,
     ordering_cell,
     text_cell,
+)
+from sync_platform.destinations.google_sheets.sheet_requests import (
+    Request,
+    encode_request,
+    runs,
+    set_grid,
+    update_cells,
 )
 from sync_platform.destinations.google_sheets.tabs import (
     DATA_HEADER_ROWS,
@@ -42,21 +47,28 @@ from sync_platform.destinations.google_sheets.tabs import (
     SpreadsheetLayout,
     TabState,
 )
+from sync_platform.destinations.google_sheets.tombstones import (
+    TombstoneChanges,
+    TombstoneTab,
+    plan_tombstones,
+)
+from sync_platform.engine.destination_kit import Change, Version, decide
 
 CELL_LIMIT = 10_000_000
-Request = str
-"""One request of a ``batchUpdate`` body, as JSON text."""
+VERSION_DIGEST = "_version_digest"  # the bookkeeping tab's third column: the kit's tie-break
 
 
 @dataclass
 class PendingRow:
     """The newest buffered version of one row key; ``cells`` is ``None`` for a tombstone.
 
-    ``cells`` holds the row's ``CellData`` as comma-joined JSON, ``width`` of them.
+    ``cells`` holds the row's ``CellData`` as comma-joined JSON, ``width`` of them; ``ordering``
+    is its ``_updated_at`` as received, and ``version`` where it stands in the kit's order.
     """
 
     key: str
-    version: Any
+    ordering: Any
+    version: Version
     cells: str | None
     width: int = 0
 
@@ -90,15 +102,7 @@ class FlushPlan:
     tabs_after: dict[str, TabState]
     outcomes: dict[str, StreamOutcome]
     cells_after: int
-
-
-def encode_request(request: dict[str, Any]) -> Request:
-    return json.dumps(request, separators=(",", ":"), ensure_ascii=False)
-
-
-def batch_update_body(requests: list[Request]) -> bytes:
-    """The ``spreadsheets.batchUpdate`` request body for ``requests``."""
-    return ('{"requests":[' + ",".join(requests) + "]}").encode()
+    tombstones_after: TombstoneTab
 
 
 def plan_flush(
@@ -109,29 +113,39 @@ def plan_flush(
     tabs_after: dict[str, TabState] = {}
     outcomes: dict[str, StreamOutcome] = {}
     cells_after = layout.total_cells()
+    tombstone_changes = TombstoneChanges()
     for stream, stream_changes in changes.items():
         before = layout.tabs[stream]
-        stream_requests, after, outcome = plan_stream(before, stream_changes)
+        stream_requests, after, outcome = plan_stream(
+            before, stream_changes, layout.tombstones, tombstone_changes
+        )
         requests.extend(stream_requests)
         tabs_after[stream] = after
         outcomes[stream] = outcome
         cells_after += after.cells() - before.cells()
+    tombstone_requests, tombstones_after = plan_tombstones(layout.tombstones, tombstone_changes)
+    requests.extend(tombstone_requests)
+    cells_after += tombstones_after.cells() - layout.tombstones.cells()
     if cells_after > cell_limit:
         raise CellLimitError(layout.spreadsheet_id, cells_after, cell_limit, sorted(changes))
-    return FlushPlan(requests, tabs_after, outcomes, cells_after)
+    return FlushPlan(requests, tabs_after, outcomes, cells_after, tombstones_after)
 
 
 def plan_stream(
-    tab: TabState, changes: StreamChanges | None
+    tab: TabState,
+    changes: StreamChanges | None,
+    tombstones: TombstoneTab,
+    tombstone_changes: TombstoneChanges,
 ) -> tuple[list[Request], TabState, StreamOutcome]:
+    """One stream's requests; the deletions it remembers or forgets go into ``tombstone_changes``."""
     requests: list[Request] = []
     if not tab.exists:
         requests.extend(_create_tabs(tab))
         tab = replace(tab, exists=True, header_width=len(tab.columns), grid_columns=max(1, len(tab.columns)))
     elif tab.header_width < len(tab.columns):
         if tab.grid_columns < len(tab.columns):
-            requests.append(_set_grid(tab.sheet_id, columns=len(tab.columns)))
-        requests.append(_cells(tab.sheet_id, 0, [header_row(tab.columns)]))
+            requests.append(set_grid(tab.sheet_id, columns=len(tab.columns)))
+        requests.append(update_cells(tab.sheet_id, 0, [header_row(tab.columns)]))
         tab = replace(
             tab, header_width=len(tab.columns), grid_columns=max(tab.grid_columns, len(tab.columns))
         )
@@ -141,33 +155,35 @@ def plan_stream(
     assert tab.keys is not None
     assert tab.versions is not None
     assert tab.positions is not None
+    remembered = tombstones.of_stream(tab.stream)
 
     appends: list[PendingRow] = []
     updates: dict[int, PendingRow] = {}
     deletes: set[int] = set()
-    stale = changes.superseded
+    counts = dict.fromkeys(Change, 0)
     for row in changes.rows.values():
         position = tab.positions.get(row.key)
-        if row.cells is None:
-            if position is None:
-                continue  # nothing to delete: the row never reached the sheet
-            if is_newer(tab.versions[position], row.version):
-                stale += 1
-            else:
+        current = tab.versions[position] if position is not None else remembered.get(row.key)
+        change = decide(row.version, current)
+        counts[change] += 1
+        if change is Change.DELETE:
+            if position is not None:
                 deletes.add(position)
-        elif position is None:
+            tombstone_changes.remember[(tab.stream, row.key)] = row.ordering
+        elif change is Change.INSERT:
             appends.append(row)
-        elif is_newer(row.version, tab.versions[position]):
+            if row.key in remembered:
+                tombstone_changes.forget.add((tab.stream, row.key))
+        elif change is Change.UPDATE:
+            assert position is not None
             updates[position] = row
-        else:
-            stale += 1
 
     keys, versions = tab.keys, tab.versions
     grid_rows, index_rows = tab.grid_rows, tab.index_grid_rows
     if deletes:
         if grid_rows - len(deletes) <= DATA_HEADER_ROWS:  # Sheets never deletes every non-frozen row
             grid_rows = DATA_HEADER_ROWS + len(deletes) + 1
-            requests.append(_set_grid(tab.sheet_id, rows=grid_rows))
+            requests.append(set_grid(tab.sheet_id, rows=grid_rows))
         for start, end in _runs_bottom_up(deletes):
             requests.append(_delete_rows(tab.sheet_id, start + DATA_HEADER_ROWS, end + DATA_HEADER_ROWS))
             requests.append(_delete_rows(tab.index_sheet_id, start + 1, end + 1))
@@ -186,25 +202,41 @@ def plan_stream(
         versions.append(row.version)
     final_grid_rows = max(grid_rows, len(keys) + DATA_HEADER_ROWS, DATA_HEADER_ROWS + 1)
     if final_grid_rows != grid_rows:
-        requests.append(_set_grid(tab.sheet_id, rows=final_grid_rows))
+        requests.append(set_grid(tab.sheet_id, rows=final_grid_rows))
+    index_columns = tab.index_grid_columns
+    if (updates or appends) and index_columns < INDEX_COLUMNS:  # an index tab from before the digest
+        index_columns = INDEX_COLUMNS
+        requests.append(set_grid(tab.index_sheet_id, columns=INDEX_COLUMNS))
     if index_rows != len(keys) + 1:
-        requests.append(_set_grid(tab.index_sheet_id, rows=len(keys) + 1))
+        requests.append(set_grid(tab.index_sheet_id, rows=len(keys) + 1))
 
     width = len(tab.columns)
     placed = sorted((moved.get(old, old), row) for old, row in updates.items())
     for position, row in placed:
         versions[position] = row.version
-    for start, run in _runs(placed):
-        requests.append(_cells(tab.sheet_id, start + DATA_HEADER_ROWS, [_data_row(r, width) for r in run]))
-        requests.append(_cells(tab.index_sheet_id, start + 1, [_index_row(r) for r in run]))
+    for start, run in runs(placed):
+        requests.append(
+            update_cells(tab.sheet_id, start + DATA_HEADER_ROWS, [_data_row(r, width) for r in run])
+        )
+        requests.append(update_cells(tab.index_sheet_id, start + 1, [_index_row(r) for r in run]))
     if appends:
         requests.append(
-            _cells(tab.sheet_id, first_append + DATA_HEADER_ROWS, [_data_row(r, width) for r in appends])
+            update_cells(
+                tab.sheet_id, first_append + DATA_HEADER_ROWS, [_data_row(r, width) for r in appends]
+            )
         )
-        requests.append(_cells(tab.index_sheet_id, first_append + 1, [_index_row(r) for r in appends]))
+        requests.append(update_cells(tab.index_sheet_id, first_append + 1, [_index_row(r) for r in appends]))
 
-    after = replace(tab, grid_rows=final_grid_rows, index_grid_rows=len(keys) + 1).with_rows(keys, versions)
-    return requests, after, StreamOutcome(len(appends), len(updates), stale, len(deletes))
+    after = replace(
+        tab, grid_rows=final_grid_rows, index_grid_rows=len(keys) + 1, index_grid_columns=index_columns
+    ).with_rows(keys, versions)
+    outcome = StreamOutcome(
+        inserted=counts[Change.INSERT],
+        updated=counts[Change.UPDATE],
+        skipped_stale=counts[Change.STALE] + changes.superseded,
+        deleted=counts[Change.DELETE],
+    )
+    return requests, after, outcome
 
 
 def _create_tabs(tab: TabState) -> list[Request]:
@@ -229,46 +261,20 @@ def _create_tabs(tab: TabState) -> list[Request]:
     return [
         encode_request({"addSheet": {"properties": data_tab}}),
         encode_request({"addSheet": {"properties": index_tab}}),
-        _cells(tab.sheet_id, 0, [header_row(tab.columns)]),
-        _cells(tab.index_sheet_id, 0, [header_row([key_fields, tab.ordering_field])]),
+        update_cells(tab.sheet_id, 0, [header_row(tab.columns)]),
+        update_cells(tab.index_sheet_id, 0, [header_row([key_fields, tab.ordering_field, VERSION_DIGEST])]),
     ]
 
 
 def _index_row(row: PendingRow) -> str:
-    return '{"values":[' + text_cell(row.key) + "," + ordering_cell(row.version) + "]}"
+    cells = [text_cell(row.key), ordering_cell(row.ordering), text_cell(row.version.digest)]
+    return '{"values":[' + ",".join(cells) + "]}"
 
 
 def _data_row(row: PendingRow, width: int) -> str:
     """The row's cells, padded with empty cells to ``width`` (a schemaless stream grew columns)."""
     padding = ("," + EMPTY_CELL) * (width - row.width)
     return '{"values":[' + (row.cells or "") + padding + "]}"
-
-
-def _cells(sheet_id: int, row_index: int, rows: list[str]) -> Request:
-    """Overwrite the values of whole rows starting at ``row_index`` (``{}`` cells clear)."""
-    return (
-        f'{{"updateCells":{{"start":{{"sheetId":{sheet_id},"rowIndex":{row_index},"columnIndex":0}},'
-        f'"rows":[{",".join(rows)}],"fields":"userEnteredValue"}}}}'
-    )
-
-
-def _set_grid(sheet_id: int, *, rows: int | None = None, columns: int | None = None) -> Request:
-    grid: dict[str, int] = {}
-    fields = []
-    if rows is not None:
-        grid["rowCount"] = rows
-        fields.append("gridProperties.rowCount")
-    if columns is not None:
-        grid["columnCount"] = columns
-        fields.append("gridProperties.columnCount")
-    return encode_request(
-        {
-            "updateSheetProperties": {
-                "properties": {"sheetId": sheet_id, "gridProperties": grid},
-                "fields": ",".join(fields),
-            }
-        }
-    )
 
 
 def _delete_rows(sheet_id: int, start: int, end: int) -> Request:
@@ -292,19 +298,3 @@ def _runs_bottom_up(positions: set[int]) -> Iterator[tuple[int, int]]:
         yield start, end + 1
         end = start = position
     yield start, end + 1
-
-
-def _runs(placed: list[tuple[int, PendingRow]]) -> Iterator[tuple[int, list[PendingRow]]]:
-    """Rows grouped into runs of consecutive positions: each run is one ``updateCells``."""
-    run: list[PendingRow] = []
-    start = previous = -2
-    for position, row in placed:
-        if position != previous + 1 and run:
-            yield start, run
-            run = []
-        if not run:
-            start = position
-        run.append(row)
-        previous = position
-    if run:
-        yield start, run

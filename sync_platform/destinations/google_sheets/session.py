@@ -1,10 +1,11 @@
 """One write (or setup, or teardown) against one spreadsheet: open it, load its bookkeeping, flush.
 
 Opening costs one metadata read plus one read of every existing tab's header row; a stream's row
-keys are read the first time a flush touches it (one read per flush at most, covering every stream
-it loads). A flush is one ``batchUpdate``. If that request fails ambiguously (a 5xx or a dropped
-connection, when Google may or may not have applied it), ``_settle`` reads the bookkeeping back
-and decides, so a row deletion is never replayed on rows that have already moved.
+keys are read the first time a flush touches it, together with the remembered deletions (one read
+per flush at most, covering every stream it loads). A flush is one ``batchUpdate``. If that request
+fails ambiguously (a 5xx or a dropped connection, when Google may or may not have applied it),
+``_settle`` reads the bookkeeping back and decides, so a row deletion is never replayed on rows that
+have already moved.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sync_platform.destinations.google_sheets.buffer import StreamRows
 from sync_platform.destinations.google_sheets.config import GoogleSheetsDestinationConfig
 from sync_platform.destinations.google_sheets.connection import connect
 from sync_platform.destinations.google_sheets.errors import FlushOutcomeUnknownError, TabConflictError
-from sync_platform.destinations.google_sheets.layout import index_title
+from sync_platform.destinations.google_sheets.layout import TOMBSTONES_TAB, index_title
 from sync_platform.destinations.google_sheets.plan import CELL_LIMIT, FlushPlan, StreamChanges, plan_flush
 from sync_platform.destinations.google_sheets.tabs import (
     SpreadsheetLayout,
@@ -29,6 +30,7 @@ from sync_platform.destinations.google_sheets.tabs import (
     quote_title,
     read_layout,
 )
+from sync_platform.destinations.google_sheets.tombstones import prune_requests
 from sync_platform.engine import Clock
 from sync_platform.protocol import Stream
 
@@ -82,13 +84,32 @@ class SheetsSession:
         return rows
 
     async def load_keys(self, streams: Iterable[str]) -> None:
-        """Read the bookkeeping of every listed stream not loaded yet, in one request."""
-        pending = [self.layout.tabs[name] for name in streams if not self.layout.tabs[name].loaded]
-        if not pending:
+        """Read the bookkeeping of every listed stream not loaded yet, and the remembered
+        deletions if they are not loaded yet either, in one request."""
+        names = list(streams)
+        pending = [self.layout.tabs[name] for name in names if not self.layout.tabs[name].loaded]
+        tombstones = self.layout.tombstones
+        ranges = [keys_range(tab) for tab in pending]
+        if names and not tombstones.loaded:  # a stream new in this spreadsheet still needs them
+            ranges.append(tombstones.range())
+        if not ranges:
             return
-        values = await self.api.values([keys_range(tab) for tab in pending])
-        for tab, rows in zip(pending, values, strict=True):
+        values = await self.api.values(ranges)
+        for tab, rows in zip(pending, values, strict=False):
             self.layout.tabs[tab.stream] = apply_keys(tab, rows)
+        if len(values) > len(pending):
+            self.layout.tombstones = tombstones.load(values[-1])
+
+    async def prune_tombstones(self, older_than_us: int) -> int:
+        """Forget the deletions remembered from before ``older_than_us``: one read, one write."""
+        tombstones = self.layout.tombstones
+        if not tombstones.exists:
+            return 0
+        (values,) = await self.api.values([tombstones.range()])
+        requests, pruned = prune_requests(tombstones.load(values), older_than_us)
+        if requests:
+            await self.api.batch_update(list(requests))
+        return pruned
 
     async def flush(
         self, changes: dict[str, StreamChanges | None], *, extra_requests: list[dict[str, Any]] | None = None
@@ -101,6 +122,7 @@ class SheetsSession:
             await self.api.batch_update(requests, settle=lambda: self._settle(plan))
         for tab in plan.tabs_after.values():
             self.layout.install(tab)
+        self.layout.install_tombstones(plan.tombstones_after)
         self.flushes += 1
         return plan
 
@@ -115,7 +137,8 @@ class SheetsSession:
             for stream, after in plan.tabs_after.items()
             if not self.layout.tabs[stream].exists or self.layout.tabs[stream].keys != after.keys
         ]
-        if not moved:
+        creates_tombstones = not self.layout.tombstones.exists and plan.tombstones_after.exists
+        if not moved and not creates_tombstones:
             return False
         titles = {sheet["properties"]["title"] for sheet in (await self.api.metadata()).get("sheets", [])}
         readable = [s for s in moved if index_title(s) in titles]
@@ -125,6 +148,8 @@ class SheetsSession:
             for stream, values in zip(readable, rows, strict=True)
         }
         verdicts: set[bool | None] = set()  # None: matches neither side
+        if creates_tombstones:  # its other changes are absolute, so only its creation tells
+            verdicts.add(TOMBSTONES_TAB in titles)
         for stream in moved:
             before, after = self.layout.tabs[stream], plan.tabs_after[stream]
             on_sheet = found.get(stream)

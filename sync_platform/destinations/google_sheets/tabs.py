@@ -2,8 +2,10 @@
 
 Each stream has a visible tab (titled with the stream name; header frozen in row 1) and a hidden
 bookkeeping tab ``_sync_platform_index.<stream>`` whose row ``r`` holds the row key (JSON of the
-primary key values) and ``_updated_at`` of data row ``r``. Row 1 of the bookkeeping tab records the
-key fields and the ordering field, so a changed primary key is caught instead of misapplied.
+primary key values), ``_updated_at`` and the version's tie-break digest (the destination kit's
+version order) of data row ``r``. Row 1 of the bookkeeping tab records the key fields and the
+ordering field, so a changed primary key is caught instead of misapplied. Deleted rows are
+remembered in one more hidden tab, shared by all streams (``tombstones.py``).
 
 Why one bookkeeping tab per stream rather than one shared tab: Google counts *grid* cells against
 the 10,000,000-cell cap, and a shared tab's grid is as tall as the largest stream times two columns
@@ -24,19 +26,19 @@ from typing import Any
 
 from sync_platform.destinations.google_sheets.errors import TabConflictError
 from sync_platform.destinations.google_sheets.layout import (
+    TOMBSTONES_TAB,
     index_title,
     key_fields,
     merge_columns,
+    quote_title,
     schema_columns,
 )
+from sync_platform.destinations.google_sheets.tombstones import TombstoneTab
+from sync_platform.engine.destination_kit import OLDEST, Version, version_time
 from sync_platform.protocol import ConfiguredCatalog, Stream
 
-INDEX_COLUMNS = 2
+INDEX_COLUMNS = 3  # key, ordering value, tie-break digest
 DATA_HEADER_ROWS = 1
-
-
-def quote_title(title: str) -> str:
-    return "'" + title.replace("'", "''") + "'"
 
 
 @dataclass
@@ -54,8 +56,9 @@ class TabState:
     index_grid_rows: int
     key_fields: list[str]
     ordering_field: str
+    index_grid_columns: int = INDEX_COLUMNS  # an index tab from before the digest has 2
     keys: list[str] | None = None
-    versions: list[Any] | None = None
+    versions: list[Version] | None = None
     positions: dict[str, int] | None = field(default=None, repr=False)
 
     @property
@@ -70,9 +73,9 @@ class TabState:
         """Grid cells both tabs occupy (0 while they do not exist yet)."""
         if not self.exists:
             return 0
-        return self.grid_rows * self.grid_columns + self.index_grid_rows * INDEX_COLUMNS
+        return self.grid_rows * self.grid_columns + self.index_grid_rows * self.index_grid_columns
 
-    def with_rows(self, keys: list[str], versions: list[Any]) -> TabState:
+    def with_rows(self, keys: list[str], versions: list[Version]) -> TabState:
         return replace(
             self, keys=keys, versions=versions, positions={key: i for i, key in enumerate(keys) if key}
         )
@@ -90,6 +93,7 @@ class SpreadsheetLayout:
     tabs: dict[str, TabState]
     sheet_cells: dict[int, int]
     sheet_titles: dict[int, str]
+    tombstones: TombstoneTab
     conflicts: dict[str, TabConflictError] = field(default_factory=dict)
 
     def total_cells(self) -> int:
@@ -100,9 +104,16 @@ class SpreadsheetLayout:
         self.tabs[tab.stream] = tab
         if tab.exists:
             self.sheet_cells[tab.sheet_id] = tab.grid_rows * tab.grid_columns
-            self.sheet_cells[tab.index_sheet_id] = tab.index_grid_rows * INDEX_COLUMNS
+            self.sheet_cells[tab.index_sheet_id] = tab.index_grid_rows * tab.index_grid_columns
             self.sheet_titles[tab.sheet_id] = tab.stream
             self.sheet_titles[tab.index_sheet_id] = index_title(tab.stream)
+
+    def install_tombstones(self, tombstones: TombstoneTab) -> None:
+        """Record the tombstone tab as it now is on the sheet (after a successful flush)."""
+        self.tombstones = tombstones
+        if tombstones.exists:
+            self.sheet_cells[tombstones.sheet_id] = tombstones.cells()
+            self.sheet_titles[tombstones.sheet_id] = TOMBSTONES_TAB
 
 
 def _properties_by_title(metadata: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -169,6 +180,7 @@ def read_layout(spreadsheet_id: str, metadata: dict[str, Any], streams: list[Str
         grid = data.get("gridProperties") or {}
         index_grid = index.get("gridProperties") or {}
         tabs[stream.name] = TabState(
+            index_grid_columns=int(index_grid.get("columnCount", INDEX_COLUMNS)),
             stream=stream.name,
             sheet_id=int(data["sheetId"]),
             index_sheet_id=int(index["sheetId"]),
@@ -182,7 +194,8 @@ def read_layout(spreadsheet_id: str, metadata: dict[str, Any], streams: list[Str
             ordering_field=stream.newer_than_field,
         )
     titles = {int(p["sheetId"]): title for title, p in by_title.items()}
-    return SpreadsheetLayout(spreadsheet_id, tabs, cells, titles, conflicts)
+    tombstones = TombstoneTab.from_properties(by_title.get(TOMBSTONES_TAB), _new_sheet_id(taken))
+    return SpreadsheetLayout(spreadsheet_id, tabs, cells, titles, tombstones, conflicts)
 
 
 def _foreign_tab(spreadsheet_id: str, stream: str, title: str) -> TabConflictError:
@@ -230,18 +243,24 @@ def _parse_key_fields(value: Any) -> list[str] | None:
 
 
 def keys_range(tab: TabState) -> str:
-    return f"{quote_title(index_title(tab.stream))}!A2:B{max(2, tab.index_grid_rows)}"
+    last = "C" if tab.index_grid_columns >= INDEX_COLUMNS else "B"  # never read past the grid
+    return f"{quote_title(index_title(tab.stream))}!A2:{last}{max(2, tab.index_grid_rows)}"
 
 
 def apply_keys(tab: TabState, rows: list[list[Any]]) -> TabState:
-    """``tab`` with its row keys loaded (blank keys, if any, match nothing)."""
+    """``tab`` with its row keys and versions loaded (blank keys, if any, match nothing).
+
+    A row whose version cannot be read (none recorded) counts as the oldest: any version beats it.
+    """
     count = tab.row_count
     keys: list[str] = []
-    versions: list[Any] = []
+    versions: list[Version] = []
     for position in range(count):
         row = rows[position] if position < len(rows) else []
         keys.append(str(row[0]) if row and row[0] != "" else "")
-        versions.append(row[1] if len(row) > 1 and row[1] != "" else None)
+        time = version_time(row[1]) if len(row) > 1 else None
+        digest = str(row[2]) if len(row) > 2 else ""
+        versions.append(OLDEST if time is None else Version(time, False, digest))
     return tab.with_rows(keys, versions)
 
 

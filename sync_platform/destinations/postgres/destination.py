@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import psycopg
 
@@ -16,7 +17,12 @@ from sync_platform.destinations.postgres.config import PostgresDestinationConfig
 from sync_platform.destinations.postgres.connection import connect, database_error, describe_error, scrubbed
 from sync_platform.destinations.postgres.errors import postgres_failure_kind
 from sync_platform.destinations.postgres.naming import is_system_schema
-from sync_platform.destinations.postgres.provision import refuse_system_schema, setup_schema, teardown_schema
+from sync_platform.destinations.postgres.provision import (
+    prune_tombstones,
+    refuse_system_schema,
+    setup_schema,
+    teardown_schema,
+)
 from sync_platform.destinations.postgres.writer import StreamWriter
 from sync_platform.engine.connectors import Config
 from sync_platform.errors import ConfigError, FailureKind, SyncPlatformError, failure_kind_of
@@ -89,6 +95,14 @@ class PostgresDestination:
             raise database_error(error, parsed, doing) from scrubbed(error, parsed)
         for message in messages:
             yield message
+
+    def prune_tombstones(self, config: Config, older_than: datetime) -> int:
+        """The destination kit's retention hook: forget deletions older than ``older_than``."""
+        parsed = parse_config(config)
+        try:
+            return prune_tombstones(parsed, older_than)
+        except psycopg.Error as error:
+            raise database_error(error, parsed, "pruning tombstones") from scrubbed(error, parsed)
 
     async def write(
         self, config: Config, catalog: ConfiguredCatalog, messages: AsyncIterator[Message]

@@ -11,14 +11,10 @@ not JSON (Decimals, sets...) are written in their usual JSON form.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from decimal import Decimal
 from types import NoneType
 from typing import Any
-from uuid import UUID
 
 import orjson
 
@@ -30,12 +26,12 @@ from sync_platform.destinations.postgres.type_rules import (
     ColumnKind,
     normalize_date_time,
 )
+from sync_platform.engine.destination_kit import MICROSECONDS, json_default, version_time
+from sync_platform.storable_json import storable
 
 NULL = b"\\N"
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 _COPY_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-REPLACEMENT = "\ufffd"
 
 
 def copy_text(value: str) -> str:
@@ -45,42 +41,17 @@ def copy_text(value: str) -> str:
     return _COPY_SPECIAL.sub(lambda m: _COPY_ESCAPES[m.group()], value)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    return str(value)
-
-
 _encode_json = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=json_default
 ).encode
 
 
 def _dumps(data: Any) -> bytes:
     """Compact UTF-8 JSON; raises on lone surrogates, which UTF-8 cannot carry."""
     try:
-        return orjson.dumps(data, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(data, default=json_default, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:  # an integer beyond 64 bits, a lone surrogate...: ask the standard library
         return _encode_json(data).encode()
-
-
-def sanitize(value: Any) -> Any:
-    """A copy of ``value`` that PostgreSQL can store: see the module docstring."""
-    if isinstance(value, str):
-        return _UNSTORABLE.sub(REPLACEMENT, value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {sanitize(str(k)): sanitize(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [sanitize(v) for v in value]
-    return value
 
 
 def encode_json(data: Any) -> tuple[bytes, Any, bool]:
@@ -91,7 +62,7 @@ def encode_json(data: Any) -> tuple[bytes, Any, bool]:
         raw = b""
     if raw and b"\\u0000" not in raw:
         return raw, data, False
-    repaired = sanitize(data)
+    repaired = storable(data)  # the platform's one repair rule (the version digest assumes it too)
     return _dumps(repaired), repaired, True
 
 
@@ -100,13 +71,9 @@ def _key_text(value: Any) -> str:
 
 
 def _seconds(value: Any) -> float | None:
-    """Unix seconds from a number or an ISO-8601 text; None for anything else."""
-    if type(value) is int or (type(value) is float and math.isfinite(value)):
-        return value
-    normalized = normalize_date_time(value)
-    if normalized is not None:
-        return datetime.fromisoformat(normalized).timestamp()
-    return None
+    """Unix seconds of a version's time (the destination kit reads it), to the microsecond."""
+    micros = version_time(value)
+    return None if micros is None else micros / MICROSECONDS
 
 
 @dataclass(frozen=True)

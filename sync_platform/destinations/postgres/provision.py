@@ -6,11 +6,14 @@ that stream, so a sync works without a separate setup run and picks up new colum
 Teardown drops only what this destination created: the tables listed in ``_sync_tables``, its two
 bookkeeping tables, and the schema itself when setup created it and nothing else is left in it.
 It refuses ``public`` and PostgreSQL's own schemas outright, whatever they contain.
+
+``prune_tombstones`` forgets remembered deletions past the pipeline's retention horizon.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg import sql
@@ -177,3 +180,19 @@ def _drop_schema_if_ours(connection: psycopg.Connection[tuple[object, ...]], sch
             f"postgres: kept schema {schema!r}: it still holds objects this destination did not create",
         )
     return log(LogLevel.INFO, f"postgres: dropped schema {schema!r}")
+
+
+def prune_tombstones(config: PostgresDestinationConfig, older_than: datetime) -> int:
+    """Forget deletions older than ``older_than`` (in every table of the schema); how many."""
+    schema = config.schema_name
+    refuse_system_schema(schema, "prune tombstones")
+    if older_than.tzinfo is None:  # as the destination kit reads times: no offset means UTC
+        older_than = older_than.replace(tzinfo=UTC)
+    with connect(config) as connection:
+        if read_columns(connection, schema, TOMBSTONES_TABLE) is None:
+            return 0  # never set up: nothing remembered
+        cursor = connection.execute(
+            sql.SQL("DELETE FROM {} WHERE deleted_at < %s").format(sql.Identifier(schema, TOMBSTONES_TABLE)),
+            (older_than,),
+        )
+        return cursor.rowcount

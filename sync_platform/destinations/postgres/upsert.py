@@ -1,15 +1,19 @@
 """One flush: COPY a batch into staging, then apply it with newer-wins upserts and safe deletes.
 
-Every version of an object is ordered by ``(_updated_at, deleted, _raw_data)``: the later source
-time wins; at equal times a tombstone beats a live version (so "deleted" is never undone by a
-same-second update); between two live versions of equal time the one whose raw JSON sorts higher
-in PostgreSQL's jsonb order wins, which is arbitrary but the same whatever order the versions
-arrive in. An identical replay is not newer, so it is skipped and writes nothing.
+Versions are ordered by the destination kit's rule (``engine/destination_kit/versions.py``: the
+later ``_updated_at`` wins, at equal times a tombstone beats a live version, and between two live
+versions of equal time the greater SHA-256 of the canonical JSON wins, the same whatever order they
+arrive in). For speed the comparisons run inside the flush's statements; every one of them is the
+kit's ``sql_beats`` (or ``sql_newest_first``) over the kit's ``VersionSql`` spelling of a staged
+version, a row, or a remembered tombstone, so the order exists once. The canonical JSON is
+PostgreSQL's own text of ``_raw_data``, so the digest needs no column and is computed only for two
+live versions of the same time. An identical replay is not newer, so it is skipped and writes
+nothing.
 
 Deletes are hard (the row leaves its table) but remembered in ``_sync_tombstones``: a live version
-is written only if it is newer than the object's tombstone, so an out-of-order older update or a
-reconcile re-read cannot resurrect a deleted object, while a genuinely newer version (a re-created
-object) wins and clears the tombstone (reference bug #19).
+is written only if it beats the object's tombstone, so an out-of-order older update or a reconcile
+re-read cannot resurrect a deleted object, while a genuinely newer version (a re-created object)
+wins and clears the tombstone (reference bug #19). ``prune_tombstones`` forgets old ones.
 
 All statements of a flush run in one transaction, under a per-table advisory lock so concurrent
 writers (webhook and reconcile runs) apply their batches one after the other; READ COMMITTED then
@@ -40,6 +44,18 @@ from sync_platform.destinations.postgres.type_rules import (
     sql_fast_value,
     sql_value,
 )
+from sync_platform.engine.destination_kit import VersionSql, sql_beats, sql_newest_first
+
+# Each version the flush compares, in the kit's SQL spelling: a staged record (``s``, in the
+# dedupe without an alias), the inserted version (``excluded``), a row (``t``), a tombstone (``d``).
+_STAGED_TIME = "to_timestamp(s._updated_at)"
+STAGED = VersionSql.either("to_timestamp(_updated_at)", "_deleted", "_raw_data")
+STAGED_LIVE = VersionSql.live(_STAGED_TIME, "s._raw_data")
+STAGED_TOMBSTONE = VersionSql.tombstone(_STAGED_TIME)
+INSERTED = VersionSql.live("excluded._updated_at", "excluded._raw_data")
+ROW = VersionSql.live("t._updated_at", "t._raw_data")
+TOMBSTONE = VersionSql.tombstone("d.deleted_at")
+RECORDED_TOMBSTONE = VersionSql.tombstone("excluded.deleted_at")
 
 
 @dataclass(frozen=True)
@@ -159,10 +175,14 @@ class StreamStatements:
         """Keep only the winning version of each key in staging; returns how many lost."""
         return sql.SQL(
             "WITH ranked AS (SELECT ctid, row_number() OVER (PARTITION BY {keys} "
-            "ORDER BY _updated_at DESC, _deleted DESC, _raw_data DESC) AS rank FROM {stage}), "
+            "ORDER BY {newest_first}) AS rank FROM {stage}), "
             "gone AS (DELETE FROM {stage} s USING ranked r WHERE s.ctid = r.ctid AND r.rank > 1 RETURNING 1) "
             "SELECT count(*) FROM gone"
-        ).format(keys=sql.SQL(", ").join(self.keys), stage=self.stage)
+        ).format(
+            keys=sql.SQL(", ").join(self.keys),
+            newest_first=sql.SQL(sql_newest_first(STAGED)),
+            stage=self.stage,
+        )
 
     def _typed_values(self, guarded: frozenset[str]) -> tuple[sql.Composable, list[sql.Composable]]:
         """The FROM clause that unpacks the raw JSON once per row, and one expression per column.
@@ -211,7 +231,7 @@ class StreamStatements:
         names += [sql.Identifier(c.name) for c in self.columns]
         names.append(sql.Identifier(RAW_DATA))
         values: list[sql.Composable] = [sql.SQL("s.{}").format(k) for k in self.keys]
-        values += [sql.SQL("to_timestamp(s._updated_at)"), sql.SQL("now()"), *expressions]
+        values += [sql.SQL(_STAGED_TIME), sql.SQL("now()"), *expressions]
         values.append(sql.SQL("s._raw_data"))
         updates = sql.SQL(", ").join(
             sql.SQL("{} = excluded.{}").format(name, name) for name in names[len(self.keys) :]
@@ -220,9 +240,8 @@ class StreamStatements:
             "WITH written AS ("
             "INSERT INTO {target} AS t ({names}) SELECT {values} FROM {source} "
             "WHERE NOT s._deleted AND NOT EXISTS (SELECT 1 FROM {tombstones} d "
-            "WHERE d.table_name = {table} AND d.key = {key} AND d.deleted_at >= to_timestamp(s._updated_at)) "
-            "ON CONFLICT ({keys}) DO UPDATE SET {updates} "
-            "WHERE (excluded._updated_at, excluded._raw_data) > (t._updated_at, t._raw_data) "
+            "WHERE d.table_name = {table} AND d.key = {key} AND NOT {live_beats_tombstone}) "
+            "ON CONFLICT ({keys}) DO UPDATE SET {updates} WHERE {inserted_beats_row} "
             "RETURNING (t.xmax = 0) AS inserted) "
             "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), "
             "(SELECT count(*) FROM {stage} WHERE NOT _deleted) FROM written"
@@ -237,33 +256,42 @@ class StreamStatements:
             keys=sql.SQL(", ").join(self.keys),
             updates=updates,
             stage=self.stage,
+            live_beats_tombstone=sql.SQL(sql_beats(STAGED_LIVE, TOMBSTONE)),
+            inserted_beats_row=sql.SQL(sql_beats(INSERTED, ROW)),
         )
 
     def _clear_tombstones(self) -> sql.Composable:
         """Forget deletions that a newer live version (a re-created object) has just superseded."""
         return sql.SQL(
             "DELETE FROM {tombstones} d USING {stage} s WHERE NOT s._deleted AND d.table_name = {table} "
-            "AND d.key = {key} AND d.deleted_at < to_timestamp(s._updated_at)"
+            "AND d.key = {key} AND {live_beats_tombstone}"
         ).format(
-            tombstones=self.tombstones, stage=self.stage, table=self.table_literal, key=self._key_array("s")
+            tombstones=self.tombstones,
+            stage=self.stage,
+            table=self.table_literal,
+            key=self._key_array("s"),
+            live_beats_tombstone=sql.SQL(sql_beats(STAGED_LIVE, TOMBSTONE)),
         )
 
     def _delete_rows(self) -> sql.Composable:
-        """Delete rows whose tombstone is not older than them."""
+        """Delete rows their tombstone beats (it is not older than them)."""
         return sql.SQL(
-            "DELETE FROM {target} t USING {stage} s WHERE s._deleted AND {same} "
-            "AND t._updated_at <= to_timestamp(s._updated_at)"
-        ).format(target=self.target, stage=self.stage, same=self._same_key("t", "s"))
+            "DELETE FROM {target} t USING {stage} s WHERE s._deleted AND {same} AND {tombstone_beats_row}"
+        ).format(
+            target=self.target,
+            stage=self.stage,
+            same=self._same_key("t", "s"),
+            tombstone_beats_row=sql.SQL(sql_beats(STAGED_TOMBSTONE, ROW)),
+        )
 
     def _record_tombstones(self) -> sql.Composable:
         """Remember each applied deletion; returns (tombstones applied, tombstones staged)."""
         return sql.SQL(
             "WITH kept AS (INSERT INTO {tombstones} AS d (table_name, key, deleted_at) "
-            "SELECT {table}, {key}, to_timestamp(s._updated_at) FROM {stage} s WHERE s._deleted "
-            "AND NOT EXISTS (SELECT 1 FROM {target} t "
-            "WHERE {same} AND t._updated_at > to_timestamp(s._updated_at)) "
+            "SELECT {table}, {key}, {time} FROM {stage} s WHERE s._deleted "
+            "AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {same} AND NOT {tombstone_beats_row}) "
             "ON CONFLICT (table_name, key) DO UPDATE SET deleted_at = excluded.deleted_at "
-            "WHERE excluded.deleted_at > d.deleted_at RETURNING 1) "
+            "WHERE {recorded_beats_tombstone} RETURNING 1) "
             "SELECT (SELECT count(*) FROM kept), (SELECT count(*) FROM {stage} WHERE _deleted)"
         ).format(
             tombstones=self.tombstones,
@@ -272,6 +300,9 @@ class StreamStatements:
             stage=self.stage,
             target=self.target,
             same=self._same_key("t", "s"),
+            time=sql.SQL(_STAGED_TIME),
+            tombstone_beats_row=sql.SQL(sql_beats(STAGED_TOMBSTONE, ROW)),
+            recorded_beats_tombstone=sql.SQL(sql_beats(RECORDED_TOMBSTONE, TOMBSTONE)),
         )
 
 

@@ -14,10 +14,10 @@ Where a live read starts after the backfill is the source's to say (``engine.sou
 from __future__ import annotations
 
 from collections.abc import Generator
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sync_platform.engine import source_lanes
+from sync_platform.engine.destination_kit import prune_tombstones
 from sync_platform.engine.resolve import bind_destination, bind_source
 from sync_platform.pipelines.checkpoints import Checkpoint, CheckpointLane
 from sync_platform.pipelines.inbox import InboxEvent
@@ -140,9 +140,3 @@ def live_start(run: LaneRun, pipeline: Pipeline, checkpoint: Checkpoint) -> Chec
     return Checkpoint(
         checkpoint.pipeline_id, checkpoint.lane, state, checkpoint.version, checkpoint.updated_at
     )
-
-
-def prune_tombstones(destination: object, config: dict[str, Any], older_than: datetime) -> int | None:
-    """The destination's tombstones older than ``older_than`` pruned; None when it keeps none."""
-    prune = getattr(destination, "prune_tombstones", None)
-    return prune(config, older_than) if callable(prune) else None

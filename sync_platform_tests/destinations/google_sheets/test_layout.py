@@ -11,7 +11,6 @@ from sync_platform.destinations.google_sheets.layout import (
     MAX_CELL_CHARACTERS,
     TRUNCATION_MARKER,
     CellWriter,
-    is_newer,
     merge_columns,
     schema_columns,
 )
@@ -75,19 +74,3 @@ def test_text_over_fifty_thousand_characters_is_cut_with_a_marker_and_counted() 
     assert writer.truncated == 1
     assert _value(writer.cell("y" * MAX_CELL_CHARACTERS))["stringValue"] == "y" * MAX_CELL_CHARACTERS
     assert writer.truncated == 1
-
-
-@pytest.mark.parametrize(
-    ("incoming", "existing", "newer"),
-    [
-        (2, 1, True),
-        (1, 1, False),
-        (1, 2, False),
-        (5, None, True),
-        ("b", "a", True),
-        (None, 3, False),
-        (10, 9.5, True),
-    ],
-)
-def test_newer_means_strictly_later(incoming: Any, existing: Any, newer: bool) -> None:
-    assert is_newer(incoming, existing) is newer

@@ -1,8 +1,9 @@
-"""Flush planning, checked against a plain model of "newest version wins" on the emulator's grid.
+"""Flush planning, checked against a plain model of the destination kit's rule on the emulator's grid.
 
 The planner's requests are applied to the emulator's spreadsheet model in-process (no HTTP), so
 every structural rule Google enforces (frozen header, never deleting every non-frozen row, writes
-inside the grid, atomicity) is checked on every generated case.
+inside the grid, atomicity) is checked on every generated case. The model is the kit's own
+``decide`` over the kit's version order, so ties and remembered deletes follow the shared rule.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sync_platform.destinations.google_sheets.buffer import FlushBuffer, StreamRows
-from sync_platform.destinations.google_sheets.plan import batch_update_body, plan_flush
+from sync_platform.destinations.google_sheets.layout import TOMBSTONES_TAB
+from sync_platform.destinations.google_sheets.plan import plan_flush
+from sync_platform.destinations.google_sheets.sheet_requests import batch_update_body
 from sync_platform.destinations.google_sheets.tabs import read_layout
+from sync_platform.engine.destination_kit import Change, Version, decide, version_of
+from sync_platform.protocol import RecordMessage
 from sync_platform.sheets_emulator.batch_update import apply_batch_update
 from sync_platform.sheets_emulator.model import DEFAULT_CELL_LIMIT, Edit, Sheet, Spreadsheet
 from sync_platform.sheets_emulator.values_api import read_range
@@ -39,6 +44,16 @@ class Op:
     deleted: bool
     tag: str = ""  # which write this is, so a tie that wrongly overwrites is visible
 
+    def message(self) -> RecordMessage:
+        if self.deleted:
+            return tombstone("customer", self.key, self.version)
+        return upsert("customer", self.key, self.version, name=self.tag)
+
+    def rank(self) -> Version:
+        version = version_of(self.message().record, "_updated_at")
+        assert version is not None
+        return version
+
 
 class Workbook:
     """A spreadsheet in the emulator's model, written to only by real flush plans."""
@@ -52,11 +67,7 @@ class Workbook:
     def flush(self, ops: list[Op]) -> None:
         buffer = FlushBuffer()
         for op in ops:
-            if op.deleted:
-                message = tombstone("customer", op.key, op.version)
-            else:
-                message = upsert("customer", op.key, op.version, name=op.tag)
-            buffer.add(self.rows, message.record)
+            buffer.add(self.rows, op.message().record)
         plan = plan_flush(self.layout, dict(buffer.take()) or {"customer": None})
         edit = Edit(self.spreadsheet, cell_limit=DEFAULT_CELL_LIMIT)
         if plan.requests:
@@ -64,6 +75,7 @@ class Workbook:
         edit.commit()
         for tab in plan.tabs_after.values():
             self.layout.install(tab)
+        self.layout.install_tombstones(plan.tombstones_after)
 
     def values(self, title: str) -> list[list[Any]]:
         return list(read_range(self.spreadsheet, f"'{title}'", "UNFORMATTED_VALUE").get("values", []))
@@ -74,30 +86,52 @@ class Workbook:
         return sheet
 
 
-def model_flush(model: dict[str, Op], ops: list[Op]) -> None:
-    """The meaning of a flush, without positions: newest version per key wins, tombstones remove."""
-    pending: dict[str, Op] = {}
+@dataclass
+class Model:
+    """The sheet's meaning without positions: rows in arrival order, and remembered deletions."""
+
+    rows: dict[str, tuple[Version, Op]]
+    tombstones: dict[str, Version]
+
+
+def model_flush(model: Model, ops: list[Op]) -> None:
+    """One flush by the kit's rule: the greatest version per key in the flush, then ``decide``
+    against the key's row or remembered tombstone."""
+    pending: dict[str, tuple[Version, Op]] = {}
     for op in ops:
-        current = pending.get(op.key)
-        if current is None or (op.version >= current.version if op.deleted else op.version > current.version):
-            pending[op.key] = op
-    for key, op in pending.items():
-        existing = model.get(key)
-        if op.deleted:
-            if existing is not None and existing.version <= op.version:
-                del model[key]
-        elif existing is None or op.version > existing.version:
-            model[key] = op
+        if op.key not in pending or op.rank() > pending[op.key][0]:
+            pending[op.key] = (op.rank(), op)
+    for key, (version, op) in pending.items():
+        current = model.rows[key][0] if key in model.rows else model.tombstones.get(key)
+        change = decide(version, current)
+        if change is Change.DELETE:
+            model.rows.pop(key, None)
+            model.tombstones[key] = version
+        elif change is Change.INSERT:
+            model.rows[key] = (version, op)  # appended: a new key, or one its tombstone no longer hides
+            model.tombstones.pop(key, None)
+        elif change is Change.UPDATE:
+            model.rows[key] = (version, op)
 
 
-def expected_rows(model: dict[str, Op]) -> list[tuple[str, int, str]]:
-    return [(op.key, op.version, op.tag) for op in model.values()]
+def expected_rows(model: Model) -> list[tuple[str, int, str]]:
+    return [(op.key, op.version, op.tag) for _, op in model.rows.values()]
 
 
 def sheet_rows(book: Workbook) -> list[tuple[str, int, str]]:
     values = book.values("customer")
     assert values[0] == CUSTOMER_COLUMNS
     return [(row[0], row[5], row[3]) for row in values[1:]]  # id, balance (= version), name (= tag)
+
+
+def remembered(book: Workbook) -> dict[str, int]:
+    """``key -> deleted_at`` of the tombstone tab (which never ends in blank rows)."""
+    if book.spreadsheet.by_title(TOMBSTONES_TAB) is None:
+        return {}
+    values = book.values(TOMBSTONES_TAB)
+    assert values[0] == ["stream", "key", "deleted_at"]
+    assert book.sheet(TOMBSTONES_TAB).row_count == len(values)
+    return {row[1]: row[2] for row in values[1:] if row and row[0] == "customer"}
 
 
 def tagged(flushes: list[list[Op]]) -> list[list[Op]]:
@@ -113,16 +147,20 @@ def test_any_sequence_of_flushes_leaves_the_newest_versions_compacted_in_arrival
     flushes: list[list[Op]],
 ) -> None:
     book = Workbook()
-    model: dict[str, Op] = {}
+    model = Model({}, {})
     for flush in tagged(flushes):
         book.flush(flush)
         model_flush(model, flush)
 
         assert sheet_rows(book) == expected_rows(model)
-        rows = len(model)
+        rows = len(model.rows)
         index = book.values(INDEX)
         assert [r[0] for r in index[1:]] == [f'["{key}","{ACCOUNT}"]' for key, _, _ in expected_rows(model)]
         assert [r[1] for r in index[1:]] == [version for _, version, _ in expected_rows(model)]
+        assert [r[2] for r in index[1:]] == [version.digest for version, _ in model.rows.values()]
+        assert remembered(book) == {
+            f'["{key}","{ACCOUNT}"]': version.time // 10**6 for key, version in model.tombstones.items()
+        }
         assert book.sheet(INDEX).row_count == rows + 1  # the bookkeeping grid is exact: a row count is free
         assert book.sheet("customer").row_count == max(2, rows + 1)  # no blank rows below the data
         assert book.sheet("customer").frozen_row_count == 1
@@ -157,6 +195,6 @@ def test_deleting_every_row_keeps_the_header_and_one_blank_row() -> None:
     book.flush([Op("a", 2, True), Op("b", 2, True)])
     assert book.values("customer") == [CUSTOMER_COLUMNS]
     assert book.sheet("customer").row_count == 2
-    assert book.values(INDEX) == [['["id","_account_id"]', "_updated_at"]]
+    assert book.values(INDEX) == [['["id","_account_id"]', "_updated_at", "_version_digest"]]
     book.flush([Op("c", 1, False, "third")])
     assert sheet_rows(book) == [("c", 1, "third")]

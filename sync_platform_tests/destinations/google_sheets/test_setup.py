@@ -23,6 +23,7 @@ from sync_platform_tests.destinations.google_sheets.streams import (
     setup,
     stream_errors,
     teardown,
+    tombstone,
     upsert,
     write,
 )
@@ -97,7 +98,9 @@ def test_teardown_removes_only_the_tabs_it_created(
 ) -> None:
     spreadsheet_id = config["spreadsheet_id"]
     sheets.add_sheet(spreadsheet_id, "Notes")
-    write(destination, config, catalog("customer", "invoice"), [upsert("customer", "cus_1", T0)])
+    messages = [upsert("customer", "cus_1", T0), tombstone("customer", "cus_2", T0)]  # remembered in a tab
+    write(destination, config, catalog("customer", "invoice"), messages)
+    assert "_sync_platform_tombstones" in titles(sheets, spreadsheet_id)
 
     out = teardown(destination, config)
 

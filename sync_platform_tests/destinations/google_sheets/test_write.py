@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sync_platform.destinations.google_sheets import GoogleSheetsDestination
+from sync_platform.engine.destination_kit import winner
 from sync_platform.protocol import (
     Message,
     RecordMessage,
@@ -15,6 +16,7 @@ from sync_platform.protocol import (
     global_state,
 )
 from sync_platform.sheets_emulator import QuotaLimit, SheetsEmulator
+from sync_platform.sheets_emulator.batch_update import apply_batch_update
 from sync_platform_tests.destinations.google_sheets.streams import (
     CUSTOMER_COLUMNS,
     _feed,
@@ -27,7 +29,7 @@ from sync_platform_tests.destinations.google_sheets.streams import (
     upsert,
     write,
 )
-from sync_platform_tests.plugins.sheets_server import SkippingClock
+from sync_platform_tests.plugins.sheets_server import ServiceAccount, SkippingClock
 
 T0 = 1_700_000_000
 BOTH = catalog("customer", "invoice")
@@ -129,7 +131,7 @@ def test_versions_that_are_not_newer_are_skipped(
         BOTH,
         [
             upsert("customer", "cus_1", T0 - 1, name="Older"),
-            upsert("customer", "cus_2", T0, name="Same version"),
+            upsert("customer", "cus_2", T0),  # the very version the sheet has: a replay
             checkpoint("customer", 5),
         ],
     )
@@ -148,17 +150,48 @@ def test_versions_that_are_not_newer_are_skipped(
 def test_versions_of_one_key_within_a_batch_leave_one_row_with_the_newest(
     sheets: SheetsEmulator, config: dict[str, Any], destination: GoogleSheetsDestination
 ) -> None:
+    versions = [
+        upsert("customer", "cus_1", T0 + 2, name="newest"),
+        upsert("customer", "cus_1", T0 + 1, name="late and old"),
+        upsert("customer", "cus_1", T0 + 2, name="same time, other content"),
+    ]
+    write(destination, config, BOTH, versions)
+    kept = winner([message.record for message in versions], "_updated_at")
+    assert column(sheets, config, "name") == [kept.data["name"]]
+
+
+def test_a_bookkeeping_tab_from_before_the_version_digest_gains_its_column(
+    sheets: SheetsEmulator,
+    config: dict[str, Any],
+    destination: GoogleSheetsDestination,
+    service_account: ServiceAccount,
+) -> None:
+    spreadsheet_id = config["spreadsheet_id"]
+    load(destination, config, 2)
+    index = sheets.sheet(spreadsheet_id, "_sync_platform_index.customer")
+    two_columns = {
+        "updateSheetProperties": {
+            "properties": {"sheetId": index.sheet_id, "gridProperties": {"columnCount": 2}},
+            "fields": "gridProperties.columnCount",
+        }
+    }
+    sheets.edit(spreadsheet_id, service_account.email, lambda edit: apply_batch_update(edit, [two_columns]))
+
     write(
         destination,
         config,
         BOTH,
         [
-            upsert("customer", "cus_1", T0 + 2, name="newest"),
-            upsert("customer", "cus_1", T0 + 1, name="late and old"),
-            upsert("customer", "cus_1", T0 + 2, name="same version, later"),
+            upsert("customer", "cus_0", T0, name="same second, other content"),
+            upsert("customer", "cus_1", T0 + 1, name="newer"),
+            upsert("customer", "cus_2", T0),
         ],
     )
-    assert column(sheets, config, "name") == ["newest"]
+
+    assert column(sheets, config, "name") == ["same second, other content", "newer", "Name of cus_2"]
+    assert sheets.sheet(spreadsheet_id, "_sync_platform_index.customer").column_count == 3
+    rows = sheets.values(spreadsheet_id, "_sync_platform_index.customer")[1:]
+    assert all(len(row[2]) == 64 for row in rows)  # every row written since has its digest
 
 
 def test_tombstones_delete_their_rows_and_the_tab_closes_up(
@@ -174,7 +207,7 @@ def test_tombstones_delete_their_rows_and_the_tab_closes_up(
             tombstone("customer", "cus_1", T0 + 1),
             tombstone("customer", "cus_3", T0 + 1),
             tombstone("customer", "cus_4", T0 - 1),  # older than the row: the row stays
-            tombstone("customer", "cus_404", T0 + 1),  # never synced: nothing to do
+            tombstone("customer", "cus_404", T0 + 1),  # never synced: remembered, nothing to delete
             upsert("customer", "cus_5", T0),
             checkpoint("customer", 9),
         ],
@@ -184,14 +217,36 @@ def test_tombstones_delete_their_rows_and_the_tab_closes_up(
     spreadsheet_id = config["spreadsheet_id"]
     assert sheets.sheet(spreadsheet_id, "customer").row_count == 5  # header + 4 rows, no blank rows
     index = sheets.values(spreadsheet_id, "_sync_platform_index.customer")[1:]
-    assert [key for key, _ in index] == [f'["{i}","acct_1"]' for i in ("cus_0", "cus_2", "cus_4", "cus_5")]
+    assert [row[0] for row in index] == [f'["{i}","acct_1"]' for i in ("cus_0", "cus_2", "cus_4", "cus_5")]
+    remembered = sheets.values(spreadsheet_id, "_sync_platform_tombstones")[1:]
+    assert sorted(remembered) == [
+        ["customer", f'["{i}","acct_1"]', T0 + 1] for i in ("cus_1", "cus_3", "cus_404")
+    ]
     assert logged(out, "flushed customer")[0] == {
         "stream": "customer",
         "inserted": 1,
         "updated": 0,
         "skipped_stale": 1,
-        "deleted": 2,
+        "deleted": 3,
     }
+
+
+def test_a_stream_new_to_the_spreadsheet_remembers_its_deletes_next_to_the_others(
+    sheets: SheetsEmulator, config: dict[str, Any], destination: GoogleSheetsDestination
+) -> None:
+    write(destination, config, BOTH, [tombstone("customer", "cus_1", T0)])
+    three = catalog("customer", "invoice", "refund")
+
+    write(destination, config, three, [tombstone("refund", "re_1", T0), upsert("refund", "re_1", T0 - 1)])
+    write(destination, config, three, [upsert("refund", "re_1", T0 - 2), upsert("customer", "cus_1", T0)])
+
+    assert ids(sheets, config, "refund") == []
+    assert ids(sheets, config) == []
+    remembered = sheets.values(config["spreadsheet_id"], "_sync_platform_tombstones")[1:]
+    assert sorted(row[:2] for row in remembered) == [
+        ["customer", '["cus_1","acct_1"]'],
+        ["refund", '["re_1","acct_1"]'],
+    ]
 
 
 def test_a_storm_of_429s_still_converges(
@@ -318,7 +373,7 @@ def test_a_write_that_would_cross_ten_million_cells_fails_before_writing_anythin
     spreadsheet_id = config["spreadsheet_id"]
     sheets.add_sheet(spreadsheet_id, "someone else's data", rows=384_611, columns=26)
     cells_before, writes_before = sheets.total_cells(spreadsheet_id), sheets.stats().write_requests
-    assert cells_before == 9_999_930
+    assert cells_before == 9_999_932
 
     out = write(
         destination,
@@ -329,7 +384,7 @@ def test_a_write_that_would_cross_ten_million_cells_fails_before_writing_anythin
 
     (error,) = stream_errors(out)
     assert error.stream == "customer"
-    assert "10,000,040 cells" in error.error
+    assert "10,000,052 cells" in error.error
     assert "limit of 10,000,000" in error.error
     assert "Nothing from this batch was written" in error.error
     assert states(out) == []

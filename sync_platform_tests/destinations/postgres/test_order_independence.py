@@ -8,7 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from sync_platform.protocol import Message, stream_state
+from sync_platform.engine.destination_kit import Version as KitVersion
+from sync_platform.engine.destination_kit import version_of
+from sync_platform.protocol import RecordMessage, stream_state
 from sync_platform_tests.destinations.postgres.conftest import (
     ACCOUNT,
     catalog_of,
@@ -29,7 +31,7 @@ class Version(NamedTuple):
     deleted: bool
     amount: int
 
-    def message(self) -> Message:
+    def message(self) -> RecordMessage:
         return version("charge", self.id, self.updated_at, deleted=self.deleted, amount=self.amount)
 
 
@@ -49,17 +51,23 @@ versions = st.lists(
 def expected_table(applied: list[Version]) -> tuple[list[tuple[str, int, int]], list[tuple[list[str], int]]]:
     """Rows ``(id, updated_at, amount)`` and tombstones ``(key, deleted_at)`` the rules promise.
 
-    Per object the winner is the greatest ``(updated_at, deleted, raw JSON)``; records here differ
-    only in ``amount``, so the jsonb order of their raw JSON is the order of ``amount``.
+    Per object the winner is its greatest version in the destination kit's order (``version_of``):
+    the same records, ranked by the same function every destination applies.
     """
     winners: dict[str, Version] = {}
     for v in applied:
         best = winners.get(v.id)
-        if best is None or (v.updated_at, v.deleted, v.amount) > (best.updated_at, best.deleted, best.amount):
+        if best is None or rank(v) > rank(best):
             winners[v.id] = v
     rows = sorted((w.id, w.updated_at, w.amount) for w in winners.values() if not w.deleted)
     tombstones = sorted(([w.id, ACCOUNT], w.updated_at) for w in winners.values() if w.deleted)
     return rows, tombstones
+
+
+def rank(v: Version) -> KitVersion:
+    ranked = version_of(v.message().record, "_updated_at")
+    assert ranked is not None
+    return ranked
 
 
 def apply(
