@@ -14,11 +14,13 @@ import warnings
 from datetime import UTC, datetime
 
 import click
-from rich.console import Console
 
 from sync_platform.cli.app import cli
 from sync_platform.cli.demo_destinations import DEMO_DESTINATIONS, LABELS, DemoDestination
+from sync_platform.cli.dev_env import url_without_password
 from sync_platform.cli.local_stack import exported, local_stack
+from sync_platform.cli.output import stderr_console, stdout_console
+from sync_platform.embedded_postgres import psql_command
 
 
 @cli.command("demo")
@@ -34,9 +36,10 @@ def demo_command(objects: int, seed: int, destination: DemoDestination) -> None:
     webhooks."""
     import dagster as dg
 
-    from sync_platform.cli.demo_flow import Demo, outcome_tables
+    from sync_platform.cli.demo_flow import Demo
+    from sync_platform.cli.demo_report import outcome_tables, where_to_look
 
-    console = Console(stderr=True, highlight=False)
+    progress = stderr_console()  # steps and the live table: stderr
     pipeline_id = f"demo_{datetime.now(UTC):%Y%m%d_%H%M%S}"
     sheets = destination == "google_sheets"
     with (
@@ -47,26 +50,16 @@ def demo_command(objects: int, seed: int, destination: DemoDestination) -> None:
         warnings.simplefilter("ignore")
         stripe = "the Stripe emulator" if stack.uses_emulator else "Stripe (STRIPE_API_KEY)"
         target = f"{LABELS[destination]} (the local Sheets API)" if sheets else LABELS[destination]
-        console.print(f"[bold]sync_platform demo[/]: {stripe} -> {target}, orchestrated by Dagster")
-        console.print(f"Data and the Dagster instance live in {stack.home}\n")
+        progress.print(f"[bold]sync_platform demo[/]: {stripe} -> {target}, orchestrated by Dagster")
+        progress.print(f"Data and the Dagster instance live in {stack.home}\n")
         instance = dg.DagsterInstance.get()
         try:
-            outcome = Demo(stack, console, instance=instance, destination=destination).run(pipeline_id)
+            outcome = Demo(stack, progress, instance=instance, destination=destination).run(pipeline_id)
         finally:
             instance.dispose()
+        warehouse = url_without_password(stack.warehouse_url)
+    results = stdout_console()  # what the demo did and where to look: stdout, for `make demo > out.txt`
     for table in outcome_tables(outcome):
-        console.print(table)
-    console.print(f"\nThe synced data is in {outcome.where}.")
-    if sheets:
-        console.print(
-            "The local Sheets API kept the spreadsheet in memory; it is gone now that the demo ended."
-        )
-    console.print(
-        f"\nDone in {outcome.seconds:.0f} s: backfill run {outcome.backfill_run}, "
-        f"{len(outcome.live_runs)} live run(s). Run [bold]make dev[/] and open http://127.0.0.1:3000 "
-        "to see the runs, the asset graph and each batch's checkpoint."
-    )
-    console.print(
-        f"The pipeline console: [bold]make dev[/] prints an admin token; sign in at "
-        f"http://127.0.0.1:8080 and open http://127.0.0.1:8080/console/pipelines/{pipeline_id}"
-    )
+        results.print(table)
+    connect = psql_command(warehouse) if warehouse and not sheets else None
+    results.print("\n".join(["", *where_to_look(outcome, connect=connect, sheets=sheets)]), markup=False)

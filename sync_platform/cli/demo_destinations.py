@@ -45,10 +45,10 @@ def where(destination: DemoDestination, stack: LocalStack, pipeline_id: str) -> 
     """Where the pipeline's data is, for people: a schema, or a spreadsheet on the local Sheets API."""
     match destination:
         case "postgres":
-            return f"schema {DEMO_SCHEMA}_{pipeline_id} of the warehouse database"
+            return f"schema {DEMO_SCHEMA}_{pipeline_id} of the `warehouse` database"
         case "google_sheets":
-            spreadsheet = stack.store.get(pipeline_id).destination.config.get("spreadsheet_id")
-            return f"spreadsheet {spreadsheet} on the local Sheets API at {stack.sheets_base_url}"
+            config = stack.store.get(pipeline_id).destination.config
+            return f"spreadsheet {config.get('spreadsheet_title')!r} ({config.get('spreadsheet_id')})"
 
 
 def read_names(

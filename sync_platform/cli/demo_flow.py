@@ -26,7 +26,6 @@ from typing import Any
 
 import dagster as dg
 from rich.console import Console
-from rich.table import Table
 
 from sync_platform.cli.demo_destinations import (
     LABELS,
@@ -35,10 +34,12 @@ from sync_platform.cli.demo_destinations import (
     read_names,
     where,
 )
+from sync_platform.cli.demo_report import BatchLine, StreamLine, batch_lines, stream_lines
 from sync_platform.cli.local_stack import STRIPE_KEY_ENV, LocalStack
+from sync_platform.cli.output import plural
 from sync_platform.cli.progress import ProgressView
 from sync_platform.defs.definitions import build_definitions
-from sync_platform.defs.families import POSTGRES
+from sync_platform.defs.families import FAMILIES, POSTGRES
 from sync_platform.defs.resources import AppDatabaseResource, PipelineResource, SyncEngineResource
 from sync_platform.defs.sensors.inbox import INBOX_SENSOR
 from sync_platform.defs.sensors.lifecycle import LIFECYCLE_SENSOR
@@ -46,15 +47,9 @@ from sync_platform.pipelines import CheckpointLane, PipelineCreate
 from sync_platform.protocol import ProgressPayload
 
 INBOX_WAIT_SECONDS = 60
-
-
-@dataclass
-class StreamLine:
-    stream: str
-    rows: int
-    records: int
-    seconds: float
-    objects_per_second: float
+DEMO_STATE_LIMIT = 10
+"""Checkpoints per batch in the demo (100 by default): a small account then takes several batches,
+each committed and observed on its own, which is what the per-batch checkpoints are there to show."""
 
 
 @dataclass
@@ -65,6 +60,7 @@ class DemoOutcome:
     where: str = ""
     live_runs: list[str] = field(default_factory=list)
     streams: list[StreamLine] = field(default_factory=list)
+    batches: list[BatchLine] = field(default_factory=list)
     changes: list[tuple[str, str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -124,13 +120,21 @@ class Demo:
         return data
 
     def execute(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
-        job = self.definitions.resolve_job_def(request.job_name or POSTGRES.job_name)
+        """Run ``request`` as the daemon would: its assets, its checks (none for a live run)."""
+        job_name = request.job_name or POSTGRES.job_name
+        job = self.definitions.resolve_job_def(job_name)
+        if request.asset_selection:
+            checks = None if request.asset_check_keys is None else set(request.asset_check_keys)
+            job = job.get_subset(asset_selection=set(request.asset_selection), asset_check_selection=checks)
+        (family,) = [f for f in FAMILIES if f.job_name == job_name]
         return job.execute_in_process(
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+                "ops": {family.assets_name: {"config": {"state_limit": DEMO_STATE_LIMIT}}},
+            },
             instance=self.instance,
             partition_key=request.partition_key,
             tags=dict(request.tags),
-            asset_selection=list(request.asset_selection) if request.asset_selection else None,
             raise_on_error=False,
         )
 
@@ -156,7 +160,12 @@ class Demo:
             backfill.run_id,
             destination=label,
             where=where(self.destination, self.stack, pipeline_id),
-            streams=_stream_lines(backfill),
+            streams=stream_lines(backfill),
+            batches=batch_lines(backfill),
+        )
+        self.console.print(
+            f"   The backfill committed {plural(len(outcome.batches), 'batch')} of up to {DEMO_STATE_LIMIT} "
+            "checkpoints, each saved before the next began"
         )
 
         changes = self._change_objects()
@@ -167,7 +176,8 @@ class Demo:
         inbox = self.tick(INBOX_SENSOR)
         live = [r for r in inbox.run_requests or [] if r.partition_key == pipeline_id]
         self.console.print(
-            f"[bold]5.[/] webhook_inbox_sensor requested {len(live)} live run(s); running them"
+            f"[bold]5.[/] webhook_inbox_sensor requested {plural(len(live), 'live run')}; running "
+            + ("it" if len(live) == 1 else "them")
         )
         for live_request in live:
             result = self.execute(live_request)
@@ -246,44 +256,3 @@ def _checkpoint_progress(stack: LocalStack, pipeline_id: str) -> ProgressPayload
     state = stack.store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state
     progress = ((state or {}).get("sync_run") or {}).get("progress")
     return ProgressPayload.model_validate(progress) if progress else None
-
-
-def _stream_lines(result: dg.ExecuteInProcessResult) -> list[StreamLine]:
-    lines = []
-    for event in result.get_asset_materialization_events():
-        metadata = event.materialization.metadata
-
-        def value(key: str, default: Any = 0, metadata: Any = metadata) -> Any:
-            return metadata[key].value if key in metadata else default
-
-        lines.append(
-            StreamLine(
-                stream=event.asset_key.path[-1],
-                rows=int(value("dagster/row_count")),
-                records=int(value("sync/records_read")),
-                seconds=float(value("sync/duration_seconds", 0.0)),
-                objects_per_second=float(value("sync/objects_per_second", 0.0)),
-            )
-        )
-    return sorted(lines, key=lambda line: (-line.rows, line.stream))
-
-
-def outcome_tables(outcome: DemoOutcome) -> list[Table]:
-    streams = Table(
-        title=f"Streams of {outcome.pipeline_id} in {outcome.destination} (run {outcome.backfill_run[:8]})"
-    )
-    for column, justify in [("stream", "left"), ("rows", "right"), ("records read", "right"),
-                            ("seconds", "right"), ("objects/s", "right")]:  # fmt: skip
-        streams.add_column(column, justify=justify)  # type: ignore[arg-type]  # rich's Literal
-    shown = [line for line in outcome.streams if line.rows or line.records]
-    for line in shown:
-        streams.add_row(line.stream, f"{line.rows:,}", f"{line.records:,}", f"{line.seconds:.2f}",
-                        f"{line.objects_per_second:,.0f}")  # fmt: skip
-    empty = len(outcome.streams) - len(shown)
-    streams.caption = f"+ {empty} streams with no objects in this account" if empty else None
-    changes = Table(title=f"Webhook changes, as {outcome.destination} holds them now")
-    for column in ("stream", "id", "value"):
-        changes.add_column(column)
-    for stream, object_id, value in outcome.changes:
-        changes.add_row(stream, object_id, value)
-    return [streams, changes]

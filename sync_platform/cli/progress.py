@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from sync_platform.cli.output import plural
 from sync_platform.protocol import EofPayload, ProgressPayload, StreamProgress, StreamRunStatus
 from sync_platform.redaction import redact
 
@@ -106,15 +107,16 @@ class ProgressView:
                 if stream.status is not StreamRunStatus.NOT_STARTED:
                     detail = f" ({redact(stream.message)})" if stream.message else ""
                     self.console.print(
-                        f"{name}: {stream.status.value}, {stream.record_count:,} records{detail}"
+                        f"{name}: {stream.status.value}, {plural(stream.record_count, 'record')}{detail}"
                     )
         now = time.monotonic()
         if now - self._last_summary >= PLAIN_SUMMARY_EVERY_SECONDS:
             self._last_summary = now
             derived = progress.derived
             self.console.print(
-                f"progress: {derived.total_record_count:,} records, "
-                f"{derived.records_per_second:,.0f} records/s, {derived.total_state_count:,} checkpoints"
+                f"progress: {plural(derived.total_record_count, 'record')}, "
+                f"{derived.records_per_second:,.0f} records/s, "
+                f"{plural(derived.total_state_count, 'checkpoint')}"
             )
 
     def finish(self, eof: EofPayload) -> None:
@@ -127,6 +129,7 @@ class ProgressView:
         more = " — more to do: run again to continue" if eof.has_more else ""
         error = f" — {redact(eof.error)}" if eof.error else ""
         self.console.print(
-            f"Final status: {eof.status.value} ({derived.total_record_count:,} records in {seconds:,.1f} s, "
+            f"Final status: {eof.status.value} "
+            f"({plural(derived.total_record_count, 'record')} in {seconds:,.1f} s, "
             f"{derived.records_per_second:,.0f} records/s){more}{error}"
         )
