@@ -82,7 +82,7 @@ def _splits_anywhere(plan: StreamPlan) -> bool:
     """Whether a waiting range can be split between pages: its list filters by ``created`` and its
     objects carry ``created``, so a range with a cursor always ends just above the cursor."""
     definition = plan.definition
-    return definition.supports_created_filter and any(f.name == "created" for f in definition.fields)
+    return definition.supports_created_filter and definition.has_created_field
 
 
 def _is_chain(part: Range) -> bool:

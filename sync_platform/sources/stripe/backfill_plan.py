@@ -78,8 +78,7 @@ def requested_window(configured: ConfiguredStream, account: StripeAccount, now: 
 
 
 def _lists_whole(definition: StripeStreamDefinition) -> bool:
-    has_created = any(f.name == "created" for f in definition.fields)
-    return not definition.supports_created_filter and not has_created
+    return not definition.supports_created_filter and not definition.has_created_field
 
 
 def plan_stream(

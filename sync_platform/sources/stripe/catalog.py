@@ -12,22 +12,40 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 import stripe
 
 from sync_platform.errors import FailureKind, SyncPlatformError, did_you_mean
-from sync_platform.protocol import CatalogPayload, Stream
+from sync_platform.protocol import CatalogPayload
 from sync_platform.sources.stripe.id_prefixes import id_prefix
-from sync_platform.sources.stripe.json_schema import UPDATED_AT_FIELD, record_schema, stamp_account_ids
+from sync_platform.sources.stripe.json_schema import record_schema
 from sync_platform.sources.stripe.sdk_endpoints import ListEndpoint, list_endpoints
 from sync_platform.sources.stripe.sdk_events import event_object_names
 from sync_platform.sources.stripe.sdk_fields import FieldDefinition, FieldKind, object_fields
 from sync_platform.sources.stripe.sdk_source import class_summary
+from sync_platform.sources.stripe.stream_definitions import (
+    API_VERSION,
+    PRIMARY_KEY,
+    NestedListDefinition,
+    StripeStreamDefinition,
+    class_path,
+)
 
-API_VERSION: str = stripe.api_version
-PRIMARY_KEY = [["id"], ["_account_id"]]
+__all__ = [
+    "API_VERSION",
+    "EXCLUDED_OBJECTS",
+    "PRIMARY_KEY",
+    "STREAM_NAME_ALIASES",
+    "NestedListDefinition",
+    "StripeStreamDefinition",
+    "UnknownStripeStreamError",
+    "build_catalog",
+    "catalog_payload",
+    "stream_by_name",
+    "stream_for_object",
+    "stream_name",
+    "stripe_catalog",
+]
 
 # Stream names are object names with "." -> "_", except where the reference system (and users'
 # existing tables) use a shorter name.
@@ -39,103 +57,6 @@ EXCLUDED_OBJECTS: Mapping[str, str] = {
         "the API requires `customer` or `customer_account` although the SDK marks neither as required"
     ),
 }
-
-
-@dataclass(frozen=True)
-class NestedListDefinition:
-    """A property holding a Stripe list object that the API paginates (``invoice.lines``).
-
-    The embedded value carries the first page only; the rest comes from ``list_path``, either a
-    sub-path of the parent (``/v1/invoices/{id}/lines``) or a top-level list filtered by the parent
-    (``/v1/subscription_items?subscription={id}``, given by ``parent_param``). ``list_path`` is None
-    when the SDK offers no way to fetch further pages.
-    """
-
-    field: str
-    item_objects: tuple[str, ...]
-    list_path: str | None
-    parent_param: str | None = None
-
-    def request_for(self, parent_id: str) -> tuple[str, dict[str, str]] | None:
-        """``(path, query)`` of the first page of this list for one parent object."""
-        if self.list_path is None:
-            return None
-        if self.parent_param is not None:
-            return self.list_path, {self.parent_param: parent_id}
-        return self.list_path.replace("{id}", parent_id), {}
-
-    def as_metadata(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "item_objects": list(self.item_objects),
-            "list_path": self.list_path,
-            "parent_param": self.parent_param,
-        }
-
-
-@dataclass(frozen=True)
-class StripeStreamDefinition:
-    """One syncable Stripe object type and what its list endpoint can do."""
-
-    name: str
-    object_name: str
-    list_path: str
-    id_prefix: str
-    supports_created_filter: bool
-    supports_pagination: bool
-    supports_ending_before: bool
-    supports_limit: bool
-    list_params: frozenset[str]
-    event_types: tuple[str, ...]
-    deletion_event_types: tuple[str, ...]
-    can_be_deleted: bool
-    has_updated_field: bool
-    nested_lists: tuple[NestedListDefinition, ...]
-    # parameters every list call of this stream sends (`status=all`, without which Stripe leaves
-    # canceled subscriptions out of the list)
-    list_defaults: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
-    description: str | None = field(default=None, compare=False)
-    fields: tuple[FieldDefinition, ...] = field(default=(), repr=False, compare=False)
-    json_schema: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    sdk_class: type | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def retrieve_path(self) -> str:
-        return f"{self.list_path}/{{id}}"
-
-    def nested_list(self, field_name: str) -> NestedListDefinition | None:
-        return next((nested for nested in self.nested_lists if nested.field == field_name), None)
-
-    def metadata(self) -> dict[str, Any]:
-        """The protocol ``Stream.metadata``: what a reader of the catalog needs beyond the schema."""
-        return {
-            "object_name": self.object_name,
-            "list_path": self.list_path,
-            "retrieve_path": self.retrieve_path,
-            "id_prefix": self.id_prefix,
-            "api_version": API_VERSION,
-            "supports_created_filter": self.supports_created_filter,
-            "supports_pagination": self.supports_pagination,
-            "supports_ending_before": self.supports_ending_before,
-            "supports_limit": self.supports_limit,
-            "has_updated_field": self.has_updated_field,
-            "event_types": list(self.event_types),
-            "deletion_event_types": list(self.deletion_event_types),
-            "nested_lists": [nested.as_metadata() for nested in self.nested_lists],
-            "list_defaults": dict(self.list_defaults),
-            "description": self.description,
-        }
-
-    def to_stream(self, account_ids: Iterable[str] | None) -> Stream:
-        """The protocol stream; ``account_ids`` None leaves ``_account_id`` open (no account known)."""
-        schema = dict(self.json_schema)
-        return Stream(
-            name=self.name,
-            primary_key=PRIMARY_KEY,
-            json_schema=schema if account_ids is None else stamp_account_ids(schema, account_ids),
-            metadata=self.metadata(),
-            newer_than_field=UPDATED_AT_FIELD,
-        )
 
 
 class UnknownStripeStreamError(SyncPlatformError, LookupError):
@@ -159,6 +80,14 @@ def stream_name(object_name: str) -> str:
 
 @functools.cache
 def _catalog() -> tuple[StripeStreamDefinition, ...]:
+    """The committed index when it was built from the installed SDK, else the SDK read now (~1 s)."""
+    from sync_platform.sources.stripe import catalog_index  # imported here: it is also a script
+
+    return catalog_index.load(stripe.VERSION) or build_catalog()
+
+
+def build_catalog() -> tuple[StripeStreamDefinition, ...]:
+    """Every syncable stream, read from the installed SDK (see the module docstring)."""
     candidates: dict[str, ListEndpoint] = {}
     for endpoint in list_endpoints():
         if endpoint.is_syncable_alone and len(endpoint.item_classes) == 1:
@@ -181,7 +110,7 @@ def _define(object_name: str, endpoint: ListEndpoint, event_types: list[str]) ->
     field_names = {f.name for f in fields}
     can_be_deleted = "deleted" in field_names
     description = class_summary(sdk_class)
-    return StripeStreamDefinition(
+    definition = StripeStreamDefinition(
         name=stream_name(object_name),
         object_name=object_name,
         list_path=endpoint.path,
@@ -200,10 +129,12 @@ def _define(object_name: str, endpoint: ListEndpoint, event_types: list[str]) ->
         nested_lists=_nested_lists(object_name, endpoint, fields),
         list_defaults=_list_defaults(endpoint),
         description=description,
-        fields=fields,
         json_schema=record_schema(fields, description=description),
-        sdk_class=sdk_class,
+        has_created_field="created" in field_names,
+        sdk_class_path=class_path(sdk_class),
     )
+    definition.__dict__.update(sdk_class=sdk_class, fields=fields)  # already at hand: no second read
+    return definition
 
 
 def _list_defaults(endpoint: ListEndpoint) -> dict[str, str]:

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import ast
 import inspect
+from pathlib import Path
 
 import pytest
+import stripe
 from syrupy.assertion import SnapshotAssertion
 
 from sync_platform.protocol import CatalogPayload
 from sync_platform.sources.stripe import (
     API_VERSION,
     UnknownStripeStreamError,
+    catalog_index,
     catalog_payload,
     stream_by_name,
     stream_for_object,
     stripe_catalog,
 )
+from sync_platform.sources.stripe.catalog import build_catalog
 from sync_platform.sources.stripe.sdk_fields import is_timestamp
 from sync_platform.sources.stripe.sdk_source import docstrings_by_class
 
@@ -246,3 +250,29 @@ def test_lists_that_leave_final_statuses_out_are_asked_for_all_of_them() -> None
     assert stream_by_name("subscription").list_defaults == {"status": "all"}
     assert stream_by_name("topup").list_defaults == {}  # its statuses have no "all"
     assert stream_by_name("subscription").metadata()["list_defaults"] == {"status": "all"}
+
+
+def test_the_committed_catalog_index_is_what_the_installed_sdk_gives() -> None:
+    """Commands read the catalog from ``catalog_index.json``; it must say exactly what the SDK says."""
+    built = catalog_index.render(build_catalog(), stripe.VERSION)
+    assert built == catalog_index.INDEX_PATH.read_text(encoding="utf-8"), (
+        f"sync_platform/sources/stripe/catalog_index.json is stale: run `{catalog_index.REGENERATE}` "
+        "and commit the result"
+    )
+
+
+def test_an_index_built_from_another_sdk_version_is_not_used(tmp_path: Path) -> None:
+    index = tmp_path / "catalog_index.json"
+    index.write_text(catalog_index.render(build_catalog(), "0.0.1"), encoding="utf-8")
+    assert catalog_index.load("0.0.1", index) == build_catalog()
+    assert catalog_index.load(stripe.VERSION, index) is None
+    assert catalog_index.load(stripe.VERSION, tmp_path / "missing.json") is None
+
+
+def test_a_stream_read_from_the_index_finds_its_sdk_class_and_fields_on_first_use() -> None:
+    (customer,) = [d for d in catalog_index.load(stripe.VERSION) or () if d.name == "customer"]
+    assert "sdk_class" not in customer.__dict__  # nothing imported until asked
+    assert customer.sdk_class is stripe.Customer
+    assert {"email", "created", "metadata"} <= {f.name for f in customer.fields}
+    assert customer.has_created_field
+    assert customer.supports_created_filter
