@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sync_platform.engine.catalog import exclude_terminal_streams, with_time_ranges
 from sync_platform.engine.clock import Clock, SystemClock
 from sync_platform.engine.errors import ConnectorOutputError
+from sync_platform.engine.gc_policy import favour_throughput
 from sync_platform.engine.operators import (
     END,
     TIMEOUT,
@@ -358,6 +359,7 @@ class Engine:
         emit: bool,
         on_checkpoint: Callable[[SyncState], None] | None = None,
     ) -> AsyncIterator[Message]:
+        favour_throughput()
         clock = self.clock
         prior = resolved.state
         read_catalog, write_catalog = resolved.catalog, resolved.filtered_catalog

@@ -1,0 +1,29 @@
+"""The garbage collector tuned for moving records: collect young objects less often.
+
+A sync allocates millions of short-lived, acyclic containers (every parsed page is a tree of dicts
+and lists) that reference counting frees at once. CPython's cyclic collector does not know that: by
+default it scans the youngest generation every 700 net allocations and promotes survivors, so a
+page held while its records are written is scanned again and again, and each full collection walks
+every live object of the process. Measured on the emulator's pages (charges and invoices of 100
+objects, ``benchmarks/end_to_end.py``'s data): parsing costs 54–89 µs per object with the default
+thresholds and 13–29 µs with the ones below, about what it costs with the collector off.
+
+The collector stays on (a reference cycle is still collected, just less eagerly) and the thresholds
+are only ever raised, never lowered, so a host process that chose its own keeps them.
+"""
+
+from __future__ import annotations
+
+import gc
+
+YOUNG_THRESHOLD = 50_000
+"""Net allocations between two collections of the youngest generation (CPython's default: 700)."""
+OLDER_THRESHOLDS = (20, 100)
+"""Collections of one generation between two of the next (defaults: 10, 10)."""
+
+
+def favour_throughput() -> None:
+    """Raise the collector's thresholds to ``YOUNG_THRESHOLD`` and ``OLDER_THRESHOLDS`` (idempotent)."""
+    current = gc.get_threshold()
+    wanted = (YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
+    gc.set_threshold(*(max(have, want) for have, want in zip(current, wanted, strict=True)))
