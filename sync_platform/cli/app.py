@@ -21,6 +21,7 @@ import click
 
 from sync_platform.cli.app_database import APP_DATABASE_SCHEMA_ENV, APP_DATABASE_URL_ENV
 from sync_platform.cli.context import CliContext
+from sync_platform.embedded_postgres import DATABASE_URL_ENV
 from sync_platform.errors import ConfigError, SyncPlatformError
 from sync_platform.pipelines import DEFAULT_SCHEMA, StoreUnavailableError
 from sync_platform.redaction import install_redaction, redact
@@ -43,7 +44,7 @@ def exit_code_for(error: BaseException) -> int:
     return EXIT_FAILED
 
 
-def hint_for(error: BaseException) -> str | None:
+def hint_for(error: BaseException, settings: CliContext | None = None) -> str | None:
     """A next step the error message itself does not already give, or None.
 
     A command can attach one to an error it lets through (``error.cli_hint = "..."``), for a step
@@ -53,10 +54,20 @@ def hint_for(error: BaseException) -> str | None:
     if isinstance(attached, str):
         return attached
     if isinstance(error, StoreUnavailableError):
-        return f"Set --database-url / {APP_DATABASE_URL_ENV}, or unset them to use the embedded PostgreSQL."
+        return _database_hint(settings)
     if not isinstance(error, SyncPlatformError):
         return "Rerun with --debug for the full traceback."
     return None
+
+
+def _database_hint(settings: CliContext | None) -> str:
+    """Names the setting the unreachable URL came from (the flag, its variable, or DATABASE_URL)."""
+    if settings is not None and settings.database_url:
+        origin = f"--database-url (or {APP_DATABASE_URL_ENV})"
+        return f"Fix the URL given by {origin}, or leave it unset to use the embedded PostgreSQL."
+    if os.environ.get(DATABASE_URL_ENV):
+        return f"Fix {DATABASE_URL_ENV}, or unset it to use the embedded PostgreSQL."
+    return "The embedded PostgreSQL did not answer; rerun with --debug for the details."
 
 
 def _json_mode(ctx: click.Context) -> bool:
@@ -69,7 +80,7 @@ def _report(ctx: click.Context, error: BaseException) -> None:
         if isinstance(error, SyncPlatformError)
         else redact(f"{type(error).__name__}: {error}")
     )
-    hint = hint_for(error)
+    hint = hint_for(error, ctx.obj if isinstance(ctx.obj, CliContext) else None)
     if _debug(ctx):
         click.echo(redact("".join(traceback.format_exception(error))), err=True, nl=False)
         hint = None if hint and "--debug" in hint else hint

@@ -21,7 +21,7 @@ from typing import Literal
 import click
 
 from sync_platform.cli.context import CliContext
-from sync_platform.cli.output import print_json
+from sync_platform.cli.output import plural, print_json
 from sync_platform.cli.progress import ProgressView
 from sync_platform.pipelines.run_log import RunLog, RunOrigin, recorded
 from sync_platform.pipelines.runner import (
@@ -65,11 +65,11 @@ def batch_summary(lane: Lane, number: int, eof: EofPayload, applied: int = 0) ->
         tail = f"failed: {eof.error or 'see the log'}"
     else:
         tail = "more to do" if eof.has_more else "done"
-    events = f", {applied} webhook event(s) applied" if applied else ""
+    events = f", {plural(applied, 'webhook event')} applied" if applied else ""
     return (
-        f"{lane.value} batch {number}: {request.total_record_count:,} records, "
-        f"{request.total_state_count:,} checkpoints{events} (run: {run.total_record_count:,} records) "
-        f"— checkpoint saved, {tail}"
+        f"{lane.value} batch {number}: {plural(request.total_record_count, 'record')}, "
+        f"{plural(request.total_state_count, 'checkpoint')}{events} "
+        f"(run: {plural(run.total_record_count, 'record')}) — checkpoint saved, {tail}"
     )
 
 

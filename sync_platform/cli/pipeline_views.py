@@ -8,7 +8,8 @@ from typing import Any
 from rich.table import Table
 
 from sync_platform.cli.connector_check import CheckResult
-from sync_platform.pipelines import Pipeline
+from sync_platform.cli.output import plural
+from sync_platform.pipelines import DesiredStatus, Pipeline
 from sync_platform.redaction import redact, redact_value
 
 _DISPLAY_STYLE = {
@@ -56,16 +57,43 @@ def _status(pipeline: Pipeline) -> str:
     return f"[{style}]{display}[/]" if style else display
 
 
+SHOWN_STREAMS = 6
+SHOWN_CURSOR_CHARS = 80
+
+
+def created_line(pipeline: Pipeline) -> str:
+    """What ``pipelines create`` says happens next, for the status the pipeline was created in."""
+    if pipeline.desired_status is DesiredStatus.PAUSED:
+        return (
+            f"Created pipeline {pipeline.id}, paused: nothing is set up or synced until "
+            f"`sync-platform pipelines resume {pipeline.id}`."
+        )
+    return f"Created pipeline {pipeline.id}; the platform sets it up and backfills it."
+
+
 def _checkpoint(state: dict[str, Any] | None) -> str:
+    """A checkpoint in one line: the streams a backfill covered, or the live lane's cursor."""
     if not state:
         return "none"
-    streams = sorted((state.get("source") or {}).get("streams") or {})
+    source = state.get("source") or {}
+    streams = sorted(source.get("streams") or {})
     derived = ((state.get("sync_run") or {}).get("progress") or {}).get("derived") or {}
     records = derived.get("total_record_count")
     counted = (
-        f", last run {records:,} records ({derived.get('status', '?')})" if isinstance(records, int) else ""
+        f"; last run {plural(records, 'record')} ({derived.get('status', '?')})"
+        if isinstance(records, int)
+        else ""
     )
-    return f"{len(streams)} stream(s): {', '.join(streams) or '-'}{counted}"
+    if streams:
+        shown = ", ".join(streams[:SHOWN_STREAMS])
+        more = f" and {len(streams) - SHOWN_STREAMS} more" if len(streams) > SHOWN_STREAMS else ""
+        return f"{plural(len(streams), 'stream')}: {shown}{more}{counted}"
+    cursor = source.get("global")
+    if cursor:
+        text = json.dumps(cursor, default=str)
+        short = text if len(text) <= SHOWN_CURSOR_CHARS else text[: SHOWN_CURSOR_CHARS - 1] + "…"
+        return f"cursor {short}{counted}"
+    return f"saved, no stream or cursor yet{counted}"
 
 
 def pipeline_table(pipeline: Pipeline, *, pending_events: int | None = None) -> Table:

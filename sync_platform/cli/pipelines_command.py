@@ -21,6 +21,7 @@ from sync_platform.cli.output import json_option, print_json, stdout_console
 from sync_platform.cli.pipeline_input import creation_request, update_request
 from sync_platform.cli.pipeline_views import (
     check_line,
+    created_line,
     lifecycle_line,
     pipeline_json,
     pipeline_table,
@@ -119,7 +120,7 @@ def create_command(
     for result in results:
         console.print(check_line(result))
     console.print(pipeline_table(pipeline))
-    console.print(f"Created pipeline {pipeline.id}; the platform sets it up and backfills it.")
+    console.print(created_line(pipeline))
 
 
 @pipelines_group.command("list")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from types import FrameType
 
@@ -18,8 +19,9 @@ from sync_platform.webhooks import (
     MAX_BODY_BYTES,
     ReceiverSettings,
     configure_json_logging,
-    run,
+    create_app,
 )
+from sync_platform.webhooks.server import WebhookServer, bind_socket
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +85,15 @@ def serve_webhooks_command(
         # uvicorn handles the signals while serving, then re-raises them: end the command normally.
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+    sock = bind_socket(host, port)  # bound here, so the port chosen for --port 0 can be printed
+    server = WebhookServer(create_app(store, settings=settings), sock=sock)
+    # The address on stdout, on its own line (the JSON logs are on stderr): with --port 0 this is
+    # the only place a script or a person learns the port.
+    click.echo(f"Receiving Stripe webhooks at {server.url}/webhooks/<pipeline_id>", nl=True)
+    sys.stdout.flush()
     try:
-        run(store, host=host, port=port, settings=settings)
+        server.serve()
     except _Stopped as stopped:
         logger.info("webhook receiver exited", extra={"signal": str(stopped)})
+    finally:
+        sock.close()

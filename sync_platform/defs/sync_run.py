@@ -154,7 +154,8 @@ class SyncRun:
                 self.reporter.observe(eof, number)
                 if self.lane in (Lane.LIVE, Lane.POLL):
                     if applied:
-                        log.info(f"Applied {applied} webhook event(s) in batch {number}.")
+                        noun = "webhook event" if applied == 1 else "webhook events"
+                        log.info(f"Applied {applied} {noun} in batch {number}.")
                     yield from self.reporter.touched(eof)
             case LaneFinished(complete=complete, reason=reason):
                 log.info(f"{self.lane.value} lane of {self.pipeline_id}: {reason}")

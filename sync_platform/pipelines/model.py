@@ -8,6 +8,7 @@ token. Serialising a ``Pipeline`` (``model_dump``, ``model_dump_json``, ``repr``
 
 from __future__ import annotations
 
+import re
 import secrets as _random
 from collections.abc import Iterator
 from datetime import datetime
@@ -23,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from sync_platform.pipelines.lifecycle import Lifecycle, display_status
 from sync_platform.pipelines.masking import mask_config
@@ -35,6 +37,9 @@ from sync_platform.pipelines.states import (
 from sync_platform.protocol import ConnectorConfig
 
 PIPELINE_ID_PATTERN = r"^[a-z][a-z0-9_-]{2,63}$"
+PIPELINE_ID_RULE = (
+    "must be 3 to 64 characters: a lowercase letter, then lowercase letters, digits, '_' or '-'"
+)
 GENERATED_ID_PREFIX = "pipe_"
 
 
@@ -128,6 +133,16 @@ class PipelineCreate(_Request):
     destination: ConnectorConfig
     streams: list[StreamSelection] | None = None
     desired_status: Literal[DesiredStatus.ACTIVE, DesiredStatus.PAUSED] = DesiredStatus.ACTIVE
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _readable_id(cls, value: Any) -> Any:
+        """The rule in words before the pattern check, which would only quote its regex."""
+        if isinstance(value, str) and not re.fullmatch(PIPELINE_ID_PATTERN, value):
+            raise PydanticCustomError(
+                "pipeline_id", PIPELINE_ID_RULE + " (got {value})", {"value": repr(value)}
+            )
+        return value
 
     @field_validator("source", "destination", mode="before")
     @classmethod

@@ -62,15 +62,23 @@ class StoreUnavailableError(SyncPlatformError, ConnectionError):
 
     def __init__(self, dsn: str, cause: BaseException, *, waited: float | None = None) -> None:
         self.database = describe_database(dsn)
+        reason = _sentence(" ".join(redact(str(cause)).split()))
         if waited is None:
-            text = f"Cannot connect to the app {self.database}: {redact(str(cause)).strip()}."
+            text = f"Cannot connect to the app {self.database}: {reason}"
         else:
             text = (
-                f"Lost the app {self.database} and could not reconnect within {waited:.0f} s: "
-                f"{redact(str(cause)).strip()}. Everything committed before that is kept; a new run "
-                "resumes from the last saved checkpoint."
+                f"Lost the app {self.database} and could not reconnect within {waited:.0f} s: {reason} "
+                "Everything committed before that is kept; a new run resumes from the last saved checkpoint."
             )
-        super().__init__(f"{text} Check DATABASE_URL (or unset it to use the embedded PostgreSQL).")
+        # Which setting gave the URL (a flag, an environment variable, a resource) is the caller's to
+        # say: the CLI's hint names the one it used.
+        super().__init__(f"{text} Check the app database's URL and that its server is running.")
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with one full stop (libpq's messages may end with "?" or with nothing)."""
+    text = text.rstrip()
+    return text if text.endswith((".", "?", "!")) else f"{text}."
 
 
 class PipelineStore:

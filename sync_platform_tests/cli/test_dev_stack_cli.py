@@ -136,6 +136,9 @@ def test_readme_and_dagster_docs_commands_run_verbatim_against_make_dev(
         assert path.read_text().strip() not in dotenv  # referenced, never copied
         assert path.read_text().strip() not in log.read_text()
 
+    started = log.read_text()
+    assert "SupersessionWarning" not in started  # `dagster dev`'s "use dg dev" notice
+    assert "Found a dagster instance configuration" not in started  # the project's dagster.yaml
     for command in documented_commands(ROOT / "README.md", "while `make dev` runs:"):
         output = run(command, project, terminal)
     assert "webhook_inbox_sensor [RUNNING]" in output  # `dagster sensor list`

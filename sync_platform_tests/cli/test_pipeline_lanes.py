@@ -156,7 +156,7 @@ def test_sync_batch_on_a_ready_pipeline_with_webhooks_applies_its_inbox_exactly(
 
         assert store.count_pending_inbox("shop") == 0
     assert "live lane of shop (ready)" in result.stderr
-    assert "2 webhook event(s) applied" in result.stderr
+    assert "2 webhook events applied" in result.stderr
     customers = names(pg)
     assert customers[renamed] == "Renamed by a webhook"
     assert deleted not in customers

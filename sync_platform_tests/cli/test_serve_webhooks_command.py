@@ -41,6 +41,7 @@ def receiver_process(
     process = subprocess.Popen(
         [sys.executable, "-c", "from sync_platform.cli import main; main()", "serve-webhooks", "--port", "0"],
         env=env,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -57,9 +58,14 @@ def test_serve_webhooks_stores_signed_events_and_stops_gracefully_on_ctrl_c(
 ) -> None:
     create_pipeline(pipeline_store, "shop", webhook_secret=WEBHOOK_SECRET)
     assert receiver_process.stderr is not None
+    assert receiver_process.stdout is not None
+    address = receiver_process.stdout.readline()  # --port 0: the chosen port, in plain words
+    found = re.fullmatch(
+        r"Receiving Stripe webhooks at http://127\.0\.0\.1:(\d+)/webhooks/<pipeline_id>\n", address
+    )
+    assert found is not None, address
+    port = int(found[1])
     logs = json_lines(receiver_process.stderr)
-    started = next(line for line in logs if "Uvicorn running on" in line["message"])
-    port = int(re.search(r":(\d+) ", started["message"]).group(1))  # type: ignore[union-attr]
     body, signature = signed(stripe_event("evt_1"))
 
     response = httpx.post(

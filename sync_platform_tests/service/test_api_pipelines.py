@@ -92,7 +92,7 @@ def test_list_leaves_checkpoints_out_unless_asked_and_shows_progress(service: Ru
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [
-        ({"id": "Bad Id!"}, "id", "should match pattern"),
+        ({"id": "Bad Id!"}, "id", "must be 3 to 64 characters: a lowercase letter"),
         ({"source": {"type": "secretive", "secretiv": {}}}, "source", "unexpected key(s) 'secretiv'"),
         ({"source": STRIPE_SOURCE, "streams": ["customr"]}, "streams", "Did you mean 'customer'?"),
         ({"streams": []}, "streams", "empty list"),
