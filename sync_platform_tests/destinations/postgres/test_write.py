@@ -259,3 +259,22 @@ def test_objects_of_a_dict_subclass_fill_their_typed_json_columns(
     stream = stripe_stream(properties={**CHARGE_PROPERTIES, "metadata": {"type": ["object", "null"]}})
     write(config, catalog_of(stream), [version("charge", "ch_1", 10, metadata=OrderedDict(order="42"))])
     assert select(pg, "charge", "metadata") == [({"order": "42"},)]
+
+
+def test_a_record_built_in_python_with_non_string_keys_or_huge_integers_is_stored(
+    pg: PgTestDatabase, config: dict[str, Any]
+) -> None:
+    """Parsed JSON has only string keys and 64-bit integers; a record built in Python may not."""
+    stream = stripe_stream(properties={**CHARGE_PROPERTIES, "metadata": {"type": ["object", "null"]}})
+    write(
+        config,
+        catalog_of(stream),
+        [
+            version("charge", "ch_keys", 10, metadata={1: "one", None: "none"}),
+            version("charge", "ch_huge", 10, metadata={"big": 2**70}),
+        ],
+    )
+    assert dict(select(pg, "charge", "id, metadata")) == {
+        "ch_keys": {"1": "one", "null": "none"},
+        "ch_huge": {"big": 2**70},
+    }
