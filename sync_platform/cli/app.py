@@ -10,6 +10,7 @@ manage and run pipelines talk to a running ``sync-platform serve`` and exit with
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -98,8 +99,34 @@ def _report(ctx: click.Context, error: BaseException) -> None:
         click.echo(f"Hint: {hint}", err=True)
 
 
+COMMAND_MODULES = {
+    "demo": "demo_command",
+    "dev": "dev_command",
+    "emulator": "emulator_command",
+    "pipelines": "pipelines_command",
+    "serve": "serve_command",
+    "serve-webhooks": "serve_webhooks_command",
+    "streams": "streams_command",
+    "sync": "sync_command",
+    "sync-batch": "sync_batch_command",
+    "tokens": "tokens_command",
+}
+"""Each command's module under ``sync_platform.cli``, imported when the command is looked up: the
+module registers the command on ``cli``. A command then loads only what it uses (``sync-batch``
+never imports the HTTP service, the demo or the dev stack)."""
+
+
 class SyncPlatformGroup(click.Group):
-    """A click group that turns platform errors into one redacted line and an exit code."""
+    """A click group that loads its commands on first use and turns platform errors into one
+    redacted line and an exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(f"sync_platform.cli.{COMMAND_MODULES[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
