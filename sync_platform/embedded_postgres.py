@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 import psycopg
@@ -252,13 +252,6 @@ def with_database(url: str, database: str) -> str:
 def with_scheme(url: str, scheme: str) -> str:
     """The URL with another scheme, e.g. ``postgresql+psycopg2`` for SQLAlchemy-based clients."""
     return urlunsplit(urlsplit(url)._replace(scheme=scheme))
-
-
-def with_query(url: str, **params: str) -> str:
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    query.update(params)
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def ensure_database(url: str, database: str) -> str:

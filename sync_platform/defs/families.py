@@ -51,8 +51,3 @@ GOOGLE_SHEETS = DestinationFamily(
     storage_noun="tab",
 )
 FAMILIES: tuple[DestinationFamily, ...] = (POSTGRES, GOOGLE_SHEETS)
-
-
-def family_for_destination(destination_type: str) -> DestinationFamily | None:
-    """The family whose assets a pipeline with this destination materializes, if any."""
-    return next((family for family in FAMILIES if family.destination_type == destination_type), None)

@@ -59,7 +59,5 @@ class PipelineResource(dg.ConfigurableResource):
 class SyncEngineResource(dg.ConfigurableResource):
     """The sync engine, with the connectors it can run."""
 
-    default_state_limit: int = Field(default=100, ge=1, description="Checkpoints per batch by default.")
-
     def engine(self) -> Engine:
         return Engine(default_registry())

@@ -10,11 +10,9 @@ targets one family's partitioned job.
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,  # not exported at top level
-)
 
 from sync_platform.defs.family_assets import FamilyAssets
+from sync_platform.defs.jobs import AssetJob
 from sync_platform.defs.resources import PipelineResource
 from sync_platform.defs.tags import Lane
 from sync_platform.pipelines import lanes
@@ -31,7 +29,7 @@ def reconcile_schedule_name(fa: FamilyAssets) -> str:
 
 
 def build_reconcile_schedule(
-    fa: FamilyAssets, job: UnresolvedAssetJobDefinition, cron: str = DEFAULT_RECONCILE_CRON
+    fa: FamilyAssets, job: AssetJob, cron: str = DEFAULT_RECONCILE_CRON
 ) -> dg.ScheduleDefinition:
     name = reconcile_schedule_name(fa)
 

@@ -63,10 +63,6 @@ class SecretVault:
     def environ(self) -> Mapping[str, str]:
         return os.environ if self._environ is None else self._environ
 
-    @property
-    def has_key(self) -> bool:
-        return bool(env_secret(self.environ, SECRET_KEY_ENV))
-
     def _cipher(self, *, field: str | None, connector: str | None, action: str) -> MultiFernet:
         raw = env_secret(self.environ, SECRET_KEY_ENV)
         if not raw:

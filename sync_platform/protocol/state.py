@@ -42,10 +42,6 @@ class SyncState(WireModel):
     destination: dict[str, Any] = {}
     sync_run: SyncRunState = SyncRunState()
 
-    def deep_copy(self) -> SyncState:
-        """A copy sharing no mutable dict with this one, safe to hand to another owner."""
-        return self.model_copy(deep=True)
-
 
 def empty_sync_state() -> SyncState:
     return SyncState()

@@ -9,11 +9,9 @@ import time
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,  # not exported at top level
-)
 
 from sync_platform.defs.family_assets import FamilyAssets
+from sync_platform.defs.jobs import LaunchableJob
 from sync_platform.defs.resources import PipelineResource
 from sync_platform.defs.sensors.runs import runs_by_pipeline
 from sync_platform.defs.tags import Lane
@@ -25,7 +23,7 @@ DEFAULT_POLL_INTERVAL_SECONDS = 60
 
 def build_events_poll_sensor(
     families: Sequence[FamilyAssets],
-    jobs: Sequence[dg.JobDefinition | UnresolvedAssetJobDefinition],
+    jobs: Sequence[LaunchableJob],
     *,
     interval_seconds: int = DEFAULT_POLL_INTERVAL_SECONDS,
 ) -> dg.SensorDefinition:

@@ -11,11 +11,9 @@ The payloads stay in the database: runs carry only the pipeline id and the max i
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,  # not exported at top level
-)
 
 from sync_platform.defs.family_assets import EventStreamMapper, FamilyAssets
+from sync_platform.defs.jobs import LaunchableJob
 from sync_platform.defs.resources import PipelineResource
 from sync_platform.defs.sensors.runs import PipelineRuns, runs_by_pipeline
 from sync_platform.defs.tags import INBOX_MAX_ID_TAG, Lane
@@ -72,7 +70,7 @@ def inbox_tick(
 
 def build_inbox_sensor(
     families: Sequence[FamilyAssets],
-    jobs: Sequence[dg.JobDefinition | UnresolvedAssetJobDefinition],
+    jobs: Sequence[LaunchableJob],
     streams_for_events: EventStreamMapper | None = None,
     *,
     minimum_interval_seconds: int = 5,

@@ -19,11 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,  # not exported at top level
-)
 
 from sync_platform.defs.family_assets import EventStreamMapper, FamilyAssets
+from sync_platform.defs.jobs import LaunchableJob
 from sync_platform.defs.resources import PipelineResource
 from sync_platform.defs.sensors.runs import PipelineRuns, runs_by_pipeline
 from sync_platform.defs.tags import LANE_TAG, PIPELINE_TAG, TRIGGER_TAG, Lane
@@ -153,7 +151,7 @@ def lifecycle_tick(
 
 def build_lifecycle_sensor(
     families: Sequence[FamilyAssets],
-    jobs: Sequence[dg.JobDefinition | UnresolvedAssetJobDefinition],
+    jobs: Sequence[LaunchableJob],
     streams_for_events: EventStreamMapper | None = None,
     *,
     minimum_interval_seconds: int = 15,

@@ -11,7 +11,6 @@ documents passing your own session (``Client(auth, session=...)``) as a supporte
 from __future__ import annotations
 
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -27,8 +26,6 @@ from sync_platform.destinations.google_sheets.config import GoogleSheetsDestinat
 from sync_platform.destinations.google_sheets.errors import (
     CredentialsError,
     SheetsApiCallError,
-    SpreadsheetAccessError,
-    SpreadsheetNotFoundError,
 )
 from sync_platform.errors import FailureKind
 from sync_platform.redaction import redact
@@ -164,31 +161,6 @@ def credentials_rejected(
         connector="google_sheets",
         failure_kind=FailureKind.AUTH,
     )
-
-
-def open_spreadsheet(client: gspread.Client, config: GoogleSheetsDestinationConfig) -> gspread.Spreadsheet:
-    """Open ``config.spreadsheet_id``, turning Google's 404/403 into errors that say what to do."""
-    spreadsheet_id = config.spreadsheet_id
-    assert spreadsheet_id is not None  # callers check and raise SpreadsheetMissingError first
-    try:
-        return client.open_by_key(spreadsheet_id)
-    except gspread.exceptions.SpreadsheetNotFound:
-        raise SpreadsheetNotFoundError(spreadsheet_id, config.identity) from None
-    except PermissionError:
-        raise SpreadsheetAccessError(spreadsheet_id, config.identity) from None
-    except google.auth.exceptions.RefreshError as error:
-        raise credentials_rejected(config, error) from None
-    except gspread.exceptions.APIError as error:
-        status = api_error_status(error)
-        if status == HTTPStatus.NOT_FOUND:
-            raise SpreadsheetNotFoundError(spreadsheet_id, config.identity) from None
-        if status == HTTPStatus.FORBIDDEN:
-            raise SpreadsheetAccessError(spreadsheet_id, config.identity) from None
-        raise SheetsApiCallError(
-            "spreadsheets.get",
-            status,
-            f"Opening spreadsheet {spreadsheet_id!r} failed: {api_error_message(error)}",
-        ) from None
 
 
 def create_spreadsheet(client: gspread.Client, config: GoogleSheetsDestinationConfig) -> gspread.Spreadsheet:

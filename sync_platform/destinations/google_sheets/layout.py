@@ -71,15 +71,6 @@ def merge_columns(existing: list[str], wanted: list[str]) -> list[str]:
     return existing + [name for name in wanted if name not in have]
 
 
-def field_value(data: dict[str, Any], path: str) -> Any:
-    value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 def row_key(values: list[Any]) -> str:
     """The bookkeeping key of a row: the JSON array of its primary-key values."""
     return json.dumps(values, separators=(",", ":"), ensure_ascii=False)

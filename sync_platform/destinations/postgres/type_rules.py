@@ -196,14 +196,6 @@ FAST_TYPES: dict[ColumnKind, tuple[frozenset[type], tuple[int, int] | None]] = {
 Every such value is also accepted (``ACCEPTS``); ANY and DATE_TIME columns never need the guard."""
 
 
-def is_fast(kind: ColumnKind, value: Any) -> bool:
-    """Can ``value`` (not None) go through the fast SQL path of a ``kind`` column?"""
-    if kind in (ColumnKind.ANY, ColumnKind.DATE_TIME):
-        return True
-    types, bounds = FAST_TYPES[kind]
-    return type(value) in types and (bounds is None or bounds[0] <= value <= bounds[1])
-
-
 def json_type(value: Any) -> str:
     """The JSON type name of a Python value, for warnings."""
     if value is None:
