@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sync_platform.pipelines.errors import TransitionError
 from sync_platform.pipelines.states import (
@@ -20,9 +20,6 @@ from sync_platform.pipelines.states import (
     PipelineStatus,
 )
 from sync_platform.protocol import ConnectorConfig
-
-if TYPE_CHECKING:
-    from sync_platform.pipelines.model import Pipeline
 
 D, S = DesiredStatus, PipelineStatus
 
@@ -292,6 +289,17 @@ def lanes_for(current: Lifecycle, intake: LiveIntake) -> Lanes:
             return intake_only
 
 
-def lanes(pipeline: Pipeline) -> Lanes:
+class LifecycleHolder(Protocol):
+    """What ``lanes`` reads of a pipeline. A protocol, not ``model.Pipeline``: the model is built on
+    this module (``Pipeline.lifecycle``), so naming it here would make the two import each other."""
+
+    @property
+    def lifecycle(self) -> Lifecycle: ...
+
+    @property
+    def source(self) -> ConnectorConfig: ...
+
+
+def lanes(pipeline: LifecycleHolder) -> Lanes:
     """Which lanes are on for ``pipeline``: its lifecycle plus its source's live intake."""
     return lanes_for(pipeline.lifecycle, live_intake(pipeline.source))

@@ -158,7 +158,7 @@ def build_lifecycle_sensor(
 ) -> dg.SensorDefinition:
     """The sensor; ``jobs`` are the families' sync jobs and the teardown job it launches."""
     by_destination = {fa.family.destination_type: fa for fa in families}
-    jobs_by_partitions = {fa.family.partitions_def.name: fa.family.partitions_def for fa in families}
+    partitions_by_name = {fa.family.partitions_def.name: fa.family.partitions_def for fa in families}
 
     @dg.sensor(
         name=LIFECYCLE_SENSOR,
@@ -177,8 +177,8 @@ def build_lifecycle_sensor(
         for note in plan.notes:
             context.log.info(note)
         requests = [
-            *(jobs_by_partitions[name].build_add_request(keys) for name, keys in plan.add.items()),
-            *(jobs_by_partitions[name].build_delete_request(keys) for name, keys in plan.delete.items()),
+            *(partitions_by_name[name].build_add_request(keys) for name, keys in plan.add.items()),
+            *(partitions_by_name[name].build_delete_request(keys) for name, keys in plan.delete.items()),
         ]
         if not plan.run_requests and not requests:
             return dg.SkipReason("every pipeline is converged")
