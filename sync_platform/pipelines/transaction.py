@@ -16,33 +16,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from sync_platform.errors import FailureKind
 from sync_platform.pipelines import checkpoints as _checkpoints
-from sync_platform.pipelines import inbox as _inbox
 from sync_platform.pipelines import lifecycle
 from sync_platform.pipelines.admission import admit, check_streams
 from sync_platform.pipelines.checkpoints import Checkpoint, CheckpointLane
-from sync_platform.pipelines.connector_configs import ConnectorConfigs
 from sync_platform.pipelines.errors import (
     ConcurrentUpdateError,
     PipelineExistsError,
     PipelineNotFoundError,
     TransitionError,
 )
-from sync_platform.pipelines.inbox import InboxEvent, InboxRef, InboxSummary
+from sync_platform.pipelines.inbox_transaction import InboxTransaction
 from sync_platform.pipelines.lifecycle import Lifecycle
 from sync_platform.pipelines.model import Pipeline, PipelineCreate, PipelineUpdate, generate_pipeline_id
 from sync_platform.pipelines.states import DesiredStatus, PipelineError, PipelineStatus
-from sync_platform.pipelines.tables import Tables
-from sync_platform.pipelines.webhook_target import WebhookTarget
 from sync_platform.protocol import (
     ConnectorConfig,
     ControlMessage,
@@ -99,15 +93,8 @@ def _column_values(pipeline: Pipeline) -> list[Any]:
     ]
 
 
-class StoreTransaction:
+class StoreTransaction(InboxTransaction):
     """Reads and writes of pipelines, checkpoints and inbox events on one open transaction."""
-
-    def __init__(
-        self, connection: psycopg.Connection[Any], tables: Tables, configs: ConnectorConfigs
-    ) -> None:
-        self.connection = connection
-        self.tables = tables
-        self.configs = configs
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -392,43 +379,3 @@ class StoreTransaction:
             self.connection, self.tables, pipeline_id, lanes or list(CheckpointLane)
         )
         return self.get(pipeline_id)
-
-    # --- webhook receiver and inbox -------------------------------------------------------------
-
-    def webhook_target(self, pipeline_id: str) -> WebhookTarget | None:
-        """What the receiver needs per request (one primary-key read), or None for an unknown id."""
-        row = self.connection.execute(
-            sql.SQL(
-                "SELECT id, source, desired_status, status, error, resume_status, torn_down_at "
-                "FROM {} WHERE id = %s"
-            ).format(self.tables.pipelines),
-            (pipeline_id,),
-        ).fetchone()
-        return None if row is None else WebhookTarget.from_row(row, self.configs)
-
-    def insert_inbox_event(
-        self, pipeline_id: str, event_id: str, event_type: str, payload: dict[str, Any]
-    ) -> bool:
-        return _inbox.insert_event(self.connection, self.tables, pipeline_id, event_id, event_type, payload)
-
-    def pending_inbox(self, after_id: int = 0, limit: int = _inbox.DEFAULT_SCAN_LIMIT) -> list[InboxRef]:
-        return _inbox.pending(self.connection, self.tables, after_id, limit)
-
-    def pending_inbox_summary(
-        self, after_id: int = 0, limit: int = _inbox.DEFAULT_SCAN_LIMIT
-    ) -> list[InboxSummary]:
-        return _inbox.pending_summary(self.connection, self.tables, after_id, limit)
-
-    def claim_inbox_events(
-        self, pipeline_id: str, up_to_id: int | None = None, limit: int = _inbox.DEFAULT_CLAIM_LIMIT
-    ) -> list[InboxEvent]:
-        return _inbox.claim(self.connection, self.tables, pipeline_id, up_to_id=up_to_id, limit=limit)
-
-    def mark_inbox_processed(self, ids: list[int]) -> int:
-        return _inbox.mark_processed(self.connection, self.tables, ids)
-
-    def prune_processed_inbox(self, before: datetime, pipeline_id: str | None = None) -> int:
-        return _inbox.delete_processed(self.connection, self.tables, before, pipeline_id)
-
-    def count_pending_inbox(self, pipeline_id: str) -> int:
-        return _inbox.count_pending(self.connection, self.tables, pipeline_id)
