@@ -1,15 +1,24 @@
 """The accounts one read covers: the platform account and its Connect accounts, with creation times.
 
 A backfill starts at the account's creation (nothing can be older), so each account's ``created``
-is looked up once per read with ``GET /v1/account`` (``Stripe-Account`` for a connected one),
-unless the config already holds it (``setup`` stores the platform's). If the lookup fails for a
-reason other than the key, the backfill starts at Stripe's launch instead (2011-01-01): slower,
-since the first ranges come back empty, but nothing is missed.
+must be known. It is looked up with ``GET /v1/account`` (``Stripe-Account`` for a connected one)
+**once per account, ever**: the answer is remembered in the global state (``accounts``, account
+id -> created), and the platform's in the config (``setup`` stores it). A batch therefore costs no
+account lookup at all once every account has been seen, where the old design asked once per
+account per batch (702 of 7,277 requests for 100 accounts). Lookups of new accounts run
+concurrently, bounded by ``max_concurrency``, under the read's one rate limit.
+
+If a lookup fails for a reason other than the key, the backfill starts at Stripe's launch instead
+(2011-01-01): nothing is missed, and a range's first request is one page over the whole range, so
+a small account costs no more. A failed lookup is not remembered, so the next read asks again.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.config import StripeSourceConfig
@@ -17,6 +26,7 @@ from sync_platform.sources.stripe.errors import StripeApiError, StripeAuthError
 
 STRIPE_LAUNCH = 1_293_840_000  # 2011-01-01T00:00:00Z
 ACCOUNT_PATH = "/v1/account"
+KNOWN_ACCOUNTS = "accounts"  # global-state key: {account id: created (unix seconds)}
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,15 @@ class StripeAccount:
     stripe_account: str | None  # None for the platform account (no header)
 
 
+@dataclass(frozen=True)
+class ResolvedAccounts:
+    """Every account of a read (platform first), what was learned, and fallbacks taken."""
+
+    accounts: list[StripeAccount]
+    learned: dict[str, int]  # creation times looked up in this read, to remember in the global state
+    warnings: list[str]
+
+
 async def platform_account_id(client: StripeApiClient, config: StripeSourceConfig) -> str:
     """The configured account id, or the key's account (raises ``StripeAuthError`` for a bad key)."""
     if config.account_id is not None:
@@ -35,46 +54,70 @@ async def platform_account_id(client: StripeApiClient, config: StripeSourceConfi
     return str((await client.get(ACCOUNT_PATH)).data["id"])
 
 
+def known_accounts(raw: Any) -> dict[str, int]:
+    """The remembered creation times of a stored global state (anything malformed is ignored)."""
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
 async def resolve_accounts(
-    client: StripeApiClient, config: StripeSourceConfig
-) -> tuple[list[StripeAccount], list[str]]:
-    """Every account of the read, platform first, and warnings about fallbacks taken.
+    client: StripeApiClient,
+    config: StripeSourceConfig,
+    connected: list[str],
+    *,
+    known: Mapping[str, int] | None = None,
+    max_concurrency: int = 16,
+) -> ResolvedAccounts:
+    """Every account of the read, platform first; only accounts not in ``known`` are looked up.
 
     Raises ``StripeAuthError`` when the key is refused, and ``StripeApiError`` when the platform
     account's id is not configured and cannot be looked up.
     """
+    known = dict(known or {})
     warnings: list[str] = []
-    if config.account_id is not None and config.account_created is not None:
-        platform = StripeAccount(config.account_id, config.account_created, None)
+    learned: dict[str, int] = {}
+    platform_id = config.account_id
+    if platform_id is not None and config.account_created is not None:  # `setup` stores both
+        platform = StripeAccount(platform_id, config.account_created, None)
     else:
         try:
             data = (await client.get(ACCOUNT_PATH)).data
         except StripeAuthError:
             raise
         except StripeApiError as error:
-            if config.account_id is None:
+            if platform_id is None:
                 raise
             warnings.append(f"Could not read the account's creation time ({error}); backfills start at 2011.")
-            data = {"id": config.account_id}
-        platform = StripeAccount(
-            config.account_id or str(data["id"]), _created(data, config.account_created), None
-        )
-    accounts = [platform]
-    for account_id in config.connected_accounts:
-        try:
-            data = (await client.get(ACCOUNT_PATH, account=account_id)).data
-        except StripeAuthError:
-            raise
-        except StripeApiError as error:
+            data = {"id": platform_id}
+        platform = StripeAccount(platform_id or str(data["id"]), _created(data, config.account_created), None)
+    missing = [account_id for account_id in connected if account_id not in known]
+    gate = asyncio.Semaphore(max(1, max_concurrency))
+
+    async def look_up(account_id: str) -> tuple[str, dict[str, Any] | StripeApiError]:
+        async with gate:
+            try:
+                return account_id, (await client.get(ACCOUNT_PATH, account=account_id)).data
+            except StripeAuthError:
+                raise
+            except StripeApiError as error:
+                return account_id, error
+
+    for account_id, answer in await asyncio.gather(*(look_up(a) for a in missing)):
+        if isinstance(answer, StripeApiError):
             warnings.append(
-                f"Could not read connected account {account_id} ({error}); its backfills start at 2011."
+                f"Could not read connected account {account_id} ({answer}); its backfills start at 2011."
             )
-            data = {}
-        accounts.append(StripeAccount(account_id, _created(data, None), account_id))
-    return accounts, warnings
+        elif isinstance(answer.get("created"), int):
+            learned[account_id] = int(answer["created"])
+    accounts = [platform]
+    for account_id in connected:
+        created = known.get(account_id, learned.get(account_id, STRIPE_LAUNCH))
+        accounts.append(StripeAccount(account_id, created if created > 0 else STRIPE_LAUNCH, account_id))
+    return ResolvedAccounts(accounts, learned, warnings)
 
 
-def _created(data: dict[str, object], configured: int | None) -> int:
+def _created(data: Mapping[str, object], configured: int | None) -> int:
     if configured is not None:
         return configured
     created = data.get("created")

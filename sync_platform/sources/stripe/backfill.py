@@ -35,7 +35,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sync_platform.errors import FailureKind, failure_kind_of
 from sync_platform.protocol import (
@@ -56,6 +56,7 @@ from sync_platform.protocol import (
 )
 from sync_platform.redaction import redact
 from sync_platform.sources.stripe.backfill_plan import StreamPlan
+from sync_platform.sources.stripe.backfill_queue import StreamRun
 from sync_platform.sources.stripe.backfill_state import union_window
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.errors import (
@@ -91,24 +92,9 @@ def _is_chain(part: Range) -> bool:
     return part.cursor is not None and part.lt - part.gte < 2 * MIN_SPLIT_SECONDS
 
 
-@dataclass(eq=False)
-class _StreamRun:
-    plan: StreamPlan
-    ready: deque[tuple[str, Range]] = field(default_factory=deque)
-    skipped: dict[str, str] = field(default_factory=dict)  # account -> reason
-    density: dict[str, float] = field(default_factory=dict)  # account -> objects/s of its last full page
-    finished: bool = False
-
-    def lane_done(self, account: str) -> bool:
-        return account in self.skipped or self.plan.lanes[account].complete
-
-    def open_lanes(self) -> int:
-        return sum(1 for account in self.plan.lanes if not self.lane_done(account))
-
-
 @dataclass(frozen=True, eq=False)
 class _Job:
-    run: _StreamRun
+    run: StreamRun
     account: str
     part: Range
     order: int
@@ -138,7 +124,8 @@ class BackfillRunner:
         self.skipped: set[str] = set()
         self.connection_failed = False
         self._pending = deque(plans)
-        self._active: list[_StreamRun] = []
+        self._pending_open = sum(1 for plan in plans for lane in plan.lanes.values() if not lane.complete)
+        self._active: list[StreamRun] = []
         self._tasks: dict[asyncio.Task[FetchedPage], _Job] = {}
         self._order = itertools.count()
         self._turn = 0
@@ -172,14 +159,13 @@ class BackfillRunner:
         messages: list[Message] = []
         while self._pending and len(self._active) < self.max_concurrency:
             plan = self._pending.popleft()
-            run = _StreamRun(plan)
+            run = StreamRun(plan, _is_chain)
+            self._pending_open -= len(run.open_accounts)
             window = union_window(lane.accounted for lane in plan.lanes.values())
             time_range = OpenTimeRange(gte=from_unix(window.gte), lt=from_unix(window.lt))
             messages.append(stream_start(plan.name, time_range))
-            for account, lane in plan.lanes.items():
-                run.ready.extend((account, part) for part in lane.remaining)
             self._active.append(run)
-            if not run.ready:  # nothing left: checkpoint a re-aimed range, then complete
+            if not run.has_ready:  # nothing left: checkpoint a re-aimed range, then complete
                 if plan.changed:
                     messages.append(stream_state(plan.name, plan.checkpoint()))
                 messages.extend(self._finish_if_done(run))
@@ -207,19 +193,16 @@ class BackfillRunner:
             filtered = plan.definition.supports_created_filter
             self._tasks[task] = _Job(run, account, part, next(self._order), filtered)
 
-    def _next_ready(self) -> tuple[_StreamRun, str, Range] | None:
+    def _next_ready(self) -> tuple[StreamRun, str, Range] | None:
         for run in self._active:
-            for position, (account, part) in enumerate(run.ready):
-                if _is_chain(part):
-                    del run.ready[position]
-                    return run, account, part
-        candidates = [run for run in self._active if run.ready]
-        if not candidates:
-            return None
-        run = candidates[self._turn % len(candidates)]
-        self._turn += 1
-        account, part = run.ready.popleft()
-        return run, account, part
+            if (entry := run.pop_chain()) is not None:
+                return run, *entry
+        while candidates := [run for run in self._active if run.ready]:
+            run = candidates[self._turn % len(candidates)]
+            self._turn += 1
+            if (entry := run.pop()) is not None:
+                return run, *entry
+        return None
 
     def _abandon_idle(self) -> list[Message]:
         """Streams with nothing queued and nothing in flight that have not finished: impossible
@@ -238,8 +221,7 @@ class BackfillRunner:
     def _target(self) -> int:
         """Ranges a lane may keep open: its share of the useful concurrency among the lanes not
         done, of started streams and of streams still waiting to start (each needs a request)."""
-        waiting = sum(1 for plan in self._pending for lane in plan.lanes.values() if not lane.complete)
-        open_lanes = max(1, waiting + sum(run.open_lanes() for run in self._active))
+        open_lanes = max(1, self._pending_open + sum(len(run.open_accounts) for run in self._active))
         return max(1, math.ceil(self.client.useful_concurrency() / open_lanes))
 
     # --- one finished fetch ----------------------------------------------------------------------
@@ -277,6 +259,7 @@ class BackfillRunner:
             lane.remaining[position : position + 1] = outcome.remaining
             completed = outcome.completed
         lane.listed += len(objects)
+        run.settle(job.account)
         self._rebalance(run, job.account)
         emitted_at = utc_now()
         messages: list[Message] = [record(plan.name, obj, emitted_at=emitted_at) for obj in objects]
@@ -290,10 +273,10 @@ class BackfillRunner:
         messages.extend(self._finish_if_done(run))
         return messages
 
-    def _in_flight(self, run: _StreamRun, account: str) -> set[Range]:
+    def _in_flight(self, run: StreamRun, account: str) -> set[Range]:
         return {job.part for job in self._tasks.values() if job.run is run and job.account == account}
 
-    def _rebalance(self, run: _StreamRun, account: str) -> None:
+    def _rebalance(self, run: StreamRun, account: str) -> None:
         """Split waiting ranges of a lane that its pages show hold several pages, while the lane
         has fewer open ranges than its share of the concurrency.
 
@@ -320,16 +303,8 @@ class BackfillRunner:
             position = lane.remaining.index(widest)
             lane.remaining[position : position + 1] = split(widest.gte, widest.lt, widest.cursor, 2)
 
-    def _queue_lane(self, run: _StreamRun, account: str) -> None:
-        """Queue the lane's ranges that are neither queued nor in flight (a split range's stale
-        entry is dropped); parts walked with a cursor first, then the newest."""
-        lane = run.plan.lanes[account]
-        kept = [(a, p) for a, p in run.ready if a != account or p in lane.remaining]
-        queued = {p for a, p in kept if a == account} | self._in_flight(run, account)
-        newcomers = sorted(
-            (p for p in lane.remaining if p not in queued), key=lambda p: (p.cursor is None, -p.lt)
-        )
-        run.ready = deque([*kept, *((account, part) for part in newcomers)])
+    def _queue_lane(self, run: StreamRun, account: str) -> None:
+        run.queue_lane(account, self._in_flight(run, account))
 
     def _fail(self, job: _Job, error: BaseException) -> list[Message]:
         run, name = job.run, job.run.plan.name
@@ -341,6 +316,7 @@ class BackfillRunner:
                 return [connection_status(False, str(error), failure_kind_of(error))]
             case ErrorScope.STREAM_SKIP:
                 run.skipped[job.account] = str(error)
+                run.settle(job.account)
                 self._drop_lane_work(run, job.account)
                 return self._finish_if_done(run)
             case _:
@@ -372,9 +348,9 @@ class BackfillRunner:
         self._queue_lane(run, job.account)
         return messages
 
-    def _finish_if_done(self, run: _StreamRun) -> list[Message]:
+    def _finish_if_done(self, run: StreamRun) -> list[Message]:
         """The stream's terminal status once every lane is complete or skipped."""
-        if run.finished or not all(run.lane_done(account) for account in run.plan.lanes):
+        if run.finished or run.open_accounts:
             return []
         self._retire(run)
         name = run.plan.name
@@ -391,17 +367,17 @@ class BackfillRunner:
             messages.append(stream_complete(name))
         return messages
 
-    def _retire(self, run: _StreamRun) -> None:
+    def _retire(self, run: StreamRun) -> None:
         run.finished = True
-        run.ready.clear()
+        run.clear()
         if run in self._active:
             self._active.remove(run)
         for task, job in self._tasks.items():
             if job.run is run:
                 task.cancel()
 
-    def _drop_lane_work(self, run: _StreamRun, account: str) -> None:
-        run.ready = deque(item for item in run.ready if item[0] != account)
+    def _drop_lane_work(self, run: StreamRun, account: str) -> None:
+        run.drop_lane(account)
         for task, job in self._tasks.items():
             if job.run is run and job.account == account:
                 task.cancel()

@@ -9,7 +9,9 @@ engine sets ``lt`` to the run's frozen ``time_ceiling`` when the run has an id.)
 A stored checkpoint is re-aimed at the new window (``backfill_state.reconcile``): a finished
 backfill whose window grows lists only the new time. A stored value that is not a checkpoint (an
 old event state) is ignored with a warning and the stream starts over; a stream whose objects have
-no ``created`` and whose list cannot filter by it is listed whole on every run.
+no ``created`` and whose list cannot filter by it is listed whole again only when its window
+moved (a new run): within a run every batch asks for the same window, so a lane that completed it
+is never listed again (the old design re-listed it in every batch, for every account).
 
 A checkpoint that records the server refusing ``created`` filters (``created_filter_refused``)
 plans the stream as one whose list cannot filter by ``created``: listed newest first with the
@@ -90,8 +92,14 @@ def plan_stream(
     now: int,
     backfill_limit: int | None,
     restart: bool = False,
+    tagged: bool | None = None,
 ) -> tuple[StreamPlan, list[str]]:
-    """The stream's plan and any warnings (a discarded checkpoint). ``restart`` ignores ``stored``."""
+    """The stream's plan and any warnings (a discarded checkpoint). ``restart`` ignores ``stored``.
+
+    ``accounts`` are the accounts this stream is read for (platform first); ``tagged`` says
+    whether the read has Connect accounts at all (default: more than one account here), so a
+    stream read for the platform alone keeps the account-tagged shape of its siblings.
+    """
     warnings: list[str] = []
     platform = accounts[0].id
     refused = created_filter_refused(stored)
@@ -110,7 +118,7 @@ def plan_stream(
     for account in accounts:
         window = requested_window(configured, account, now)
         lane = prior.get(account.id)
-        if lane is None or (_lists_whole(definition) and lane.complete):
+        if lane is None or (_lists_whole(definition) and lane.complete and lane.accounted != window):
             lanes[account.id] = fresh_lane(window)
         else:
             lanes[account.id] = reconcile(lane, window)
@@ -118,7 +126,8 @@ def plan_stream(
     for lane in lanes.values():
         if limit is not None and lane.listed >= limit:
             lane.remaining.clear()  # the stream already listed all it may
-    tagged = len(accounts) > 1
+    if tagged is None:
+        tagged = len(accounts) > 1
     plan = StreamPlan(
         definition=definition,
         lanes=lanes,

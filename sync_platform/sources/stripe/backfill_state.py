@@ -26,6 +26,7 @@ mutable object with the running backfill (reference bug #4).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -118,7 +119,9 @@ def reconcile(lane: LaneState, window: Window) -> LaneState:
 # --- JSON -----------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _iso(seconds: int) -> str:
+    """Cached: a Connect checkpoint repeats the same few window ends for every account."""
     return iso(from_unix(seconds))
 
 

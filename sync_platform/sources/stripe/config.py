@@ -10,12 +10,12 @@ is how the pipeline store finds and seals them.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from sync_platform.errors import ConfigError
-from sync_platform.sources.stripe.catalog import API_VERSION
+from sync_platform.sources.stripe.catalog import API_VERSION, UnknownStripeStreamError, stream_by_name
 
 DEFAULT_BASE_URL = "https://api.stripe.com"
 LIVE_RATE_LIMIT = 80.0
@@ -29,6 +29,13 @@ URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
+# What connected accounts commonly hold data in (direct charges, their customers and billing,
+# payouts): a selected stream outside this set is read for the platform account only, so a
+# product a connected account does not use costs nothing per account (see docs, Connect).
+DEFAULT_CONNECTED_STREAMS = (
+    "charge", "customer", "dispute", "invoice", "payment_intent", "payout", "price", "product",
+    "refund", "subscription",
+)  # fmt: skip
 
 
 class StripeSourceConfig(BaseModel):
@@ -52,6 +59,13 @@ class StripeSourceConfig(BaseModel):
         default_factory=list,
         description="Connect accounts to sync too (each read with the Stripe-Account header).",
         json_schema_extra={"uniqueItems": True},
+    )
+    connected_streams: list[str] | Literal["all"] = Field(
+        default_factory=lambda: list(DEFAULT_CONNECTED_STREAMS),
+        description=(
+            "Streams read for each connected account (the platform account reads every selected stream); "
+            '"all" reads every selected stream for every account.'
+        ),
     )
     api_version: str = Field(
         default=API_VERSION,
@@ -113,6 +127,21 @@ class StripeSourceConfig(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("lists an account twice")
         return value
+
+    @field_validator("connected_streams")
+    @classmethod
+    def _known_streams(cls, value: list[str] | str) -> list[str] | str:
+        if isinstance(value, list):
+            for name in value:
+                try:
+                    stream_by_name(name)
+                except UnknownStripeStreamError as error:
+                    raise ValueError(str(error)) from None
+        return value
+
+    def reads_for_connected(self, stream: str) -> bool:
+        """Whether ``stream`` is read for connected accounts (``connected_streams``)."""
+        return self.connected_streams == "all" or stream in self.connected_streams
 
     @property
     def is_live(self) -> bool:

@@ -33,7 +33,13 @@ from sync_platform.protocol import (
     stream_error,
     to_unix,
 )
-from sync_platform.sources.stripe.accounts import ACCOUNT_PATH, platform_account_id, resolve_accounts
+from sync_platform.sources.stripe.accounts import (
+    ACCOUNT_PATH,
+    KNOWN_ACCOUNTS,
+    known_accounts,
+    platform_account_id,
+    resolve_accounts,
+)
 from sync_platform.sources.stripe.backfill import BackfillRunner
 from sync_platform.sources.stripe.backfill_plan import plan_stream
 from sync_platform.sources.stripe.backfill_state import STREAM_STATE_SCHEMA
@@ -215,7 +221,14 @@ class StripeSource:
             if input is not None:
                 platform = await platform_account_id(client, config)
             else:
-                accounts, warnings = await resolve_accounts(client, config)
+                resolved = await resolve_accounts(
+                    client,
+                    config,
+                    list(config.connected_accounts),
+                    known=known_accounts(global_state.get(KNOWN_ACCOUNTS)),
+                    max_concurrency=config.max_concurrency,
+                )
+                accounts, warnings = resolved.accounts, resolved.warnings
         except StripeApiError as error:
             yield connection_status(False, str(error), error.failure_kind)
             return
@@ -234,6 +247,9 @@ class StripeSource:
             return
         for warning in warnings:
             yield log(LogLevel.WARN, warning)
+        if resolved.learned:  # remembered, so no later batch looks these accounts up again
+            known = known_accounts(global_state.get(KNOWN_ACCOUNTS))
+            yield global_state.update({KNOWN_ACCOUNTS: {**known, **resolved.learned}})
         now = to_unix(self.clock.now())
         backfills = [item for item in selected if item[1].sync_mode is SyncMode.FULL_REFRESH]
         if backfills:
@@ -245,9 +261,10 @@ class StripeSource:
                     definition,
                     configured,
                     stored_streams.get(definition.name),
-                    accounts,
+                    accounts if config.reads_for_connected(definition.name) else accounts[:1],
                     now=now,
                     backfill_limit=config.backfill_limit,
+                    tagged=len(accounts) > 1,
                 )
                 for warning in plan_warnings:
                     yield log(LogLevel.WARN, warning, {"stream": definition.name})

@@ -1,0 +1,146 @@
+"""Connect at the cost of its data: requests follow pages of data, never accounts x streams x batches.
+
+Each test reads the emulator's request log: what the source asked for is the cost a user pays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from sync_platform.destinations.fixture import EchoDestination
+from sync_platform.emulator import RunningEmulator
+from sync_platform.engine import ConnectorRegistry, Engine
+from sync_platform.engine.registry import BUILTIN_SOURCES
+from sync_platform.errors import ConfigError
+from sync_platform.protocol import PipelineConfig, RunStatus, SyncState
+from sync_platform.sources.stripe import stream_by_name
+from sync_platform.sources.stripe.accounts import KNOWN_ACCOUNTS
+from sync_platform.sources.stripe.config import parse_config
+from sync_platform_tests.sources.stripe.conftest import live_ids, source_config
+
+# customer filters by `created`; quote cannot be filtered but has `created`; payment_link has neither
+STREAMS = ["customer", "quote", "payment_link"]
+
+
+@pytest.fixture
+def echo() -> EchoDestination:
+    return EchoDestination()
+
+
+@pytest.fixture
+def engine(echo: EchoDestination) -> Engine:
+    registry = ConnectorRegistry(
+        sources={"stripe": BUILTIN_SOURCES["stripe"]}, destinations={"echo": lambda: echo}
+    )
+    return Engine(registry)
+
+
+@pytest.fixture
+def platform(stripe_emulator_factory: Callable[..., RunningEmulator]) -> RunningEmulator:
+    return stripe_emulator_factory(objects=120, connected_accounts=5, connected_objects=120, seed=11)
+
+
+def pipeline(emulator: RunningEmulator, streams: list[str], **config: object) -> PipelineConfig:
+    created = emulator.store.account(None).account_object["created"]
+    stripe = source_config(
+        emulator,
+        account_id=emulator.account_id,
+        account_created=created,
+        connected_accounts=emulator.connected_account_ids,
+        **config,
+    )
+    return PipelineConfig.model_validate(
+        {
+            "source": {"type": "stripe", "stripe": stripe},
+            "destination": {"type": "echo", "echo": {}},
+            "streams": [{"name": name} for name in streams],
+        }
+    )
+
+
+def run(
+    engine: Engine, config: PipelineConfig, state: SyncState | None, run_id: str
+) -> tuple[SyncState, int]:
+    """Every batch of one run (one checkpoint each, so the run takes many batches); the final
+    state and the number of batches."""
+    batches = 0
+    while True:
+        eof = asyncio.run(engine.sync_batch(config, state=state, run_id=run_id, state_limit=1))
+        assert eof.status is not RunStatus.FAILED, eof.error
+        assert eof.ending_state is not None
+        state, batches = eof.ending_state, batches + 1
+        if not eof.has_more:
+            assert batches > 10  # the run really was cut into many batches
+            return state, batches
+
+
+def gets(emulator: RunningEmulator) -> Counter[tuple[str, str | None]]:
+    return Counter((e.path, e.account) for e in emulator.requests.entries() if e.method == "GET")
+
+
+def test_a_run_in_many_batches_lists_each_account_stream_once_and_looks_each_account_up_once(
+    engine: Engine, echo: EchoDestination, platform: RunningEmulator
+) -> None:
+    """Streams with and without `created` filters: a lane that completed is never listed again in
+    a later batch of the run, and `/v1/account` is asked once per connected account, ever.
+
+    The engine ends a batch at the first data message after its last checkpoint, so the page
+    fetched for that message is fetched again by the next batch: one request per batch, at most
+    ``max_concurrency``, here one. The old design listed every lane without `created` again in
+    every batch."""
+    config = pipeline(platform, STREAMS, connected_streams="all", max_concurrency=1)
+    state, batches = run(engine, config, None, "run-1")
+    accounts = [None, *platform.connected_account_ids]
+    requests = gets(platform)
+    lists = {stream_by_name(name).list_path for name in STREAMS}
+    for path in lists:
+        for account in accounts:
+            assert 1 <= requests[(path, account)] <= 2, (path, account)  # each lane holds one page
+    listed = sum(n for (path, _), n in requests.items() if path in lists)
+    assert listed <= len(lists) * len(accounts) + batches
+    assert {account for path, account in requests if path == "/v1/account"} == set(accounts[1:])
+    assert all(requests[("/v1/account", a)] == 1 for a in accounts[1:])
+    assert set(state.source.global_[KNOWN_ACCOUNTS]) == set(accounts[1:])
+    expected = Counter(
+        (name, object_id)
+        for name in STREAMS
+        for account in accounts
+        for object_id in live_ids(platform, name, account_id=account)
+    )
+    assert (
+        Counter((m.record.stream, m.record.data["id"]) for m in echo.received if m.type == "record")
+        == expected
+    )
+
+    platform.requests.clear()
+    run(engine, config, state, "run-2")  # a later run lists only its new time, once per lane
+    again = gets(platform)
+    assert not any(path == "/v1/account" for path, _ in again)
+    assert max(again.values()) <= 2
+
+
+def test_connected_accounts_read_only_their_stream_set(engine: Engine, platform: RunningEmulator) -> None:
+    """Streams outside `connected_streams` cost connected accounts nothing; the platform reads all."""
+    config = pipeline(platform, ["customer", "coupon"], connected_streams=["customer"])
+    run_once = asyncio.run(engine.sync_batch(config, state=None, run_id="r", state_limit=None))
+    assert run_once.status is RunStatus.SUCCEEDED
+    requests = gets(platform)
+    assert requests[("/v1/coupons", None)] == 1
+    assert not any(path == "/v1/coupons" and account for path, account in requests)
+    assert all(requests[("/v1/customers", a)] == 1 for a in platform.connected_account_ids)
+
+
+def test_the_default_connected_stream_set_leaves_rare_products_out() -> None:
+    config = parse_config({"api_key": "sk_test_abc"})
+    assert config.reads_for_connected("charge")
+    assert not config.reads_for_connected("issuing_card")
+    assert parse_config({"api_key": "sk_test_abc", "connected_streams": "all"}).reads_for_connected("quote")
+
+
+def test_an_unknown_connected_stream_is_a_config_error_naming_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"connected_streams.*Did you mean 'customer'"):
+        parse_config({"api_key": "sk_test_abc", "connected_streams": ["customers"]})
