@@ -36,10 +36,10 @@ def emulator_group() -> None:
 )
 @click.option(
     "--connected-accounts",
-    type=click.IntRange(0, 100),
+    type=click.IntRange(0, 10_000),
     default=0,
     show_default=True,
-    help="Connect accounts with their own data (chosen by the Stripe-Account header).",
+    help="Connect accounts with their own small data, built on first use (chosen by Stripe-Account).",
 )
 @click.option(
     "--api-key",
@@ -95,10 +95,14 @@ def serve_command(
         click.echo(f"Stripe emulator listening on {base_url}")
         click.echo(f"Secret key: {emulator.secret_key}")
         click.echo(f"Account: {emulator.account_id}")
-        for account_id in emulator.connected_account_ids:
+        connected = emulator.connected_account_ids
+        for account_id in connected[:10]:
             click.echo(f"Connected account: {account_id}")
+        if len(connected) > 10:  # GET /v1/accounts lists them all
+            click.echo(f"... and {len(connected) - 10:,} more connected accounts (GET /v1/accounts)")
         click.echo(
-            "Admin API: POST /_emulator/objects/<stream>, /_emulator/faults, /_emulator/reset. Ctrl-C stops."
+            "Admin API: POST /_emulator/objects/<stream>, /_emulator/connect/authorize|deauthorize, "
+            "/_emulator/faults, /_emulator/reset. Ctrl-C stops."
         )
 
     serve(emulator, host=host, port=port, on_listening=announce)

@@ -59,6 +59,19 @@ def admin_routes(emulator: Emulator) -> list[Route]:
         )
         return JSONResponse({"object": result.object, "event": result.event})
 
+    async def connect(request: Request) -> Response:
+        body = await _json(request)
+        account = body.get("account")
+        if request.path_params["action"] == "authorize":
+            result = emulator.authorize_account(account)
+        elif request.path_params["action"] == "deauthorize" and isinstance(account, str):
+            result = emulator.deauthorize_account(account)
+        else:
+            raise EmulatorError(
+                'Use POST /_emulator/connect/authorize {"account"?} or .../deauthorize {"account"}.'
+            )
+        return JSONResponse({"object": result.object, "event": result.event})
+
     async def faults(request: Request) -> Response:
         if request.method == "POST":
             body = await _json(request)
@@ -117,7 +130,7 @@ def admin_routes(emulator: Emulator) -> list[Route]:
                 account_id: {
                     name: len(table.index) for name, table in account.tables.items() if len(table.index)
                 }
-                for account_id, account in emulator.store.accounts.items()
+                for account_id, account in ((a.account_id, a) for a in emulator.store.accounts.loaded())
             }
         summary = {"account_id": emulator.account_id, "connected_account_ids": emulator.connected_account_ids}
         return JSONResponse({**summary, "objects": accounts})
@@ -126,6 +139,7 @@ def admin_routes(emulator: Emulator) -> list[Route]:
         Route(f"{PREFIX}/objects/{{stream}}", create, methods=["POST"]),
         Route(f"{PREFIX}/objects/{{stream}}/{{object_id}}", update, methods=["POST"]),
         Route(f"{PREFIX}/objects/{{stream}}/{{object_id}}", delete, methods=["DELETE"]),
+        Route(f"{PREFIX}/connect/{{action}}", connect, methods=["POST"]),
         Route(f"{PREFIX}/faults", faults, methods=["GET", "POST"]),
         Route(f"{PREFIX}/clock", clock, methods=["GET", "POST"]),
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),

@@ -23,7 +23,10 @@ class EmulatorConfig(BaseModel):
         default_factory=dict, description="Exact object counts for named streams (the rest share `objects`)."
     )
     connected_accounts: int = Field(
-        default=0, ge=0, le=100, description="Connect accounts with their own data."
+        default=0,
+        ge=0,
+        le=10_000,
+        description="Connect accounts with their own data (built when first used, so start-up stays fast).",
     )
     connected_objects: int | None = Field(default=None, ge=0, description="Objects per connected account.")
     api_keys: tuple[SecretStr, ...] = Field(

@@ -14,6 +14,7 @@ from typing import Any
 
 from sync_platform.emulator.auth import KeyRing, new_test_key
 from sync_platform.emulator.config import EmulatorConfig
+from sync_platform.emulator.connect_events import authorize, deauthorize
 from sync_platform.emulator.errors import EmulatorError
 from sync_platform.emulator.faults import FaultConfig, FaultInjector
 from sync_platform.emulator.generator import generate_dataset
@@ -147,7 +148,7 @@ class Emulator:
         Stripe makes an event listable a little after its second: a poll in between misses them
         and the next poll's overlap must find them. Webhooks are sent as usual."""
         with self.store.lock:
-            logs = [account.events for account in self.store.accounts.values()]
+            logs = [account.events for account in self.store.accounts.loaded()]
             for log in logs:
                 log.listing_held = True
         try:
@@ -171,6 +172,16 @@ class Emulator:
         self.faults.configure(self.config.faults)
         self.requests.clear()
         self._load()
+
+    # Connect --------------------------------------------------------------------------------------
+
+    def authorize_account(self, account_id: str | None = None) -> MutationResult:
+        """A new connected account (or ``account_id`` again): ``account.application.authorized``."""
+        return authorize(self.store, self.mutator, self.config.dataset_config(), account_id)
+
+    def deauthorize_account(self, account_id: str) -> MutationResult:
+        """Disconnect ``account_id``: ``account.application.deauthorized``, then 403 for its requests."""
+        return deauthorize(self.store, self.mutator, account_id)
 
     # Faults ---------------------------------------------------------------------------------------
 

@@ -93,9 +93,21 @@ class GeneratedAccount:
 
 @dataclass
 class GeneratedDataset:
+    """The platform's data, generated up front, and the ids of its connected accounts, whose data
+    is made when first asked for (``connected_account``), so 10,000 accounts start in a second."""
+
     config: DatasetConfig
     platform: GeneratedAccount
-    connected: list[GeneratedAccount]
+    connected_ids: list[str]
+
+    def connected_account(self, account_id: str) -> GeneratedAccount:
+        from sync_platform.emulator.connected import connected_account  # it builds on this module
+
+        return connected_account(self.config, account_id)
+
+    @property
+    def connected(self) -> list[GeneratedAccount]:
+        return [self.connected_account(account_id) for account_id in self.connected_ids]
 
     def accounts(self) -> list[GeneratedAccount]:
         return [self.platform, *self.connected]
@@ -130,14 +142,19 @@ def generate_dataset(config: DatasetConfig) -> GeneratedDataset:
     platform = _AccountGenerator(
         config, platform_id, plan_counts(config.objects, dict(config.counts))
     ).generate()
-    connected: list[GeneratedAccount] = []
-    per_account = config.connected_objects if config.connected_objects is not None else config.objects // 4
-    for connected_id in connected_ids:
-        generator = _AccountGenerator(config, connected_id, plan_counts(per_account), connected=True)
-        connected.append(generator.generate())
-    platform.objects["account"] = [account.account_object for account in connected]
-    platform.created_times["account"] = [int(account.account_object["created"]) for account in connected]
-    return GeneratedDataset(config=config, platform=platform, connected=connected)
+    from sync_platform.emulator.connected import account_object  # it builds on this module
+
+    accounts = sorted((account_object(config, i) for i in connected_ids), key=lambda a: int(a["created"]))
+    platform.objects["account"] = accounts
+    platform.created_times["account"] = [int(account["created"]) for account in accounts]
+    return GeneratedDataset(config=config, platform=platform, connected_ids=connected_ids)
+
+
+def account_generator(
+    config: DatasetConfig, account_id: str, counts: Mapping[str, int], *, connected: bool = False
+) -> _AccountGenerator:
+    """The generator of one account's data (``connected`` builds templates of connected accounts)."""
+    return _AccountGenerator(config, account_id, counts, connected=connected)
 
 
 class _AccountGenerator:

@@ -249,6 +249,11 @@ class Mutator:
             )
         return plain, children
 
+    def record(self, account: AccountData, spec: EventSpec, request_id: str | None = None) -> dict[str, Any]:
+        """Record an event that no object change made (a Connect authorization) and send it."""
+        with self.store.lock:
+            return self._record(account, spec, request_id)
+
     def _record(self, account: AccountData, spec: EventSpec, request_id: str | None) -> dict[str, Any]:
         account_id = account.account_id if account.account_id != self.store.platform_account_id else None
         event = build_event(

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sync_platform.emulator.account_directory import AccountDirectory
 from sync_platform.emulator.errors import ApiError, resource_missing
 from sync_platform.emulator.event_log import EventLog
 from sync_platform.emulator.listing import PageRequest, SortedIndex, SortKey, select_page
@@ -100,7 +101,11 @@ class EmulatorStore:
 
     def __init__(self, accounts: Mapping[str, AccountData], platform_account_id: str) -> None:
         self.lock = threading.RLock()
-        self.accounts = dict(accounts)
+        self.accounts: AccountDirectory = (
+            accounts
+            if isinstance(accounts, AccountDirectory)
+            else AccountDirectory(accounts.values(), (), lambda account_id: accounts[account_id])
+        )
         self.platform_account_id = platform_account_id
 
     def account(self, account_id: str | None) -> AccountData:
