@@ -21,7 +21,6 @@ import argparse
 import copy
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -77,13 +76,8 @@ def checkpoint(pipeline_index: int) -> dict[str, Any]:
 @contextmanager
 def serving(services: Services) -> Iterator[str]:
     server = ServiceServer(create_service_app(services), sock=bind_socket("127.0.0.1", 0))
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        thread.join(20)
+    with server.in_background("service", 20) as url:
+        yield url
 
 
 def timed(call: Callable[[], Any]) -> float:

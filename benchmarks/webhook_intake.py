@@ -26,7 +26,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -278,38 +277,42 @@ def main() -> None:
     with embedded_postgres(workdir / "pgdata", delete_on_exit=True) as url:
         store = _store_with_pipelines(url, schema, environ)
         sock = bind_socket("127.0.0.1", 0)
-        server = WebhookServer(create_app(store), sock=sock)
-        thread = threading.Thread(target=server.serve, daemon=True)
-        thread.start()
         host, port = sock.getsockname()[:2]
         try:
-            _phase(
-                "warmup", host, port, url, schema, events=2000, concurrency=args.concurrency, rate=0, dup=0
-            )
-            rows = [
+            with WebhookServer(create_app(store), sock=sock).in_background("webhook-receiver", 30):
                 _phase(
-                    "closed",
+                    "warmup",
                     host,
                     port,
                     url,
                     schema,
-                    events=args.events,
+                    events=2000,
                     concurrency=args.concurrency,
                     rate=0,
-                    dup=args.duplicates,
+                    dup=0,
                 )
-            ]
-            for rate in (float(r) for r in args.rates.split(",") if r.strip()):
-                rows.append(
+                rows = [
                     _phase(
-                        "open", host, port, url, schema,
-                        events=int(rate * args.seconds / (1 + args.duplicates)), concurrency=64,
-                        rate=rate, dup=args.duplicates,
+                        "closed",
+                        host,
+                        port,
+                        url,
+                        schema,
+                        events=args.events,
+                        concurrency=args.concurrency,
+                        rate=0,
+                        dup=args.duplicates,
                     )
-                )  # fmt: skip
+                ]
+                for rate in (float(r) for r in args.rates.split(",") if r.strip()):
+                    rows.append(
+                        _phase(
+                            "open", host, port, url, schema,
+                            events=int(rate * args.seconds / (1 + args.duplicates)), concurrency=64,
+                            rate=rate, dup=args.duplicates,
+                        )
+                    )  # fmt: skip
         finally:
-            server.stop()
-            thread.join(timeout=30)
             store.close()
     print(
         "| phase | load | requests | seconds | 200s/s | p50 ms | p99 ms | max ms | lost | duplicated rows |"

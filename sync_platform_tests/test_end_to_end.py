@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -77,16 +76,9 @@ def free_port() -> int:
 def receiver(pg_app: tuple[str, dict[str, str]]) -> Iterator[str]:
     app_url, environ = pg_app
     with PipelineStore(app_url, environ=environ) as store:
-        sock = bind_socket("127.0.0.1", 0)
-        server = WebhookServer(create_app(store), sock=sock)
-        thread = threading.Thread(target=server.serve, daemon=True)
-        thread.start()
-        try:
-            yield server.url
-        finally:
-            server.stop()
-            thread.join(10)
-            sock.close()
+        server = WebhookServer(create_app(store), sock=bind_socket("127.0.0.1", 0))
+        with server.in_background("webhook-receiver") as url:
+            yield url
 
 
 @pytest.fixture

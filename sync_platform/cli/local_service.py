@@ -8,7 +8,6 @@ stack stops, so ``make dev`` leaves no token behind.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,14 +43,9 @@ def local_service(stack: LocalStack, *, dagster_url: str) -> Iterator[LocalServi
     tokens = ApiTokens(stack.store)
     issued = tokens.create(f"dev {datetime.now(UTC):%Y-%m-%d %H:%M:%S}", TokenScope.ADMIN)
     sock = bind_socket("127.0.0.1", _stable_port(DEFAULT_PORT, "pipeline console"))
-    server = ServiceServer(create_service_app(services), sock=sock)
-    thread = threading.Thread(target=server.serve, name="service", daemon=True)
-    thread.start()
     try:
-        yield LocalService(server.url, issued.secret)
+        with ServiceServer(create_service_app(services), sock=sock).in_background("service") as url:
+            yield LocalService(url, issued.secret)
     finally:
-        server.stop()
-        thread.join(15)
-        sock.close()
         tokens.revoke(issued.token.id)
         history.close()

@@ -25,7 +25,6 @@ import logging
 import os
 import shutil
 import socket
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -183,15 +182,8 @@ def _receiver(store: PipelineStore) -> Iterator[str]:
     from sync_platform.webhooks.server import WebhookServer, bind_socket
 
     sock = bind_socket("127.0.0.1", _stable_port(RECEIVER_PORT, "webhook receiver"))
-    server = WebhookServer(create_app(store), sock=sock)
-    thread = threading.Thread(target=server.serve, name="webhook-receiver", daemon=True)
-    thread.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        thread.join(15)
-        sock.close()
+    with WebhookServer(create_app(store), sock=sock).in_background("webhook-receiver") as url:
+        yield url
 
 
 @contextmanager

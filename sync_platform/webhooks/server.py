@@ -13,6 +13,9 @@ and the lifespan logs the final counts; a second Ctrl-C forces the exit.
 from __future__ import annotations
 
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 from starlette.applications import Starlette
@@ -77,6 +80,23 @@ class WebhookServer:
     def stop(self) -> None:
         """Ask the server to shut down gracefully (thread-safe; ``serve()`` then returns)."""
         self._server.should_exit = True
+
+    @contextmanager
+    def in_background(self, name: str = "http-server", join_timeout: float = 15) -> Iterator[str]:
+        """Serve from a daemon thread until the block ends, yielding the URL; then stop, wait for
+        the thread and close the socket. A server still running after ``join_timeout`` raises
+        (when the block itself did not), since its port and connections would outlive the block."""
+        thread = threading.Thread(target=self.serve, name=name, daemon=True)
+        thread.start()
+        try:
+            yield self.url
+        finally:
+            self.stop()
+            thread.join(join_timeout)
+            if self._sock is not None:
+                self._sock.close()
+        if thread.is_alive():
+            raise RuntimeError(f"{name} did not shut down within {join_timeout:g} s")
 
 
 def run(

@@ -10,7 +10,6 @@ gspread talking to the local Sheets API with a generated service account.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -201,13 +200,8 @@ def stack(
 def receiver_url(stack: SheetsStack) -> Iterator[str]:
     """The real webhook receiver over the test's store, where the emulator delivers signed events."""
     server = WebhookServer(create_app(stack.store), sock=bind_socket("127.0.0.1", 0))
-    thread = threading.Thread(target=server.serve, name="webhook-receiver", daemon=True)
-    thread.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        thread.join(timeout=15)
+    with server.in_background("webhook-receiver") as url:
+        yield url
 
 
 # --- lifecycle and backfill ------------------------------------------------------------------------

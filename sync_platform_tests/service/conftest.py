@@ -9,7 +9,6 @@ scan everything the service ever answered for secrets.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,14 +80,8 @@ class RunningService:
 @contextmanager
 def serve_app(app: Any) -> Iterator[str]:
     """Serve ``app`` on a free 127.0.0.1 port until the block ends; yields its URL."""
-    server = ServiceServer(app, sock=bind_socket("127.0.0.1", 0))
-    thread = threading.Thread(target=server.serve, name="service", daemon=True)
-    thread.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        thread.join(20)
+    with ServiceServer(app, sock=bind_socket("127.0.0.1", 0)).in_background("service", 20) as url:
+        yield url
 
 
 @pytest.fixture

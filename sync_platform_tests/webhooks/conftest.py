@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,15 +51,11 @@ def receiver_settings() -> ReceiverSettings:
 def serve_receiver(app: Starlette, store: PipelineStore) -> Iterator[Receiver]:
     """Serve ``app`` (a receiver over ``store``) on a free 127.0.0.1 port until the block ends."""
     server = WebhookServer(app, sock=bind_socket("127.0.0.1", 0))
-    thread = threading.Thread(target=server.serve, name="webhook-receiver", daemon=True)
-    thread.start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            yield Receiver(server.url, store, client, app.state.target_cache)
-    finally:
-        server.stop()
-        thread.join(timeout=15)
-        assert not thread.is_alive(), "the receiver did not shut down"
+    with (
+        server.in_background("webhook-receiver") as url,  # raises if the receiver does not shut down
+        httpx.Client(base_url=url, timeout=10) as client,
+    ):
+        yield Receiver(url, store, client, app.state.target_cache)
 
 
 @pytest.fixture
