@@ -18,9 +18,12 @@ from sync_platform.engine.registry import BUILTIN_SOURCES
 from sync_platform.errors import ConfigError
 from sync_platform.protocol import PipelineConfig, RunStatus, SyncState
 from sync_platform.sources.stripe import stream_by_name
-from sync_platform.sources.stripe.accounts import KNOWN_ACCOUNTS
+from sync_platform.sources.stripe.accounts import KNOWN_ACCOUNTS, StripeAccount
+from sync_platform.sources.stripe.backfill_plan import plan_stream
+from sync_platform.sources.stripe.backfill_state import dump_stream_state
 from sync_platform.sources.stripe.config import parse_config
-from sync_platform_tests.sources.stripe.conftest import live_ids, source_config
+from sync_platform.sources.stripe.subdivision import Range
+from sync_platform_tests.sources.stripe.conftest import catalog_for, live_ids, source_config
 
 # customer filters by `created`; quote cannot be filtered but has `created`; payment_link has neither
 STREAMS = ["customer", "quote", "payment_link"]
@@ -144,3 +147,22 @@ def test_the_default_connected_stream_set_leaves_rare_products_out() -> None:
 def test_an_unknown_connected_stream_is_a_config_error_naming_the_field() -> None:
     with pytest.raises(ConfigError, match=r"connected_streams.*Did you mean 'customer'"):
         parse_config({"api_key": "sk_test_abc", "connected_streams": ["customers"]})
+
+
+def test_a_checkpoint_after_one_accounts_page_equals_one_rendered_from_scratch() -> None:
+    """Only the changed lane is rendered again, and the result is the full checkpoint."""
+    accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(4)]
+    configured = catalog_for(["customer"]).streams[0]
+    plan, _ = plan_stream(
+        stream_by_name("customer"), configured, None, accounts, now=1_700_000_000, backfill_limit=None
+    )
+    first = plan.checkpoint()
+    lane = plan.lanes["acct_2"]
+    part = lane.remaining[0]
+    lane.remaining[0:1] = [Range(part.gte, part.gte + 500, "cus_x"), Range(part.gte + 500, part.lt)]
+    lane.listed += 7
+    second = plan.checkpoint(changed=("acct_2",))
+    assert second == dump_stream_state(plan.lanes, tagged=True)
+    assert second != first
+    second["accounts"]["acct_1"]["listed"] = 99  # what was emitted is not the plan's own
+    assert plan.checkpoint(changed=()) == dump_stream_state(plan.lanes, tagged=True)
