@@ -7,6 +7,13 @@ the database sees one write at a time however fast pages commit, and a state rea
 about one write's time of its commit. A run killed at any moment resumes from a checkpoint at
 most a write behind its destination: in practice, each in-flight range repeats one page.
 
+A save costs time in proportion to the whole state, and a Connect platform's state holds an entry
+per account and stream (1,000 accounts x 10 streams: about 1.3 MB of JSON, ~45 ms of CPU to
+dump). Saved back to back, those writes took half the client's CPU; so after a save that took
+``d`` seconds the writer rests ``WRITE_PACING x d`` before the next one (woken at once by
+``finish``). The writer then spends at most about a tenth of the time saving, a small state is
+still saved within milliseconds of its commit, and a big one within about ten writes' time.
+
 Saves are version-checked (``expected_version``): a second writer on the same lane (which the run
 lock already prevents) would stop this one with ``ConcurrentUpdateError`` instead of interleaving.
 A save whose connection dropped during COMMIT is retried by the store; if the first attempt had
@@ -30,6 +37,7 @@ from sync_platform.protocol import SyncState
 logger = logging.getLogger(__name__)
 
 LOCK_CHECK_SECONDS = 5.0
+WRITE_PACING = 10.0  # rest this many times a save's duration before the next save
 
 
 class CheckpointWriter:
@@ -87,13 +95,15 @@ class CheckpointWriter:
             self._write(final)
 
     def _loop(self) -> None:
+        rest_until = 0.0
         while True:
             with self._changed:
-                while self._pending is None and not self._closing:
-                    self._changed.wait()
+                while not self._closing and (self._pending is None or self._monotonic() < rest_until):
+                    self._changed.wait(None if self._pending is None else rest_until - self._monotonic())
                 state, self._pending = self._pending, None
                 if state is None:
                     return
+            started = self._monotonic()
             try:
                 self._write(state)
             except BaseException as error:  # reported to the run by take_saved / finish
@@ -101,6 +111,8 @@ class CheckpointWriter:
                 with self._changed:
                     self._error = error
                 return
+            finished = self._monotonic()
+            rest_until = finished + WRITE_PACING * (finished - started)
             with self._changed:
                 self._saved.append(state)
 

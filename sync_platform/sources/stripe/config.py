@@ -29,6 +29,7 @@ URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
+AccountList = Annotated[list[AccountId], Field(json_schema_extra={"uniqueItems": True})]
 # What connected accounts commonly hold data in (direct charges, their customers and billing,
 # payouts): a selected stream outside this set is read for the platform account only, so a
 # product a connected account does not use costs nothing per account (see docs, Connect).
@@ -55,10 +56,21 @@ class StripeSourceConfig(BaseModel):
         ge=0,
         description="When the account was created (unix seconds): where backfills start. Set by `setup`.",
     )
-    connected_accounts: list[AccountId] = Field(
+    connected_accounts: AccountList | Literal["all"] = Field(
         default_factory=list,
-        description="Connect accounts to sync too (each read with the Stripe-Account header).",
+        description=(
+            'Connect accounts to sync too (each read with the Stripe-Account header), or "all": every '
+            "account the platform's /v1/accounts lists, found again by each new run."
+        ),
+    )
+    exclude_accounts: list[AccountId] = Field(
+        default_factory=list,
+        description='With connected_accounts "all": accounts never to sync.',
         json_schema_extra={"uniqueItems": True},
+    )
+    account_metadata: dict[str, str] = Field(
+        default_factory=dict,
+        description='With connected_accounts "all": only accounts whose metadata has all these values.',
     )
     connected_streams: list[str] | Literal["all"] = Field(
         default_factory=lambda: list(DEFAULT_CONNECTED_STREAMS),
@@ -123,8 +135,8 @@ class StripeSourceConfig(BaseModel):
 
     @field_validator("connected_accounts")
     @classmethod
-    def _unique_accounts(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
+    def _unique_accounts(cls, value: list[str] | str) -> list[str] | str:
+        if isinstance(value, list) and len(set(value)) != len(value):
             raise ValueError("lists an account twice")
         return value
 
@@ -138,6 +150,16 @@ class StripeSourceConfig(BaseModel):
                 except UnknownStripeStreamError as error:
                     raise ValueError(str(error)) from None
         return value
+
+    @property
+    def discovers_accounts(self) -> bool:
+        """Whether the connected accounts are found by listing ``/v1/accounts`` (``"all"``)."""
+        return self.connected_accounts == "all"
+
+    @property
+    def listed_accounts(self) -> list[str]:
+        """The connected accounts the config names (none when they are discovered)."""
+        return [] if isinstance(self.connected_accounts, str) else list(self.connected_accounts)
 
     def reads_for_connected(self, stream: str) -> bool:
         """Whether ``stream`` is read for connected accounts (``connected_streams``)."""

@@ -51,6 +51,7 @@ from sync_platform.sources.stripe.catalog import (
 )
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.config import StripeSourceConfig, config_schema, parse_config
+from sync_platform.sources.stripe.discovery import discover_accounts, run_ceiling
 from sync_platform.sources.stripe.errors import StripeApiError
 from sync_platform.sources.stripe.events import EVENTS_PATH
 from sync_platform.sources.stripe.global_state import GlobalState
@@ -114,7 +115,7 @@ class StripeSource:
         probe, params = (ACCOUNT_PATH, None) if parsed.account_id is None else (EVENTS_PATH, {"limit": 1})
         try:
             await client.get(probe, params)
-            for account in parsed.connected_accounts:
+            for account in parsed.listed_accounts:  # discovered accounts are proven by listing them
                 await client.get(probe, params, account=account)
         except StripeApiError as error:
             return ConnectionStatusPayload(
@@ -135,7 +136,9 @@ class StripeSource:
                 account_id = await platform_account_id(client, parsed)
             finally:
                 await client.close()
-        return catalog_payload([account_id, *parsed.connected_accounts])
+        if parsed.discovers_accounts:  # the set changes as accounts connect: `_account_id` stays open
+            return catalog_payload(None)
+        return catalog_payload([account_id, *parsed.listed_accounts])
 
     # --- offline hooks (engine.connectors): checked before a pipeline is stored --------------------
 
@@ -217,16 +220,18 @@ class StripeSource:
                 yield stream_error(configured.name, str(error), failure_kind_of(error))
         global_state = GlobalState(state.global_ if state is not None else None)
         stored_streams = state.streams if state is not None else {}
+        discovery = None
         try:
             if input is not None:
                 platform = await platform_account_id(client, config)
             else:
+                known = known_accounts(global_state.get(KNOWN_ACCOUNTS))
+                connected = config.listed_accounts
+                if config.discovers_accounts:
+                    discovery = await discover_accounts(client, config, global_state, run_ceiling(catalog))
+                    connected, known = discovery.ids, {**known, **discovery.created}
                 resolved = await resolve_accounts(
-                    client,
-                    config,
-                    list(config.connected_accounts),
-                    known=known_accounts(global_state.get(KNOWN_ACCOUNTS)),
-                    max_concurrency=config.max_concurrency,
+                    client, config, connected, known=known, max_concurrency=config.max_concurrency
                 )
                 accounts, warnings = resolved.accounts, resolved.warnings
         except StripeApiError as error:
@@ -247,9 +252,14 @@ class StripeSource:
             return
         for warning in warnings:
             yield log(LogLevel.WARN, warning)
+        updates: dict[str, Any] = {}
+        if discovery is not None and discovery.listed:  # this run's account set, kept for its batches
+            updates.update(discovery.checkpoint())
+            resolved.learned.update(discovery.created)
         if resolved.learned:  # remembered, so no later batch looks these accounts up again
-            known = known_accounts(global_state.get(KNOWN_ACCOUNTS))
-            yield global_state.update({KNOWN_ACCOUNTS: {**known, **resolved.learned}})
+            updates[KNOWN_ACCOUNTS] = {**known_accounts(global_state.get(KNOWN_ACCOUNTS)), **resolved.learned}
+        if updates:
+            yield global_state.update(updates)
         now = to_unix(self.clock.now())
         backfills = [item for item in selected if item[1].sync_mode is SyncMode.FULL_REFRESH]
         if backfills:
