@@ -62,4 +62,5 @@ def demo_command(objects: int, seed: int, destination: DemoDestination) -> None:
     for table in outcome_tables(outcome):
         results.print(table)
     connect = psql_command(warehouse) if warehouse and not sheets else None
-    results.print("\n".join(["", *where_to_look(outcome, connect=connect, sheets=sheets)]), markup=False)
+    closing = "\n".join(["", *where_to_look(outcome, connect=connect, sheets=sheets)])
+    results.print(closing, markup=False, soft_wrap=True)  # commands stay on one line to copy

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from sync_platform.defs.families import DestinationFamily
+from sync_platform.defs.reporting import ROW_CHECK
 from sync_platform.defs.tags import LANE_TAG, PIPELINE_TAG, TRIGGER_TAG, Lane
 
 # Maps Stripe event types (e.g. "customer.updated") to the streams they change; None = unknown.
@@ -47,12 +48,17 @@ class FamilyAssets:
         can evaluate them (after a completed backfill, rows against the objects it listed). Any other
         run that selected them would record them as skipped, hiding the backfill's result.
         """
+        keys = list(self.keys_for(streams))
         return dg.RunRequest(
             run_key=run_key,
             job_name=self.job_name,
             partition_key=pipeline_id,
-            asset_selection=list(self.keys_for(streams)),
-            asset_check_keys=None if lane is Lane.BACKFILL else [],
+            asset_selection=keys,
+            # Named, not left to Dagster's default (every check of the selected assets), which would
+            # also pull in the hourly freshness checks the job leaves out.
+            asset_check_keys=[dg.AssetCheckKey(key, ROW_CHECK) for key in keys]
+            if lane is Lane.BACKFILL
+            else [],
             tags={PIPELINE_TAG: pipeline_id, LANE_TAG: lane.value, TRIGGER_TAG: trigger, **(tags or {})},
         )
 

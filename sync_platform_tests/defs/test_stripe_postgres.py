@@ -93,6 +93,9 @@ def test_a_stripe_pipeline_is_backfilled_into_postgres_through_the_lifecycle_sen
     instance.add_dynamic_partitions(add.partitions_def_name, list(add.partition_keys))
     (request,) = tick.run_requests
     assert request.job_name == "stripe_sync_job"
+    checks = {(k.asset_key.path[-1], k.name) for k in request.asset_check_keys or []}
+    assert ("customer", "row_count_matches_source") in checks
+    assert {name for _, name in checks} == {"row_count_matches_source"}  # not the hourly freshness
 
     result = definitions.resolve_job_def("stripe_sync_job").execute_in_process(
         instance=instance, partition_key=request.partition_key, tags=dict(request.tags), raise_on_error=False
