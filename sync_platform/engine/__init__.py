@@ -30,11 +30,7 @@ from sync_platform.engine.errors import (
     UnknownConnectorError,
     UnknownStreamError,
 )
-from sync_platform.engine.operations import (
-    DEFAULT_STATE_LIMIT,
-    Engine,
-    default_soft_time_limit,
-)
+from sync_platform.engine.operations import DEFAULT_STATE_LIMIT, Engine
 from sync_platform.engine.operators import (
     Operator,
     enforce_catalog,
@@ -54,6 +50,7 @@ from sync_platform.engine.reducers import (
 )
 from sync_platform.engine.registry import ConnectorRegistry, default_registry
 from sync_platform.engine.resolve import ResolvedPipeline, resolve_pipeline
+from sync_platform.engine.sync_loop import default_soft_time_limit
 
 __all__ = [
     "DEFAULT_STATE_LIMIT",
