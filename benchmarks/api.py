@@ -133,7 +133,7 @@ def bench_sync_batch(
     }
     store.create(PipelineCreate.model_validate(document))
     runner = PipelineRunner(store, Engine(), holder="benchmark (in-process)")
-    options = RunOptions(state_limit=None, max_batches=1, full_refresh=True)
+    options = RunOptions(state_limit=None, max_batches=1, reset_state=True)
     params = {"state_limit": 0, "reset_state": True}
 
     def in_process() -> None:

@@ -120,7 +120,7 @@ class RemoteClient:
         """``POST /pipelines/{id}/sync`` as the runner's events; raises the service's refusal first."""
         params: dict[str, Any] = {
             "state_limit": options.state_limit or 0,
-            "reset_state": options.full_refresh,
+            "reset_state": options.reset_state,
             "force": options.force,
         }
         if lanes:

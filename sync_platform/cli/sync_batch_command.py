@@ -86,7 +86,7 @@ def sync_batch_command(
         time_limit=time_limit,
         max_batches=loops or None,
         streams=split_names(streams),
-        full_refresh=reset_state,
+        reset_state=reset_state,
         force=force,
         run_id=run_id,
     )

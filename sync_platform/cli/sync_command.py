@@ -198,7 +198,7 @@ def sync_command(
             state_limit=state_limit,
             time_limit=time_limit,
             streams=split_names(streams),
-            full_refresh=reset_state,
+            reset_state=reset_state,
             force=force,
             run_id=run_id,
         )

@@ -10,8 +10,12 @@ from pydantic import Field
 class SyncConfig(dg.Config):
     """Launch options for one run of a stream family's sync."""
 
-    full_refresh: bool = Field(
-        default=False, description="Forget the pipeline's backfill checkpoint and re-read every stream."
+    reset_state: bool = Field(
+        default=False,
+        description=(
+            "Forget the backfill checkpoint of the selected streams (of every stream when none is "
+            "selected) and re-read them; the CLI's --reset-state and the API's reset_state."
+        ),
     )
     state_limit: int = Field(
         default=100,

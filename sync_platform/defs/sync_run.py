@@ -135,7 +135,7 @@ class SyncRun:
             state_limit=self.config.state_limit,
             time_limit=self.config.time_limit,
             streams=subset if self.lane in (Lane.BACKFILL, Lane.RECONCILE) else None,
-            full_refresh=self.config.full_refresh,
+            reset_state=self.config.reset_state,
             run_id=self.context.run.run_id,
             retention=Retention.from_environ(os.environ),
         )

@@ -86,7 +86,7 @@ def run_request(
         state_limit=state_limit or None,
         time_limit=time_limit,
         streams=names,
-        full_refresh=reset_state,
+        reset_state=reset_state,
         force=force,
         run_id=run_id,
     )

@@ -244,7 +244,7 @@ def test_setup_saves_the_new_spreadsheet_id_on_the_pipeline_and_a_second_run_reu
     assert stored["service_account_json"] == {"env": SHEETS_KEY_ENV}  # still a reference, not a copy
     before = {stream: stack.tab(pipeline_id, stream) for stream in STREAMS}
 
-    again = stack.execute(_backfill_request(pipeline_id), full_refresh=True)
+    again = stack.execute(_backfill_request(pipeline_id), reset_state=True)
 
     assert again.success, _failure(again)
     assert stack.sheets.spreadsheet_ids() == [spreadsheet_id]

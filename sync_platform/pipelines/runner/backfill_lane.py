@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 def backfill(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:
     pipeline = yield from enter_working_status(run, pipeline)
     streams = run.streams(pipeline, run.options.streams)
-    if run.options.full_refresh:
+    if run.options.reset_state:
         forget_backfill_of(run, pipeline, streams)
     failed: dict[str, Any] = {}
     complete, reason = False, ""

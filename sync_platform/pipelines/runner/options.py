@@ -32,7 +32,7 @@ class RunOptions:
     time_limit: float | None = None  # seconds for the whole run; it stops after the batch that crosses it
     max_batches: int | None = None  # per lane; None = until done
     streams: Sequence[str] | None = None  # a subset of the pipeline's streams (backfill, reconcile)
-    full_refresh: bool = False  # forget the backfill checkpoint of the selected streams first
+    reset_state: bool = False  # forget the backfill checkpoint of the selected streams first
     force: bool = False  # run a paused, deleted or parked pipeline anyway (statuses are left alone)
     run_id: str | None = None  # the engine run id (same id = continue where that run stopped)
     retention: Retention = field(default_factory=Retention)  # what the reconcile lane prunes

@@ -112,7 +112,7 @@ class PipelineRunner:
 
     def _default_lanes(self, pipeline: Pipeline, options: RunOptions) -> list[Lane]:
         """The pipeline's lanes now; a full refresh (or a subset of streams) means its backfill."""
-        if options.full_refresh or options.streams is not None:
+        if options.reset_state or options.streams is not None:
             return [Lane.BACKFILL]
         source = self.engine.registry.source(pipeline.source.type)
         return default_lanes(pipeline, source_keeps_current=isinstance(source, source_lanes.LiveLanes))

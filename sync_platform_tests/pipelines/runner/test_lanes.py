@@ -116,7 +116,7 @@ def test_the_poll_lane_applies_updates_and_deletes_from_the_events_api_exactly_o
     assert {entry.path for entry in emulator.requests.entries()} == {"/v1/events"}
 
 
-def test_a_full_refresh_of_two_streams_forgets_only_their_checkpoints(
+def test_a_reset_of_two_streams_forgets_only_their_checkpoints(
     store: PipelineStore, runner: PipelineRunner, emulator: RunningEmulator, pg: PgTestDatabase
 ) -> None:
     pipeline_id = create_pipeline(store, emulator, pg)
@@ -125,7 +125,7 @@ def test_a_full_refresh_of_two_streams_forgets_only_their_checkpoints(
     assert before is not None
     emulator.requests.clear()
 
-    backfill(runner, pipeline_id, streams=["customer", "invoice"], full_refresh=True)
+    backfill(runner, pipeline_id, streams=["customer", "invoice"], reset_state=True)
 
     listed = {entry.path for entry in emulator.requests.entries()}
     assert {"/v1/customers", "/v1/invoices"} <= listed
