@@ -10,9 +10,10 @@ most a write behind its destination: in practice, each in-flight range repeats o
 A save costs time in proportion to the whole state, and a Connect platform's state holds an entry
 per account and stream (1,000 accounts x 10 streams: about 1.3 MB of JSON, ~45 ms of CPU to
 dump). Saved back to back, those writes took half the client's CPU; so after a save that took
-``d`` seconds the writer rests ``WRITE_PACING x d`` before the next one (woken at once by
-``finish``). The writer then spends at most about a tenth of the time saving, a small state is
-still saved within milliseconds of its commit, and a big one within about ten writes' time.
+``d`` seconds the writer rests ``WRITE_PACING x (d - SMALL_WRITE)`` before the next one (woken at
+once by ``finish``). A small state (a save well under ``SMALL_WRITE``) is saved back to back as
+before, so a killed run still repeats about one page per range in flight; a big one is saved
+within about ten writes' time, and saving it takes at most about a tenth of the client's time.
 
 Saves are version-checked (``expected_version``): a second writer on the same lane (which the run
 lock already prevents) would stop this one with ``ConcurrentUpdateError`` instead of interleaving.
@@ -37,7 +38,8 @@ from sync_platform.protocol import SyncState
 logger = logging.getLogger(__name__)
 
 LOCK_CHECK_SECONDS = 5.0
-WRITE_PACING = 10.0  # rest this many times a save's duration before the next save
+WRITE_PACING = 10.0  # rest this many times a big save's duration (beyond SMALL_WRITE) before the next
+SMALL_WRITE = 0.05  # seconds: saves shorter than this are never paced
 
 
 class CheckpointWriter:
@@ -112,7 +114,7 @@ class CheckpointWriter:
                     self._error = error
                 return
             finished = self._monotonic()
-            rest_until = finished + WRITE_PACING * (finished - started)
+            rest_until = finished + WRITE_PACING * max(0.0, finished - started - SMALL_WRITE)
             with self._changed:
                 self._saved.append(state)
 

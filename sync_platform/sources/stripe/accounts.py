@@ -16,17 +16,22 @@ a small account costs no more. A failed lookup is not remembered, so the next re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sync_platform.errors import FailureKind
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.config import StripeSourceConfig
 from sync_platform.sources.stripe.errors import StripeApiError, StripeAuthError
 
+if TYPE_CHECKING:  # the backfill plan builds on this module's StripeAccount
+    from sync_platform.sources.stripe.backfill_plan import StreamPlan
+
 STRIPE_LAUNCH = 1_293_840_000  # 2011-01-01T00:00:00Z
 ACCOUNT_PATH = "/v1/account"
 KNOWN_ACCOUNTS = "accounts"  # global-state key: {account id: created (unix seconds)}
+ACCOUNT_ERRORS = "account_errors"  # global-state key: {account id: {"cause", "failure_kind"}}
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,22 @@ async def resolve_accounts(
         created = known.get(account_id, learned.get(account_id, STRIPE_LAUNCH))
         accounts.append(StripeAccount(account_id, created if created > 0 else STRIPE_LAUNCH, account_id))
     return ResolvedAccounts(accounts, learned, warnings)
+
+
+def account_errors(
+    stored: Any, plans: Iterable[StreamPlan], failures: Mapping[str, tuple[str, FailureKind]]
+) -> dict[str, dict[str, str]]:
+    """The parked Connect accounts after a backfill read: the stored ones this read did not try
+    again (every lane of theirs was complete), plus this read's failures. An account that was
+    read again without failing is healthy again."""
+    tried = {account for plan in plans for account in plan.lanes}
+    kept = {
+        account: dict(entry)
+        for account, entry in (stored.items() if isinstance(stored, Mapping) else ())
+        if account not in tried and isinstance(entry, Mapping)
+    }
+    kept.update({a: {"cause": cause, "failure_kind": str(kind)} for a, (cause, kind) in failures.items()})
+    return kept
 
 
 def _created(data: Mapping[str, object], configured: int | None) -> int:

@@ -17,14 +17,15 @@ share of the useful concurrency (rate x round trip, divided among every stream o
 not done, waiting ones included), so many small streams run side by side instead of one stream
 taking every slot. Once a lane's pages have shown a density, a waiting range that density says
 holds several pages is split without a request when the lane falls below its share
-(``_rebalance``). Every range ends with a part-filled page, so ranges are only made on evidence.
-A stream with a ``backfill_limit`` reads newest first without splitting and stops at exactly that
-many objects.
+(``_rebalance``). Ranges are only made on evidence. A stream with a ``backfill_limit`` reads
+newest first without splitting and stops at exactly that many objects.
 
-Failures stay within their stream: a stream Stripe will not list for this account is skipped
-(``stream_status: skip``), any other failure ends that stream with ``stream_status: error`` after
-its last good checkpoint, and other streams go on. A refused key ends the read with
-``connection_status: failed``. Both carry the failure's kind (``failure_kind``), from its error.
+Failures stay within their stream, and with Connect within their account: a stream Stripe will
+not list for an account is skipped for it (``stream_status: skip`` when no account can), any other
+failure parks that account's lane with its cause (``account_failures``; the lane stays open for a
+later read) while the other accounts complete, and a stream of one lane ends with
+``stream_status: error`` after its last good checkpoint. A refused key ends the read with
+``connection_status: failed``. All carry the failure's kind (``failure_kind``).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from sync_platform.protocol import (
 )
 from sync_platform.redaction import redact
 from sync_platform.sources.stripe.backfill_plan import StreamPlan
-from sync_platform.sources.stripe.backfill_queue import StreamRun
+from sync_platform.sources.stripe.backfill_queue import StreamRun, is_chain, lanes_summary
 from sync_platform.sources.stripe.backfill_state import union_window
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.errors import (
@@ -79,17 +80,14 @@ from sync_platform.sources.stripe.subdivision import (
 logger = logging.getLogger(__name__)
 
 
+ACCOUNT_INVALID = "account_invalid"  # Stripe's code when the platform lost access to an account
+
+
 def _splits_anywhere(plan: StreamPlan) -> bool:
     """Whether a waiting range can be split between pages: its list filters by ``created`` and its
     objects carry ``created``, so a range with a cursor always ends just above the cursor."""
     definition = plan.definition
     return definition.supports_created_filter and definition.has_created_field
-
-
-def _is_chain(part: Range) -> bool:
-    """A range being walked with its cursor that is too short to split: its pages can only come
-    one after another, so they go first (the backfill cannot end before its longest chain)."""
-    return part.cursor is not None and part.lt - part.gte < 2 * MIN_SPLIT_SECONDS
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,6 +120,9 @@ class BackfillRunner:
         self.finish_streams = finish_streams
         self.completed: set[str] = set()
         self.skipped: set[str] = set()
+        # Connect accounts parked in this read, with their cause: their lanes stay open for a later
+        # read, the other accounts complete (a revoked account is a 403 `account_invalid`)
+        self.account_failures: dict[str, tuple[str, FailureKind]] = {}
         self.connection_failed = False
         self._pending = deque(plans)
         self._pending_open = sum(1 for plan in plans for lane in plan.lanes.values() if not lane.complete)
@@ -159,7 +160,7 @@ class BackfillRunner:
         messages: list[Message] = []
         while self._pending and len(self._active) < self.max_concurrency:
             plan = self._pending.popleft()
-            run = StreamRun(plan, _is_chain)
+            run = StreamRun(plan)
             self._pending_open -= len(run.open_accounts)
             window = union_window(lane.accounted for lane in plan.lanes.values())
             time_range = OpenTimeRange(gte=from_unix(window.gte), lt=from_unix(window.lt))
@@ -186,7 +187,7 @@ class BackfillRunner:
                     part,
                     account_id=account,
                     stripe_account=plan.accounts[account].stripe_account,
-                    urgent=_is_chain(part),
+                    urgent=is_chain(part),
                 ),
                 name=f"backfill {plan.name} {account} [{part.gte}, {part.lt})",
             )
@@ -316,6 +317,8 @@ class BackfillRunner:
                 return [connection_status(False, str(error), failure_kind_of(error))]
             case ErrorScope.STREAM_SKIP:
                 run.skipped[job.account] = str(error)
+                if isinstance(error, StripeApiError) and error.code == ACCOUNT_INVALID:
+                    self.account_failures[job.account] = (str(error), failure_kind_of(error))
                 run.settle(job.account)
                 self._drop_lane_work(run, job.account)
                 return self._finish_if_done(run)
@@ -325,6 +328,12 @@ class BackfillRunner:
                     message = redact(f"{type(error).__name__}: {error}")
                 else:
                     message = str(error)
+                if len(run.plan.lanes) > 1:  # Connect: park this account's lane, the others go on
+                    run.failed[job.account] = message
+                    self.account_failures[job.account] = (message, failure_kind_of(error))
+                    run.settle(job.account)
+                    self._drop_lane_work(run, job.account)
+                    return self._finish_if_done(run)
                 self._retire(run)
                 return [stream_error(name, message, failure_kind_of(error))]
 
@@ -357,11 +366,13 @@ class BackfillRunner:
         if run.skipped and len(run.skipped) == len(run.plan.lanes):
             self.skipped.add(name)
             return [stream_skip(name, "; ".join(dict.fromkeys(run.skipped.values())))]
+        if run.failed and len(run.failed) + len(run.skipped) == len(run.plan.lanes):
+            (account, cause), *_ = run.failed.items()  # no account could be read: the stream failed
+            return [stream_error(name, cause, self.account_failures[account][1])]
         messages: list[Message] = []
-        if run.skipped:
-            accounts = ", ".join(sorted(run.skipped))
-            skipped = f"Stream {name!r} was skipped for {accounts}: {'; '.join(run.skipped.values())}"
-            messages.append(log(LogLevel.WARN, skipped, {"stream": name}))
+        for verb, lanes in (("skipped", run.skipped), ("parked after an error", run.failed)):
+            if lanes:
+                messages.append(log(LogLevel.WARN, lanes_summary(name, verb, lanes), {"stream": name}))
         self.completed.add(name)
         if self.finish_streams:
             messages.append(stream_complete(name))

@@ -6,7 +6,7 @@ page made the read quadratic in accounts (the client spent ~8 ms of CPU per requ
 accounts). So the queue is append-only with lazy deletion: ``queued`` holds, per account, the
 ranges that are really waiting, and an entry popped from a deque counts only if it is still
 there. Ranges walked with a cursor that are too short to split (chains) wait in their own deque,
-since they go first (``_is_chain`` in ``backfill``).
+since they go first (``is_chain``).
 
 Fairness among accounts follows from the order: a lane's next range goes to the back of the queue
 once its page is checkpointed, so a huge account takes one turn per round like every tiny one,
@@ -16,13 +16,19 @@ and thousands of one-page accounts finish in the time their pages take.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sync_platform.sources.stripe.backfill_plan import StreamPlan
-from sync_platform.sources.stripe.subdivision import Range
+from sync_platform.sources.stripe.subdivision import MIN_SPLIT_SECONDS, Range
 
 Entry = tuple[str, Range]
+
+
+def is_chain(part: Range) -> bool:
+    """A range being walked with its cursor that is too short to split: its pages can only come
+    one after another, so they go first (the backfill cannot end before its longest chain)."""
+    return part.cursor is not None and part.lt - part.gte < 2 * MIN_SPLIT_SECONDS
 
 
 @dataclass(eq=False)
@@ -30,11 +36,11 @@ class StreamRun:
     """A started stream: its queues, its open lanes, and per-lane facts learned from pages."""
 
     plan: StreamPlan
-    is_chain: Callable[[Range], bool]
     ready: deque[Entry] = field(default_factory=deque)
     chains: deque[Entry] = field(default_factory=deque)
     queued: dict[str, set[Range]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # account -> reason
+    failed: dict[str, str] = field(default_factory=dict)  # account -> cause (parked alone)
     density: dict[str, float] = field(default_factory=dict)  # account -> objects/s of its last full page
     open_accounts: set[str] = field(default_factory=set)  # lanes neither complete nor skipped
     finished: bool = False
@@ -50,7 +56,7 @@ class StreamRun:
         return bool(self.ready) or bool(self.chains)
 
     def lane_done(self, account: str) -> bool:
-        return account in self.skipped or self.plan.lanes[account].complete
+        return account in self.skipped or account in self.failed or self.plan.lanes[account].complete
 
     def settle(self, account: str) -> None:
         """Count the lane as closed once it is complete or skipped."""
@@ -88,7 +94,7 @@ class StreamRun:
         queued = self.queued.setdefault(account, set())
         for part in parts:
             queued.add(part)
-            (self.chains if self.is_chain(part) else self.ready).append((account, part))
+            (self.chains if is_chain(part) else self.ready).append((account, part))
 
     def _pop(self, queue: deque[Entry]) -> Entry | None:
         while queue:
@@ -98,3 +104,14 @@ class StreamRun:
                 waiting.discard(part)
                 return account, part
         return None
+
+
+SUMMARY_ACCOUNTS = 5  # accounts a warning names before it only counts the rest
+
+
+def lanes_summary(stream: str, verb: str, lanes: dict[str, str]) -> str:
+    """One warning for many accounts, bounded: a platform of 10,000 accounts must not log 10,000."""
+    named = ", ".join(sorted(lanes)[:SUMMARY_ACCOUNTS])
+    more = f" and {len(lanes) - SUMMARY_ACCOUNTS} more" if len(lanes) > SUMMARY_ACCOUNTS else ""
+    causes = "; ".join(list(dict.fromkeys(lanes.values()))[:3])
+    return f"Stream {stream!r} was {verb} for {named}{more}: {causes}"

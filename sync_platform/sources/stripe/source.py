@@ -34,8 +34,10 @@ from sync_platform.protocol import (
     to_unix,
 )
 from sync_platform.sources.stripe.accounts import (
+    ACCOUNT_ERRORS,
     ACCOUNT_PATH,
     KNOWN_ACCOUNTS,
+    account_errors,
     known_accounts,
     platform_account_id,
     resolve_accounts,
@@ -285,6 +287,9 @@ class StripeSource:
                     yield message
             if runner.connection_failed:
                 return
+            if runner.account_failures or ACCOUNT_ERRORS in global_state:
+                errors = account_errors(global_state.get(ACCOUNT_ERRORS), plans, runner.account_failures)
+                yield global_state.update({ACCOUNT_ERRORS: errors})
         updates = [item for item in selected if item[1].sync_mode is SyncMode.INCREMENTAL]
         if updates:
             incremental = IncrementalRunner(
