@@ -20,6 +20,7 @@ import dagster as dg
 from sync_platform.defs.locations import location_metadata
 from sync_platform.defs.probes import destination_row_count
 from sync_platform.defs.stream_metadata import StreamTally, materialization_metadata, observation_metadata
+from sync_platform.engine.destination_kit import FlushReport
 from sync_platform.pipelines import PipelineStore
 from sync_platform.pipelines.runner import Lane
 from sync_platform.protocol import (
@@ -98,9 +99,8 @@ class RunReporter:
             tally.checkpoints += 1
             tally.started_at = tally.started_at or now
         elif isinstance(message, LogMessage):
-            data = message.log.data or {}
-            if isinstance(data.get("stream"), str) and any(key in data for key in ("inserted", "updated")):
-                self.tally(data["stream"]).add_flush(data)
+            if (report := FlushReport.from_log(message)) is not None:
+                self.tally(report.stream).add_flush(report)
             elif message.log.level in ("warn", "error"):
                 self.context.log.warning(f"{message.emitted_by}: {message.log.message}")
 

@@ -16,7 +16,9 @@ from urllib.parse import quote
 
 import dagster as dg
 
-FLUSH_STAT_KEYS = ("inserted", "updated", "skipped_stale", "deleted")
+from sync_platform.engine.destination_kit import COUNTS, FlushReport
+
+FLUSH_STAT_KEYS = COUNTS
 CONSOLE_URL_ENV = "SYNC_PLATFORM_CONSOLE_URL"
 DEFAULT_CONSOLE_URL = "http://127.0.0.1:8080"  # where `sync-platform serve` (and `make dev`) listens
 MAX_CURSOR_CHARS = 2000
@@ -37,11 +39,9 @@ class StreamTally:
     cursor: Any = None
     reported: bool = False
 
-    def add_flush(self, data: dict[str, Any]) -> None:
-        for key in FLUSH_STAT_KEYS:
-            value = data.get(key)
-            if isinstance(value, int):
-                self.flush[key] += value
+    def add_flush(self, report: FlushReport) -> None:
+        for key, value in report.counts().items():
+            self.flush[key] += value
 
     @property
     def duration_seconds(self) -> float:

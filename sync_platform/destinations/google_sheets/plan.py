@@ -52,7 +52,7 @@ from sync_platform.destinations.google_sheets.tombstones import (
     TombstoneTab,
     plan_tombstones,
 )
-from sync_platform.engine.destination_kit import Change, Version, decide
+from sync_platform.engine.destination_kit import Change, FlushReport, Version, decide
 
 CELL_LIMIT = 10_000_000
 VERSION_DIGEST = "_version_digest"  # the bookkeeping tab's third column: the kit's tie-break
@@ -86,14 +86,15 @@ class StreamOutcome:
     skipped_stale: int = 0
     deleted: int = 0
 
-    def as_log_data(self, stream: str) -> dict[str, Any]:
-        return {
-            "stream": stream,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "skipped_stale": self.skipped_stale,
-            "deleted": self.deleted,
-        }
+    def report(self, stream: str, tab: str) -> FlushReport:
+        return FlushReport(
+            stream=stream,
+            where=tab,
+            inserted=self.inserted,
+            updated=self.updated,
+            skipped_stale=self.skipped_stale,
+            deleted=self.deleted,
+        )
 
 
 @dataclass

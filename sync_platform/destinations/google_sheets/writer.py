@@ -148,10 +148,11 @@ class SheetsWriter:
     def _flushed(self, plan: FlushPlan) -> list[Message]:
         out: list[Message] = []
         for stream, outcome in plan.outcomes.items():
-            data = outcome.as_log_data(stream)
+            report = outcome.report(stream, stream)
+            counts = report.counts()
             for name in self.totals:
-                self.totals[name] += data[name]
-            out.append(log(LogLevel.INFO, f"google_sheets: flushed {stream}", data=data))
+                self.totals[name] += counts[name]
+            out.append(report.to_log(f"google_sheets: flushed {stream}", LogLevel.INFO))
             writer = self.session.rows_for(stream).cell_writer
             if writer.truncated:
                 out.append(

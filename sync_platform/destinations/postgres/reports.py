@@ -11,22 +11,23 @@ from typing import Any
 from sync_platform.destinations.postgres.layout import TypedColumn
 from sync_platform.destinations.postgres.type_rules import json_type
 from sync_platform.destinations.postgres.upsert import FlushStats
+from sync_platform.engine.destination_kit import FlushReport
 from sync_platform.protocol import LogLevel, LogMessage, log
 
 
 def flush_stats(stream: str, table: str, stats: FlushStats) -> LogMessage:
     """Debug line per committed flush: ``inserted + updated + skipped_stale + deleted == records``."""
-    data = {
-        "stream": stream,
-        "table": table,
-        "records": stats.records,
-        "inserted": stats.inserted,
-        "updated": stats.updated,
-        "skipped_stale": stats.skipped_stale,
-        "deleted": stats.deleted,
-        "duration_ms": stats.duration_ms,
-    }
-    return log(LogLevel.DEBUG, f"postgres: flushed {stats.records} records of {stream!r}", data)
+    report = FlushReport(
+        stream=stream,
+        where=table,
+        records=stats.records,
+        inserted=stats.inserted,
+        updated=stats.updated,
+        skipped_stale=stats.skipped_stale,
+        deleted=stats.deleted,
+        duration_ms=stats.duration_ms,
+    )
+    return report.to_log(f"postgres: flushed {stats.records} records of {stream!r}")
 
 
 def totals(schema: str, streams: dict[str, dict[str, Any]]) -> LogMessage:

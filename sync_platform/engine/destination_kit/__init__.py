@@ -8,6 +8,8 @@
   before it is durable, a global state fences every stream, a failed stream reports one error and
   none of its later states.
 - ``tombstones``: remembered deletes and the optional ``prune_tombstones`` hook.
+- ``flush_report``: what a committed flush did (``FlushReport``), the one shape destinations report
+  it in and Dagster reads it from.
 
 A destination supplies only the storage: writing a batch of winning rows and deletes, and reading
 and writing its remembered tombstones. ``sync_platform.engine.destination_kit.conformance`` is the
@@ -16,6 +18,7 @@ not imported here, so the engine never needs pytest.
 """
 
 from sync_platform.engine.destination_kit.fence import CommitFence, OnCommit, OnError
+from sync_platform.engine.destination_kit.flush_report import COUNTS, FLUSH_KEY, FlushReport
 from sync_platform.engine.destination_kit.tombstones import PrunesTombstones, prune_tombstones
 from sync_platform.engine.destination_kit.versions import (
     MICROSECONDS,
@@ -39,11 +42,14 @@ from sync_platform.engine.destination_kit.versions import (
 )
 
 __all__ = [
+    "COUNTS",
+    "FLUSH_KEY",
     "MICROSECONDS",
     "OLDEST",
     "TOMBSTONE_DIGEST",
     "Change",
     "CommitFence",
+    "FlushReport",
     "OnCommit",
     "OnError",
     "PrunesTombstones",

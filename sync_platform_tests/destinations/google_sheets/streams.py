@@ -12,6 +12,7 @@ from typing import Any
 
 from sync_platform.destinations.google_sheets import GoogleSheetsDestination
 from sync_platform.engine import blocking
+from sync_platform.engine.destination_kit import FlushReport
 from sync_platform.protocol import (
     ConfiguredCatalog,
     ConfiguredStream,
@@ -144,6 +145,12 @@ def states(messages: list[Message]) -> list[Any]:
 def logged(messages: list[Message], text: str) -> list[dict[str, Any]]:
     """The ``data`` of every log message whose text contains ``text``."""
     return [m.log.data or {} for m in messages if isinstance(m, LogMessage) and text in m.log.message]
+
+
+def flushed(messages: list[Message], stream: str) -> list[dict[str, Any]]:
+    """``{"stream", and the four counts}`` of each flush report of ``stream``."""
+    reports = [FlushReport.from_log(m) for m in messages if isinstance(m, LogMessage)]
+    return [{"stream": r.stream, **r.counts()} for r in reports if r is not None and r.stream == stream]
 
 
 def log_lines(messages: list[Message]) -> list[str]:

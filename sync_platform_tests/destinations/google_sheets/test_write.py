@@ -22,6 +22,7 @@ from sync_platform_tests.destinations.google_sheets.streams import (
     _feed,
     catalog,
     checkpoint,
+    flushed,
     logged,
     states,
     stream_errors,
@@ -97,7 +98,7 @@ def test_an_initial_load_fills_a_tab_per_stream_in_one_write_request(
     assert ids(sheets, config, "invoice") == ["in_0", "in_1"]
     assert states(out) == [{"offset": 3}, {"offset": 2}]
     assert sum(isinstance(m, RecordMessage) for m in out) == 5
-    assert logged(out, "flushed customer") == [
+    assert flushed(out, "customer") == [
         {"stream": "customer", "inserted": 3, "updated": 0, "skipped_stale": 0, "deleted": 0}
     ]
     assert sheets.stats().write_requests - writes_before == 1
@@ -117,7 +118,7 @@ def test_a_newer_version_updates_its_row_in_place(
 
     assert ids(sheets, config) == ["cus_0", "cus_1", "cus_2"]
     assert column(sheets, config, "name") == ["Name of cus_0", "Renamed", "Name of cus_2"]
-    assert logged(out, "flushed customer")[0]["updated"] == 1
+    assert flushed(out, "customer")[0]["updated"] == 1
 
 
 def test_versions_that_are_not_newer_are_skipped(
@@ -137,7 +138,7 @@ def test_versions_that_are_not_newer_are_skipped(
     )
 
     assert column(sheets, config, "name") == ["Name of cus_0", "Name of cus_1", "Name of cus_2"]
-    assert logged(out, "flushed customer")[0] == {
+    assert flushed(out, "customer")[0] == {
         "stream": "customer",
         "inserted": 0,
         "updated": 0,
@@ -222,7 +223,7 @@ def test_tombstones_delete_their_rows_and_the_tab_closes_up(
     assert sorted(remembered) == [
         ["customer", f'["{i}","acct_1"]', T0 + 1] for i in ("cus_1", "cus_3", "cus_404")
     ]
-    assert logged(out, "flushed customer")[0] == {
+    assert flushed(out, "customer")[0] == {
         "stream": "customer",
         "inserted": 1,
         "updated": 0,

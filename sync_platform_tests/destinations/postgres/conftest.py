@@ -13,6 +13,7 @@ import pytest
 from psycopg import sql
 
 from sync_platform.destinations.postgres import PostgresDestination
+from sync_platform.engine.destination_kit import FlushReport
 from sync_platform.protocol import (
     ConfiguredCatalog,
     ConfiguredStream,
@@ -121,8 +122,9 @@ def logs(output: list[Message], level: str | None = None) -> list[LogMessage]:
 
 
 def flush_stats(output: list[Message]) -> list[dict[str, Any]]:
-    """The ``data`` of every per-flush log line."""
-    return [m.log.data for m in logs(output, "debug") if m.log.data and "inserted" in m.log.data]
+    """Every per-flush report, as the destination kit's ``FlushReport`` reads it back."""
+    reports = [FlushReport.from_log(m) for m in logs(output, "debug")]
+    return [report.model_dump() for report in reports if report is not None]
 
 
 def totals(output: list[Message]) -> dict[str, int]:

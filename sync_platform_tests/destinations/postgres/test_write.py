@@ -139,7 +139,7 @@ def test_each_flush_reports_its_counts_in_a_log_message(config: dict[str, Any]) 
     assert [(s["records"], s["inserted"], s["skipped_stale"]) for s in stats] == [(2, 2, 0), (2, 1, 1)]
     for entry in stats:
         assert entry["stream"] == "charge"
-        assert entry["table"].endswith(".charge")
+        assert entry["where"].endswith(".charge")
         assert (
             entry["inserted"] + entry["updated"] + entry["skipped_stale"] + entry["deleted"]
             == entry["records"]
