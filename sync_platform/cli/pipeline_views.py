@@ -10,6 +10,7 @@ from rich.table import Table
 from sync_platform.cli.connector_check import CheckResult
 from sync_platform.cli.output import plural
 from sync_platform.pipelines import DesiredStatus, Pipeline
+from sync_platform.pipelines.account_status import account_status
 from sync_platform.redaction import redact, redact_value
 
 _DISPLAY_STYLE = {
@@ -31,6 +32,8 @@ def pipeline_json(pipeline: Pipeline, *, pending_events: int | None = None) -> d
     data = pipeline.masked()
     if pending_events is not None:
         data["pending_webhook_events"] = pending_events
+    if (accounts := account_status(pipeline)) is not None:
+        data["account_status"] = accounts
     return data
 
 
@@ -58,6 +61,7 @@ def _status(pipeline: Pipeline) -> str:
 
 
 SHOWN_STREAMS = 6
+SHOWN_ACCOUNTS = 5
 SHOWN_CURSOR_CHARS = 80
 
 
@@ -96,6 +100,20 @@ def _checkpoint(state: dict[str, Any] | None) -> str:
     return f"saved, no stream or cursor yet{counted}"
 
 
+def accounts_lines(status: dict[str, Any]) -> str:
+    """How many accounts are healthy, then the first few that are not, with their causes (a
+    platform of 10,000 accounts gets a summary, not 10,000 lines: ``--json`` has them all)."""
+    counts = ", ".join(f"{n:,} {name}" for name, n in status["counts"].items())
+    lines = [f"{status['healthy']:,} of {status['total']:,} healthy ({counts})"]
+    unhealthy = [(a, e) for a, e in status["accounts"].items() if e["status"] in ("error", "deauthorized")]
+    for account, entry in unhealthy[:SHOWN_ACCOUNTS]:
+        cause = f" [{entry.get('failure_kind')}] {entry.get('cause')}" if entry["status"] == "error" else ""
+        lines.append(redact(f"{account}: {entry['status']}{cause}"))
+    if len(unhealthy) > SHOWN_ACCOUNTS:
+        lines.append(f"and {len(unhealthy) - SHOWN_ACCOUNTS:,} more (see --json)")
+    return "\n".join(lines)
+
+
 def pipeline_table(pipeline: Pipeline, *, pending_events: int | None = None) -> Table:
     """Every field of one pipeline, one row each, configs masked."""
     masked = pipeline.masked()
@@ -113,6 +131,8 @@ def pipeline_table(pipeline: Pipeline, *, pending_events: int | None = None) -> 
     table.add_row("streams", _streams(pipeline))
     table.add_row("backfill checkpoint", _checkpoint(pipeline.sync_state))
     table.add_row("live checkpoint", _checkpoint(pipeline.live_state))
+    if (accounts := account_status(pipeline)) is not None:
+        table.add_row("connected accounts", accounts_lines(accounts))
     if pending_events is not None:
         table.add_row("webhook inbox", f"{pending_events:,} pending")
     table.add_row("version", str(pipeline.version))

@@ -21,7 +21,7 @@ from sync_platform.defs.locations import location_metadata
 from sync_platform.defs.probes import destination_row_count
 from sync_platform.defs.stream_metadata import StreamTally, materialization_metadata, observation_metadata
 from sync_platform.engine.destination_kit import FlushReport
-from sync_platform.pipelines import PipelineStore
+from sync_platform.pipelines import Pipeline, PipelineStore
 from sync_platform.pipelines.runner import Lane
 from sync_platform.protocol import (
     EofPayload,
@@ -53,6 +53,7 @@ class RunReporter:
         keys_by_stream: Mapping[str, dg.AssetKey],
         selected: Sequence[str],
         listed_count: Callable[[Any], int | None] = lambda _: None,
+        account_counts: Callable[[Pipeline], dict[str, int]] = lambda _: {},
     ) -> None:
         self.context = context
         self.store = store
@@ -61,6 +62,9 @@ class RunReporter:
         self.keys_by_stream = keys_by_stream
         self.selected = set(selected)
         self.listed_count = listed_count  # the source's reading of a stream checkpoint's object count
+        # How many of a Connect platform's accounts are in each status: counts, never one entry per
+        # account, so 10,000 accounts cost a materialization four numbers, not 10,000 observations.
+        self.account_counts = account_counts
         self.tallies: dict[str, StreamTally] = {}
         self._finished: list[str] = []
 
@@ -129,11 +133,13 @@ class RunReporter:
 
     def _metadata(self, tally: StreamTally) -> tuple[dict[str, Any], int | None]:
         """The stream's metadata (its row count and where it is included), and the row count."""
-        destination = self.store.resolve_secrets(self.store.get(self.pipeline_id)).destination
+        pipeline = self.store.get(self.pipeline_id)
+        destination = self.store.resolve_secrets(pipeline).destination
         rows = destination_row_count(destination, tally.name)
         lane = self.lane.value
         metadata = materialization_metadata(tally, pipeline_id=self.pipeline_id, lane=lane, row_count=rows)
-        return {**metadata, **location_metadata(destination, tally.name)}, rows
+        accounts = self.account_counts(pipeline)
+        return {**metadata, **location_metadata(destination, tally.name), **accounts}, rows
 
     def _again(self, tally: StreamTally) -> Iterator[dg.MaterializeResult]:
         """A materialization of a stream that may already have been materialized in this run.

@@ -38,6 +38,7 @@ from sync_platform.defs.tags import (
 from sync_platform.engine import source_lanes
 from sync_platform.engine.resolve import bind_source
 from sync_platform.pipelines import Pipeline, PipelineBusyError
+from sync_platform.pipelines.account_status import account_counts, account_status
 from sync_platform.pipelines.runner import (
     BatchCommitted,
     BatchStarted,
@@ -92,6 +93,7 @@ class SyncRun:
             keys_by_stream={stream: key for key, stream in streams_by_key.items()},
             selected=self.selected,
             listed_count=self._listed_count,
+            account_counts=lambda pipeline: account_counts(account_status(pipeline, self.engine.registry)),
         )
 
     def execute(self) -> Iterator[dg.MaterializeResult]:

@@ -3,7 +3,9 @@
 The runner keeps a pipeline current after its backfill (live and poll lanes) and heals drift
 (reconcile), but the shape of a source's state is the source's business: where a live read starts
 after a backfill (Stripe: the events cursor the backfill recorded when it began), how to ask for a
-replay of recent changes, and how many objects a finished backfill listed (for row-count checks).
+replay of recent changes, how many objects a finished backfill listed (for row-count checks), and
+the status of each account a multi-account source reads (Stripe Connect), for the CLI, the API
+and Dagster to show without each parsing the checkpoints.
 A source offers these by defining the methods of ``LiveLanes``; the functions here call them when
 present and answer "not supported" otherwise, so connectors without live lanes keep working and
 no caller ever builds or reads a source's state itself.
@@ -32,6 +34,11 @@ class LiveLanes(Protocol):
         """How many objects a backfill listed so far, read from one stream's checkpoint."""
         ...
 
+    def account_status(self, backfill: Any, live: Any) -> dict[str, Any] | None:
+        """Per-account status from the backfill and live source states (their ``source`` parts):
+        ``{total, healthy, counts: {status: n}, accounts: {id: {status, ...}}}``; None = one account."""
+        ...
+
 
 def live_state(source: object, backfill: SourceState | None) -> SourceState | None:
     method = getattr(source, "live_state", None)
@@ -46,3 +53,8 @@ def replay_state(source: object, now: datetime) -> SourceState | None:
 def listed_count(source: object, stream_state: Any) -> int | None:
     method = getattr(source, "listed_count", None)
     return method(stream_state) if callable(method) else None
+
+
+def account_status(source: object, backfill: Any, live: Any) -> dict[str, Any] | None:
+    method = getattr(source, "account_status", None)
+    return method(backfill, live) if callable(method) else None

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sync_platform.pipelines import Pipeline, mask_config
+from sync_platform.pipelines.account_status import account_status
 from sync_platform.pipelines.listing import ListVersion, PipelineSummary, list_summaries, list_versions
 from sync_platform.pipelines.store import PipelineStore
 from sync_platform.protocol import ConnectorConfig
@@ -88,6 +89,8 @@ def detail(pipeline: Pipeline, *, pending_events: int) -> dict[str, Any]:
     """What ``GET /pipelines/{id}`` answers (and ``pipelines get --json`` prints)."""
     data = pipeline.masked()
     data["pending_webhook_events"] = pending_events
+    if (accounts := account_status(pipeline)) is not None:
+        data["account_status"] = accounts
     return data
 
 

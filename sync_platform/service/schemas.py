@@ -38,6 +38,19 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class AccountStatusEntry(_Doc):
+    status: str = Field(description="`ready`, `backfilling`, `error` or `deauthorized`.")
+    cause: str | None = Field(default=None, description="`error` only: why the account was parked.")
+    failure_kind: str | None = Field(default=None, description="`error` only: e.g. `permission`.")
+
+
+class AccountStatusView(BaseModel):
+    total: int
+    healthy: int = Field(description="Accounts `ready` or `backfilling`.")
+    counts: dict[str, int] = Field(description="Accounts per status.")
+    accounts: dict[str, AccountStatusEntry] = Field(description="Account id -> its status.")
+
+
 class PipelineView(_Doc):
     """A pipeline, masked: secrets are `***` or `{"env": NAME}`, never their values."""
 
@@ -66,6 +79,11 @@ class PipelineView(_Doc):
         description="List only: `{records, streams, streams_completed, last_sync_at}` from the checkpoints.",
     )
     pending_webhook_events: int | None = Field(default=None, description="Get only: the inbox backlog.")
+    account_status: AccountStatusView | None = Field(
+        default=None,
+        description="Get only, for a source that reads several accounts (Stripe Connect): each "
+        "account's status, from the checkpoints.",
+    )
 
 
 class PipelineList(BaseModel):

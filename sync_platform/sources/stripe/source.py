@@ -33,6 +33,7 @@ from sync_platform.protocol import (
     stream_error,
     to_unix,
 )
+from sync_platform.sources.stripe.account_status import summarize as summarize_accounts
 from sync_platform.sources.stripe.accounts import (
     ACCOUNT_ERRORS,
     ACCOUNT_PATH,
@@ -176,6 +177,10 @@ class StripeSource:
         since = to_unix(now - REPLAY_WINDOW)
         return SourceState.model_validate({"global": {EVENTS_CURSOR: since}})
 
+    def account_status(self, backfill: Any, live: Any) -> dict[str, Any] | None:
+        """Each Connect account's status, read from the stored checkpoints (``account_status``)."""
+        return summarize_accounts(backfill, live)
+
     def listed_count(self, stream_state: Any) -> int | None:
         listed = stream_state.get("listed") if isinstance(stream_state, dict) else None
         return listed if isinstance(listed, int) else None
@@ -290,6 +295,10 @@ class StripeSource:
             if runner.account_failures or ACCOUNT_ERRORS in global_state:
                 errors = account_errors(global_state.get(ACCOUNT_ERRORS), plans, runner.account_failures)
                 yield global_state.update({ACCOUNT_ERRORS: errors})
+            if len(accounts) > 1:  # the figure a Connect platform watches, in every run's log
+                parked = len(set(global_state.get(ACCOUNT_ERRORS) or {}) & {a.id for a in accounts[1:]})
+                healthy = len(accounts) - 1 - parked
+                yield log(LogLevel.INFO, f"{healthy:,} of {len(accounts) - 1:,} connected accounts healthy.")
         updates = [item for item in selected if item[1].sync_mode is SyncMode.INCREMENTAL]
         if updates:
             incremental = IncrementalRunner(

@@ -9,7 +9,7 @@ import pytest
 
 from sync_platform.emulator import RunningEmulator
 from sync_platform.emulator.faults import FaultConfig, ScriptedFailure
-from sync_platform.protocol import SourceState
+from sync_platform.protocol import LogMessage, SourceState
 from sync_platform.sources.stripe import StripeSource
 from sync_platform.sources.stripe.accounts import ACCOUNT_ERRORS
 from sync_platform_tests.sources.stripe.conftest import (
@@ -51,6 +51,10 @@ def test_an_account_that_errors_is_parked_with_its_cause_and_the_others_complete
     assert errors[parked]["failure_kind"] == "invalid_request"
     read_accounts = {row["_account_id"] for row in records(messages)}
     assert read_accounts == {platform.account_id, *accounts} - {parked}
+    logged = [m.log.message for m in messages if isinstance(m, LogMessage)]
+    assert "2 of 3 connected accounts healthy." in logged
+    summary = source.account_status({"global": global_states(messages)[-1], "streams": {}}, None)
+    assert summary is not None and summary["accounts"][parked]["status"] == "error"
 
     platform.set_faults()  # the next read tries the parked lane again, and it is healthy again
     state = SourceState.model_validate({"streams": {}, "global": global_states(messages)[-1]})

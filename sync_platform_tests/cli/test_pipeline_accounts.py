@@ -1,0 +1,63 @@
+"""``pipelines get`` shows each Connect account's status, read from the stored checkpoints: a
+parked account with its cause, the healthy count, and every account in ``--json``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from sync_platform.emulator import RunningEmulator
+from sync_platform.emulator.faults import FaultConfig, ScriptedFailure
+from sync_platform_tests.cli.conftest import (
+    DEST_URL_ENV,
+    CliInvoker,
+    destination_schema,
+    drop_destination_schemas,
+    get,
+)
+from sync_platform_tests.plugins.postgres import PgTestDatabase
+
+
+@pytest.fixture
+def platform(
+    stripe_emulator_factory: Callable[..., RunningEmulator], cli_environ: dict[str, str]
+) -> RunningEmulator:
+    emulator = stripe_emulator_factory(objects=20, connected_accounts=3, connected_objects=10, seed=5)
+    cli_environ["STRIPE_API_KEY"] = emulator.secret_key
+    return emulator
+
+
+def test_get_shows_each_accounts_status_and_how_many_are_healthy(
+    cli: CliInvoker, pg: PgTestDatabase, platform: RunningEmulator, request: pytest.FixtureRequest
+) -> None:
+    request.addfinalizer(lambda: drop_destination_schemas(pg))
+    cli.ok(
+        "pipelines", "create", "--id", "market",
+        "--source", "stripe",
+        "--source.api-key-env", "STRIPE_API_KEY",
+        "--source.base-url", platform.base_url,
+        "--source.rate-limit", "1000",
+        "--source.connected-accounts", "all",
+        "--source.max-concurrency", "1",
+        "--source.max-retries", "0",
+        "--destination", "postgres",
+        "--destination.url-env", DEST_URL_ENV,
+        "--destination.schema", destination_schema(pg, "market"),
+        "--streams", "customer",
+    )  # fmt: skip
+    # One connected account's customers answer 400: that account is parked, the others finish.
+    platform.set_faults(FaultConfig(scripted=(ScriptedFailure(path="/v1/customers", nth=2, status=400),)))
+    cli.ok("sync", "market")
+
+    status = get(cli, "market")["account_status"]
+    assert status["total"] == 3
+    assert status["counts"] == {"ready": 2, "backfilling": 0, "error": 1, "deauthorized": 0}
+    assert status["healthy"] == 2
+    (parked,) = [a for a, entry in status["accounts"].items() if entry["status"] == "error"]
+    assert status["accounts"][parked]["failure_kind"] == "invalid_request"
+    assert set(status["accounts"]) == set(platform.connected_account_ids)
+
+    table = cli.ok("pipelines", "get", "market").stdout
+    assert "2 of 3 healthy" in table
+    assert parked in table
