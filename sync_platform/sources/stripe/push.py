@@ -11,21 +11,24 @@ Events are applied in batches of up to ``PUSH_BATCH`` (or what the input holds b
 a bad item): an object with two different versions of one second among them, or than what it
 last wrote (``recent_versions``), is fetched from Stripe instead (``versions``). After each
 batch's records comes one global checkpoint (``last_event``: the batch's last event, and
-``recent_versions``), merged into the stored global state: a global checkpoint makes the
-destination commit every stream, so the records are durable once it is re-emitted. Push never
-writes a per-stream state, which would overwrite the stream's backfill checkpoint (reference bug
-#1).
+``recent_versions``; ``connect_changes`` when Connect accounts joined or left, each newly
+authorized account backfilled first by ``connect_backfill``), merged into the stored global
+state: a global checkpoint makes the destination commit every stream, so the records are durable
+once it is re-emitted. Push never writes a per-stream state, which would overwrite the stream's
+backfill checkpoint (reference bug #1).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Collection, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Collection, Mapping
+from contextlib import aclosing
 from typing import Any
 
 from pydantic import SecretStr
 
 from sync_platform.protocol import Message, SourceInputMessage
 from sync_platform.sources.stripe.client import StripeApiClient
+from sync_platform.sources.stripe.connect_changes import CHANGES, CONNECT_CHANGES, record_changes
 from sync_platform.sources.stripe.errors import MalformedEventError
 from sync_platform.sources.stripe.event_records import complete_event_records, event_records
 from sync_platform.sources.stripe.global_state import GlobalState
@@ -39,6 +42,8 @@ from sync_platform.sources.stripe.webhook_signature import (
 
 SIGNATURE_HEADER = "stripe-signature"
 PUSH_BATCH = 100  # events compared and checkpointed together
+# Backfills Connect accounts a batch's webhooks newly authorized (``connect_backfill``): records only.
+JoinedBackfill = Callable[[list[str]], AsyncGenerator[Message, None]]
 
 
 def _signature(headers: Any) -> str | None:
@@ -80,6 +85,7 @@ async def apply_pushed(
     selected: Collection[str],
     platform_account: str,
     global_state: GlobalState,
+    on_joined: JoinedBackfill | None = None,
 ) -> AsyncGenerator[Message, None]:
     """Records (and tombstones) of the pushed events, a global checkpoint after each batch.
 
@@ -110,6 +116,7 @@ async def apply_pushed(
                 platform_account=platform_account,
                 global_state=global_state,
                 memory=memory,
+                on_joined=on_joined,
             )
             async for message in applied:
                 yield message
@@ -125,6 +132,7 @@ async def _apply_batch(
     platform_account: str,
     global_state: GlobalState,
     memory: VersionMemory,
+    on_joined: JoinedBackfill | None = None,
 ) -> AsyncGenerator[Message, None]:
     written = [
         entry
@@ -138,6 +146,12 @@ async def _apply_batch(
         yield entry.message()
     memory.remember(written, fetched, (int(event["created"]) for event in batch))
     last = batch[-1]
-    yield global_state.update(
-        {"last_event": {"id": last["id"], "created": last["created"]}, MEMORY_KEY: memory.to_global()}
-    )
+    updates = {"last_event": {"id": last["id"], "created": last["created"]}, MEMORY_KEY: memory.to_global()}
+    if any(event.get("type") in CHANGES for event in batch):  # Connect accounts joined or left
+        changes, joined = record_changes(global_state.get(CONNECT_CHANGES), batch)
+        updates[CONNECT_CHANGES] = changes
+        if joined and on_joined is not None:
+            async with aclosing(on_joined(joined)) as backfill:
+                async for message in backfill:
+                    yield message
+    yield global_state.update(updates)

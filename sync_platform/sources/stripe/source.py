@@ -54,6 +54,7 @@ from sync_platform.sources.stripe.catalog import (
 )
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.config import StripeSourceConfig, config_schema, parse_config
+from sync_platform.sources.stripe.connect_backfill import backfill_joined
 from sync_platform.sources.stripe.discovery import discover_accounts, run_ceiling
 from sync_platform.sources.stripe.errors import StripeApiError
 from sync_platform.sources.stripe.events import EVENTS_PATH
@@ -252,6 +253,9 @@ class StripeSource:
                 selected={definition.name for definition, _ in selected},
                 platform_account=platform,
                 global_state=global_state,
+                on_joined=lambda joined: backfill_joined(
+                    client, config, joined, [c for _, c in selected], now=to_unix(self.clock.now())
+                ),
             )
             async with aclosing(pushed):
                 async for message in pushed:
