@@ -54,7 +54,8 @@ def test_an_account_that_errors_is_parked_with_its_cause_and_the_others_complete
     logged = [m.log.message for m in messages if isinstance(m, LogMessage)]
     assert "2 of 3 connected accounts healthy." in logged
     summary = source.account_status({"global": global_states(messages)[-1], "streams": {}}, None)
-    assert summary is not None and summary["accounts"][parked]["status"] == "error"
+    assert summary is not None
+    assert summary["accounts"][parked]["status"] == "error"
 
     platform.set_faults()  # the next read tries the parked lane again, and it is healthy again
     state = SourceState.model_validate({"streams": {}, "global": global_states(messages)[-1]})

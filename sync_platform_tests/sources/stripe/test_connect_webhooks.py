@@ -61,7 +61,8 @@ def test_an_authorized_account_is_backfilled_alone_and_a_deauthorized_one_is_mar
         for stream in ("customer", "charge")
         for obj in platform.objects(stream, account_id=new)
     }
-    assert expected and expected <= {(row["id"], row["_account_id"]) for row in records(live)}
+    assert expected
+    assert expected <= {(row["id"], row["_account_id"]) for row in records(live)}
     requested = {(e.path, e.account) for e in platform.requests.entries()}
     assert ("/v1/accounts", None) not in requested  # no other account listed or read
     assert {account for _, account in requested} == {new}
