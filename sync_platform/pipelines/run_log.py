@@ -224,8 +224,10 @@ def recorded(
         tally.error = tally.error or redact(f"{type(error).__name__}: {error}")
         raise
     finally:
-        events.close()
+        # The ending first: closing ``events`` releases the pipeline's run lock, and a row still
+        # ``running`` whose lock is free reads as ``interrupted``.
         _quietly(log.update, run_id, tally, outcome)
+        events.close()
 
 
 def _count(event: RunEvent, tally: RunTally) -> None:
