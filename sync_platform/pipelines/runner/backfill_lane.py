@@ -13,6 +13,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from sync_platform.engine import blocking
+from sync_platform.pipelines.account_status import account_status
 from sync_platform.pipelines.checkpoints import CheckpointLane
 from sync_platform.pipelines.lifecycle import resume_target
 from sync_platform.pipelines.model import Pipeline
@@ -37,6 +38,18 @@ def backfill(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None
     streams = run.streams(pipeline, run.options.streams)
     if run.options.reset_state:
         forget_backfill_of(run, pipeline, streams)
+    complete, reason = yield from backfill_batches(run, streams)
+    pipeline = run.store.get(run.pipeline_id)
+    covers_pipeline = set(run.streams(pipeline, None)) <= set(streams)
+    if complete and covers_pipeline and pipeline.status is PipelineStatus.BACKFILL:
+        yield from run.move(pipeline, PipelineStatus.READY)
+    yield LaneFinished(run.lane, complete, reason, run.batches)
+
+
+def backfill_batches(run: LaneRun, streams: list[str]) -> Generator[RunEvent, None, tuple[bool, str]]:
+    """Batches from the backfill checkpoint until the source has nothing left, the user stops the
+    pipeline or the run's limits are reached: ``(complete, why it stopped)``. A stream that failed
+    fails the whole at its end (the other streams went on)."""
     failed: dict[str, Any] = {}
     complete, reason = False, ""
     while True:
@@ -59,11 +72,18 @@ def backfill(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None
             break
     if failed:
         raise streams_failure(list(failed.values()))
-    pipeline = run.store.get(run.pipeline_id)
-    covers_pipeline = set(run.streams(pipeline, None)) <= set(streams)
-    if complete and covers_pipeline and pipeline.status is PipelineStatus.BACKFILL:
-        yield from run.move(pipeline, PipelineStatus.READY)
-    yield LaneFinished(run.lane, complete, reason, run.batches)
+    return complete, reason
+
+
+def resume_parked_accounts(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:
+    """A ready pipeline whose source still has accounts parked (an error) or not yet backfilled
+    reads what they left from the backfill checkpoint: the source retries exactly those lanes, so a
+    transient failure heals by itself (the daily reconcile calls this) and a revoked account costs
+    one refused request per lane."""
+    status = account_status(pipeline, run.engine.registry)
+    if status is None or not (status["counts"].get("error") or status["counts"].get("backfilling")):
+        return
+    yield from backfill_batches(run, run.streams(pipeline, None))
 
 
 def enter_working_status(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, Pipeline]:

@@ -22,6 +22,7 @@ from sync_platform.engine.resolve import bind_destination, bind_source
 from sync_platform.pipelines.checkpoints import Checkpoint, CheckpointLane
 from sync_platform.pipelines.inbox import InboxEvent
 from sync_platform.pipelines.model import Pipeline
+from sync_platform.pipelines.runner.backfill_lane import resume_parked_accounts
 from sync_platform.pipelines.runner.events import BatchCommitted, Housekept, LaneFinished, RunEvent
 from sync_platform.pipelines.runner.judge import batch_failure
 from sync_platform.protocol import EofPayload, SyncMode, SyncState
@@ -97,8 +98,9 @@ def poll(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:
 
 
 def reconcile(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:
-    """Replay the source's recent changes from a throwaway state: heals what a webhook missed
-    and moves no checkpoint."""
+    """Retry the accounts the backfill parked, then replay the source's recent changes from a
+    throwaway state: heals what a webhook missed and moves no live checkpoint."""
+    yield from resume_parked_accounts(run, pipeline)
     source = bind_source(run.engine.registry, run.store.resolve_secrets(pipeline).source).connector
     replay = source_lanes.replay_state(source, run.runner.now())
     if replay is None:
