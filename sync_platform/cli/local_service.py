@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sync_platform.cli.local_stack import LocalStack, _stable_port
 from sync_platform.engine import Engine
 from sync_platform.pipelines.api_tokens import ApiTokens, TokenScope
+from sync_platform.pipelines.local_defaults import LocalStackDefaults
 from sync_platform.service import (
     DEFAULT_PORT,
     Services,
@@ -38,7 +39,15 @@ def local_service(stack: LocalStack, *, dagster_url: str) -> Iterator[LocalServi
 
     history = DagsterRunHistory(dagster_url=dagster_url)
     services = Services(
-        stack.store, Engine(), settings=ServiceSettings(dagster_url=dagster_url), dagster_runs=history
+        stack.store,
+        Engine(),
+        settings=ServiceSettings(
+            dagster_url=dagster_url,
+            local_defaults=(
+                LocalStackDefaults(stack.stripe_base_url, stack.receiver_url) if stack.uses_emulator else None
+            ),
+        ),
+        dagster_runs=history,
     )
     tokens = ApiTokens(stack.store)
     issued = tokens.create(f"dev {datetime.now(UTC):%Y-%m-%d %H:%M:%S}", TokenScope.ADMIN)

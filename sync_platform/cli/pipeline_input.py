@@ -31,8 +31,8 @@ from sync_platform.pipelines import (
     Pipeline,
     PipelineCreate,
     PipelineUpdate,
-    generate_pipeline_id,
 )
+from sync_platform.pipelines.local_defaults import LocalStackDefaults
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
 
@@ -114,23 +114,11 @@ def creation_request(
 
 
 def _local_stack_defaults(document: dict[str, Any], environ: Mapping[str, str]) -> None:
-    """While ``make dev`` runs on the emulator, a new Stripe source defaults to it.
-
-    Without ``base_url`` the pipeline would call api.stripe.com with the emulator's key, and
-    without ``webhook_url`` it would have no live lane; the dev stack's ``.env`` block says where
-    both are (``SYNC_PLATFORM_LOCAL_STRIPE_URL``, ``SYNC_PLATFORM_LOCAL_RECEIVER_URL``). Fields
-    the user gave are kept; ``poll_events`` means the user chose polling over webhooks.
-    """
-    stripe_url, receiver_url = environ.get(LOCAL_STRIPE_URL_ENV), environ.get(LOCAL_RECEIVER_URL_ENV)
-    source = document.get("source") or {}
-    if not stripe_url or source.get("type") != "stripe":
-        return
-    config = source["stripe"]
-    config.setdefault("base_url", stripe_url)
-    if config["base_url"] != stripe_url or config.get("poll_events") or not receiver_url:
-        return
-    document.setdefault("id", generate_pipeline_id())
-    config.setdefault("webhook_url", f"{receiver_url}/webhooks/{document['id']}")
+    """While ``make dev`` runs on the emulator, a new Stripe source defaults to it and to the local
+    receiver (``pipelines.local_defaults``); the dev stack's ``.env`` block says where both are
+    (``SYNC_PLATFORM_LOCAL_STRIPE_URL``, ``SYNC_PLATFORM_LOCAL_RECEIVER_URL``)."""
+    if stripe_url := environ.get(LOCAL_STRIPE_URL_ENV):
+        LocalStackDefaults(stripe_url, environ.get(LOCAL_RECEIVER_URL_ENV) or None).apply(document)
 
 
 def update_request(

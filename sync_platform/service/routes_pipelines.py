@@ -121,6 +121,8 @@ def create_pipeline(
     service's environment where the pipeline runs). Nothing is stored when anything is refused.
     """
     services = services_of(request)
+    if (defaults := services.settings.local_defaults) is not None:
+        body = defaults.applied_to(body)
     try:
         pipeline, results = create_checked(services.store, services.engine, body, skip_check=skip_check)
     except RefusedInput as error:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sync_platform.engine import Engine
 from sync_platform.pipelines import PipelineStore
 from sync_platform.pipelines.api_tokens import ApiTokens
+from sync_platform.pipelines.local_defaults import LocalStackDefaults
 from sync_platform.pipelines.run_log import RunHistory, RunLog
 from sync_platform.pipelines.runner import Retention
 from sync_platform.service.pipeline_views import PipelineList
@@ -35,6 +36,8 @@ class ServiceSettings:
     dagster_url: str | None = None
     public_url: str | None = None
     retention: Retention = field(default_factory=Retention)
+    local_defaults: LocalStackDefaults | None = None
+    """Beside ``make dev`` on the emulator: what a new Stripe pipeline defaults to (as in the CLI)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
