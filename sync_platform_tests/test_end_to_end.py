@@ -26,9 +26,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
-# Reading a daemon's sensor ticks back has no public API in Dagster 1.13 (the instance returns
-# these private types), so the test names them where they live.
-from dagster._core.definitions.run_request import InstigatorType
+from dagster._core.definitions.run_request import InstigatorType  # ticks: no public API in 1.13
 from dagster._core.scheduler.instigation import TickStatus
 from psycopg import sql
 

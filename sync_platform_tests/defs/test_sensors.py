@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
-# Dagster 1.13 has no public way to put a run of a given status in an instance for a test.
-from dagster._core.test_utils import create_run_for_test
+from dagster._core.test_utils import create_run_for_test  # no public way to seed a run's status
 
 from sync_platform.defs.sensors.inbox import INBOX_SENSOR
 from sync_platform.defs.sensors.lifecycle import LIFECYCLE_SENSOR
