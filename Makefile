@@ -53,9 +53,13 @@ dev: $(STAMP)
 
 ## The whole test suite, slow end-to-end tests included, on two workers (each with its own
 ## embedded PostgreSQL); PYTEST_ARGS adds options, e.g. make test PYTEST_ARGS="-k runner -n 0".
+## Each run gets its own temporary directory: pytest's shared /tmp/pytest-of-<user> keeps only the
+## last three runs' directories, so a second suite started meanwhile would delete this one's.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
+	@tmp=$$(mktemp -d -t sync-platform-tests.XXXXXX); \
+	$(BIN)/python -m pytest -n 2 --dist worksteal --basetemp="$$tmp" $(PYTEST_ARGS); \
+	status=$$?; rm -rf "$$tmp"; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
