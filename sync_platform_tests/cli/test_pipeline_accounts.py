@@ -29,12 +29,13 @@ def platform(
     return emulator
 
 
-def test_get_shows_each_accounts_status_and_how_many_are_healthy(
-    cli: CliInvoker, pg: PgTestDatabase, platform: RunningEmulator, request: pytest.FixtureRequest
+def create_with_one_account_failing(
+    cli: CliInvoker, pg: PgTestDatabase, platform: RunningEmulator, pipeline_id: str
 ) -> None:
-    request.addfinalizer(lambda: drop_destination_schemas(pg))
+    """A Connect pipeline over every account, one at a time and without retries, whose second
+    ``/v1/customers`` page answers 400: that account is parked, the others finish."""
     cli.ok(
-        "pipelines", "create", "--id", "market",
+        "pipelines", "create", "--id", pipeline_id,
         "--source", "stripe",
         "--source.api-key-env", "STRIPE_API_KEY",
         "--source.base-url", platform.base_url,
@@ -44,11 +45,17 @@ def test_get_shows_each_accounts_status_and_how_many_are_healthy(
         "--source.max-retries", "0",
         "--destination", "postgres",
         "--destination.url-env", DEST_URL_ENV,
-        "--destination.schema", destination_schema(pg, "market"),
+        "--destination.schema", destination_schema(pg, pipeline_id),
         "--streams", "customer",
     )  # fmt: skip
-    # One connected account's customers answer 400: that account is parked, the others finish.
     platform.set_faults(FaultConfig(scripted=(ScriptedFailure(path="/v1/customers", nth=2, status=400),)))
+
+
+def test_get_shows_each_accounts_status_and_how_many_are_healthy(
+    cli: CliInvoker, pg: PgTestDatabase, platform: RunningEmulator, request: pytest.FixtureRequest
+) -> None:
+    request.addfinalizer(lambda: drop_destination_schemas(pg))
+    create_with_one_account_failing(cli, pg, platform, "market")
     cli.ok("sync", "market")
 
     status = get(cli, "market")["account_status"]
@@ -70,21 +77,7 @@ def test_the_reconcile_lane_retries_a_parked_account_of_a_ready_pipeline(
     """A transient failure parks one account while the pipeline becomes ready; the next reconcile
     reads exactly what that account left, and every account ends ready with its rows."""
     request.addfinalizer(lambda: drop_destination_schemas(pg))
-    cli.ok(
-        "pipelines", "create", "--id", "heal",
-        "--source", "stripe",
-        "--source.api-key-env", "STRIPE_API_KEY",
-        "--source.base-url", platform.base_url,
-        "--source.rate-limit", "1000",
-        "--source.connected-accounts", "all",
-        "--source.max-concurrency", "1",
-        "--source.max-retries", "0",
-        "--destination", "postgres",
-        "--destination.url-env", DEST_URL_ENV,
-        "--destination.schema", destination_schema(pg, "heal"),
-        "--streams", "customer",
-    )  # fmt: skip
-    platform.set_faults(FaultConfig(scripted=(ScriptedFailure(path="/v1/customers", nth=2, status=400),)))
+    create_with_one_account_failing(cli, pg, platform, "heal")
     cli.ok("sync-batch", "heal", "--loop", "0")
     parked = get(cli, "heal")
     assert parked["status"] == "ready"
