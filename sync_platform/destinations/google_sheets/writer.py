@@ -31,7 +31,7 @@ from sync_platform.destinations.google_sheets.config import GoogleSheetsDestinat
 from sync_platform.destinations.google_sheets.errors import SheetsDestinationError
 from sync_platform.destinations.google_sheets.plan import FlushPlan
 from sync_platform.destinations.google_sheets.session import SheetsSession
-from sync_platform.engine.destination_kit import CommitFence
+from sync_platform.engine.destination_kit import COUNTS, CommitFence
 from sync_platform.errors import FailureKind, failure_kind_of
 from sync_platform.protocol import LogLevel, Message, RecordMessage, log
 
@@ -50,7 +50,7 @@ class SheetsWriter:
         self.fence = CommitFence(on_stream_failed=self.buffer.drop)
         self.flight: asyncio.Task[FlushPlan] | None = None
         self.released: list[Message] = []  # what the fence let go while a flush was landing
-        self.totals: dict[str, int] = {"inserted": 0, "updated": 0, "skipped_stale": 0, "deleted": 0}
+        self.totals: dict[str, int] = dict.fromkeys(COUNTS, 0)
 
     async def run(self, messages: AsyncIterator[Message]) -> AsyncIterator[Message]:
         try:

@@ -36,7 +36,7 @@ from sync_platform.destinations.postgres.upsert import (
     StreamStatements,
     flush,
 )
-from sync_platform.engine.destination_kit import CommitFence, is_tombstone
+from sync_platform.engine.destination_kit import COUNTS, CommitFence, is_tombstone
 from sync_platform.errors import FailureKind
 from sync_platform.protocol import (
     ConfiguredCatalog,
@@ -51,7 +51,6 @@ YIELD_EVERY = 32
 """Records encoded between two turns given to the event loop. A source that never waits (a file, a
 generator) would otherwise keep the loop from running the flush task, and the server would idle
 between the statements of a flush until the next batch is full."""
-STAT_FIELDS = ("inserted", "updated", "skipped_stale", "deleted")
 
 
 @dataclass(eq=False)
@@ -230,7 +229,7 @@ class StreamWriter:
         await self.queue.close()
 
     def _committed(self, stream: _Stream, stats: FlushStats) -> list[Message]:
-        for name in STAT_FIELDS:
+        for name in COUNTS:
             stream.totals[name] += getattr(stats, name)
         stream.totals["records"] += stats.records
         assert stream.layout is not None  # only laid-out streams are flushed
