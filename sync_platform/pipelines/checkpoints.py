@@ -56,6 +56,20 @@ def state_json(state: BaseModel | dict[str, Any] | None) -> dict[str, Any] | Non
     return state.model_dump(mode="json", by_alias=True)
 
 
+def state_jsonb(state: BaseModel | dict[str, Any] | None) -> Jsonb:
+    """The state as a ``jsonb`` parameter. A model is serialized by pydantic's own JSON encoder in
+    one pass, without building the intermediate dicts ``model_dump`` would (a Connect platform's
+    state holds an entry per account and stream: at 1,000 accounts that pass was a third of a
+    checkpoint save's CPU)."""
+    if isinstance(state, BaseModel):
+        return Jsonb(state, dumps=_model_json)
+    return Jsonb(state)
+
+
+def _model_json(state: BaseModel) -> str:
+    return state.model_dump_json(by_alias=True)
+
+
 def load_checkpoint(
     connection: psycopg.Connection[Any], tables: Tables, pipeline_id: str, lane: CheckpointLane
 ) -> Checkpoint:
@@ -85,7 +99,7 @@ def save_checkpoint(
     at that version; otherwise ``ConcurrentUpdateError``. Raises ``PipelineNotFoundError`` for an
     unknown pipeline.
     """
-    payload = Jsonb(state_json(state))
+    payload = state_jsonb(state)
     if expected_version is None or expected_version == 0:
         on_conflict = (
             "DO UPDATE SET state = EXCLUDED.state, version = {t}.version + 1, updated_at = now()"

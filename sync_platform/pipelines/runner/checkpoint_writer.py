@@ -27,7 +27,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from sync_platform.pipelines.checkpoints import CheckpointLane, state_json
 from sync_platform.pipelines.errors import ConcurrentUpdateError
@@ -122,14 +121,13 @@ class CheckpointWriter:
         if self.lock is not None and self._monotonic() - self._lock_checked >= LOCK_CHECK_SECONDS:
             self.lock.verify()
             self._lock_checked = self._monotonic()
-        payload: Any = state_json(state)
         try:
             self.version = self.store.save_checkpoint(
-                self.pipeline_id, payload, lane=self.lane, expected_version=self.version
+                self.pipeline_id, state, lane=self.lane, expected_version=self.version
             )
         except ConcurrentUpdateError:
             current = self.store.get_checkpoint(self.pipeline_id, self.lane)
-            if current.state != payload or current.version != self.version + 1:
+            if current.state != state_json(state) or current.version != self.version + 1:
                 raise
             self.version = current.version  # our own write had committed before its connection died
         self._last_written = state

@@ -1,7 +1,8 @@
 """The accounts one read covers: the platform account and its Connect accounts, with creation times.
 
 A backfill starts at the account's creation (nothing can be older), so each account's ``created``
-must be known. It is looked up with ``GET /v1/account`` (``Stripe-Account`` for a connected one)
+must be known. It is looked up with ``GET /v1/account`` (``Stripe-Account`` for a connected one),
+or read from the platform's ``/v1/accounts`` listing when many accounts are new (100 a request),
 **once per account, ever**: the answer is remembered in the global state (``accounts``, account
 id -> created), and the platform's in the config (``setup`` stores it). A batch therefore costs no
 account lookup at all once every account has been seen, where the old design asked once per
@@ -30,6 +31,9 @@ if TYPE_CHECKING:  # the backfill plan builds on this module's StripeAccount
 
 STRIPE_LAUNCH = 1_293_840_000  # 2011-01-01T00:00:00Z
 ACCOUNT_PATH = "/v1/account"
+ACCOUNTS_PATH = "/v1/accounts"
+LIST_FROM = 10  # this many accounts to look up or more: list /v1/accounts first (``_list_created``)
+LIST_PAGE_SIZE = 100
 KNOWN_ACCOUNTS = "accounts"  # global-state key: {account id: created (unix seconds)}
 ACCOUNT_ERRORS = "account_errors"  # global-state key: {account id: {"cause", "failure_kind"}}
 
@@ -97,6 +101,9 @@ async def resolve_accounts(
             data = {"id": platform_id}
         platform = StripeAccount(platform_id or str(data["id"]), _created(data, config.account_created), None)
     missing = [account_id for account_id in connected if account_id not in known]
+    if len(missing) >= LIST_FROM:
+        learned.update(await _list_created(client, set(missing)))
+        missing = [account_id for account_id in missing if account_id not in learned]
     gate = asyncio.Semaphore(max(1, max_concurrency))
 
     async def look_up(account_id: str) -> tuple[str, dict[str, Any] | StripeApiError]:
@@ -120,6 +127,37 @@ async def resolve_accounts(
         created = known.get(account_id, learned.get(account_id, STRIPE_LAUNCH))
         accounts.append(StripeAccount(account_id, created if created > 0 else STRIPE_LAUNCH, account_id))
     return ResolvedAccounts(accounts, learned, warnings)
+
+
+async def _list_created(client: StripeApiClient, wanted: set[str]) -> dict[str, int]:
+    """Creation times of ``wanted`` accounts from the platform's ``/v1/accounts`` (100 a page).
+
+    One page can answer for 100 accounts where a lookup answers for one, but the platform may
+    have far more accounts than the config names: listing stops once it has cost as many pages as
+    accounts are still unanswered, so the worst case is twice the lookups, and the common case (a
+    hand-kept list of most of the platform's accounts) is a hundredth of them. A listing the key
+    may not make (not a Connect platform) leaves every account to its lookup.
+    """
+    found: dict[str, int] = {}
+    params: dict[str, Any] = {"limit": LIST_PAGE_SIZE}
+    pages = 0
+    while pages < len(wanted) - len(found):
+        try:
+            page = (await client.get(ACCOUNTS_PATH, params)).data
+        except StripeAuthError:
+            raise
+        except StripeApiError:
+            return found
+        pages += 1
+        data = [a for a in page.get("data") or [] if isinstance(a, Mapping) and isinstance(a.get("id"), str)]
+        for account in data:
+            created = account.get("created")
+            if account["id"] in wanted and isinstance(created, int) and not isinstance(created, bool):
+                found[account["id"]] = created
+        if not page.get("has_more") or not data:
+            break
+        params = {"limit": LIST_PAGE_SIZE, "starting_after": data[-1]["id"]}
+    return found
 
 
 def account_errors(

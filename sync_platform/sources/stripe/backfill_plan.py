@@ -27,15 +27,13 @@ from typing import Any
 from sync_platform.protocol import ConfiguredStream, to_unix
 from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.backfill_state import (
-    LaneFragment,
     LaneState,
     StreamStateError,
+    TaggedRendering,
     Window,
     created_filter_refused,
     dump_stream_state,
-    dump_tagged,
     fresh_lane,
-    lane_fragment,
     parse_stream_state,
     reconcile,
     union_window,
@@ -60,31 +58,20 @@ class StreamPlan:
     def name(self) -> str:
         return self.definition.name
 
-    _fragments: dict[str, LaneFragment] = field(default_factory=dict, repr=False)
+    _rendering: TaggedRendering = field(default_factory=TaggedRendering, repr=False)
 
     def checkpoint(self, changed: Iterable[str] | None = None) -> dict[str, Any]:
         """The stream's checkpoint as it stands. ``changed`` names the lanes changed since the
         last call (None: any may have); the others' rendering is reused, so a page of one account
-        does not cost O(accounts) (``dump_tagged``)."""
+        does not cost O(accounts) in Python (``TaggedRendering``)."""
         if not self.tagged:
             return dump_stream_state(
                 self.lanes, tagged=False, created_filter_refused=self.created_filter_refused
             )
-        if changed is None:
-            self._fragments.clear()
-        else:
-            for account in changed:
-                self._fragments.pop(account, None)
-        fragments = self._fragments
-        if len(fragments) != len(self.lanes):
-            for account, lane in self.lanes.items():
-                if account not in fragments:
-                    fragments[account] = lane_fragment(account, lane)
-            # keep the lanes' order, as dump_stream_state does
-            self._fragments = fragments = {account: fragments[account] for account in self.lanes}
+        self._rendering.render(self.lanes, changed)
         if changed is None or self._union is None:
             self._union = union_window(lane.accounted for lane in self.lanes.values())
-        return dump_tagged(fragments, self._union, created_filter_refused=self.created_filter_refused)
+        return self._rendering.checkpoint(self._union, created_filter_refused=self.created_filter_refused)
 
     def refuse_created_filter(self) -> None:
         """From now on list this stream without ``created`` filters (the server refused them)."""

@@ -30,6 +30,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from sync_platform.protocol import from_unix, iso
@@ -200,43 +201,57 @@ def _dump_lanes(lanes: Mapping[str, LaneState], *, tagged: bool) -> dict[str, An
     }
 
 
-@dataclass(frozen=True)
-class LaneFragment:
-    """One lane's part of an account-tagged checkpoint, rendered once until the lane changes."""
-
-    ranges: tuple[dict[str, Any], ...]
-    entry: dict[str, Any]
-
-
-def lane_fragment(account: str, lane: LaneState) -> LaneFragment:
-    return LaneFragment(
-        tuple(_range_json(part, account) for part in lane.remaining),
-        {"accounted_range": _window_json(lane.accounted), "listed": lane.listed},
-    )
-
-
-def dump_tagged(
-    fragments: Mapping[str, LaneFragment], union: Window, *, created_filter_refused: bool = False
-) -> dict[str, Any]:
-    """The account-tagged checkpoint from rendered lanes, equal to ``dump_stream_state``'s.
+class TaggedRendering:
+    """A Connect stream's account-tagged checkpoint, kept rendered between pages.
 
     A Connect stream has a lane per account and a checkpoint after every page; rendering every
-    lane each time made a page cost O(accounts). Fragments are rendered when their lane changes,
-    and each checkpoint still gets dicts of its own (shallow copies of flat dicts of strings and
-    numbers), so nothing emitted is shared with the running backfill.
+    lane each time made a page cost O(accounts) in Python (at 1,000 accounts, a fifth of the
+    client's CPU). Here a lane is rendered only when it changed, and a checkpoint is assembled
+    from the rendered parts with C-level copies (``dict(...)``, ``chain``). The parts are shared
+    between successive checkpoints but never mutated: a changed lane gets new dicts, so an emitted
+    checkpoint never changes afterwards and shares nothing the running backfill will write to
+    (reference bug #4).
     """
-    checkpoint: dict[str, Any] = {
-        "accounted_range": _window_json(union),
-        "remaining": [dict(part) for fragment in fragments.values() for part in fragment.ranges],
-        "listed": sum(fragment.entry["listed"] for fragment in fragments.values()),
-        "accounts": {
-            account: {"accounted_range": dict(f.entry["accounted_range"]), "listed": f.entry["listed"]}
-            for account, f in fragments.items()
-        },
-    }
-    if created_filter_refused:
-        checkpoint[CREATED_FILTER_REFUSED] = True
-    return checkpoint
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, Any]] = {}  # account -> {"accounted_range", "listed"}
+        self._ranges: dict[str, tuple[dict[str, Any], ...]] = {}  # account -> its remaining ranges
+        self._listed = 0
+
+    def render(self, lanes: Mapping[str, LaneState], changed: Iterable[str] | None) -> None:
+        """Re-render ``changed`` lanes (every lane when None) and any lane not rendered yet."""
+        if changed is None or len(self._entries) > len(lanes):
+            self._entries, self._ranges, self._listed = {}, {}, 0
+            changed = None
+        for account in lanes if changed is None else changed:
+            if account in lanes:
+                self._render_lane(account, lanes[account])
+        if len(self._entries) != len(lanes):  # lanes joined since (a new Connect account)
+            for account, lane in lanes.items():
+                if account not in self._entries:
+                    self._render_lane(account, lane)
+            self._entries = {account: self._entries[account] for account in lanes}
+            self._ranges = {account: self._ranges[account] for account in lanes}
+
+    def _render_lane(self, account: str, lane: LaneState) -> None:
+        previous = self._entries.get(account)
+        if previous is not None:
+            self._listed -= previous["listed"]
+        self._entries[account] = {"accounted_range": _window_json(lane.accounted), "listed": lane.listed}
+        self._ranges[account] = tuple(_range_json(part, account) for part in lane.remaining)
+        self._listed += lane.listed
+
+    def checkpoint(self, union: Window, *, created_filter_refused: bool = False) -> dict[str, Any]:
+        """The checkpoint, equal to ``dump_stream_state(lanes, tagged=True)``'s."""
+        checkpoint: dict[str, Any] = {
+            "accounted_range": _window_json(union),
+            "remaining": list(chain.from_iterable(self._ranges.values())),
+            "listed": self._listed,
+            "accounts": dict(self._entries),
+        }
+        if created_filter_refused:
+            checkpoint[CREATED_FILTER_REFUSED] = True
+        return checkpoint
 
 
 def parse_stream_state(raw: Any, *, platform_account: str) -> dict[str, LaneState]:

@@ -6,9 +6,11 @@ Each test reads the emulator's request log: what the source asked for is the cos
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections import Counter
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from sync_platform.destinations.fixture import EchoDestination
@@ -16,7 +18,7 @@ from sync_platform.emulator import RunningEmulator
 from sync_platform.engine import ConnectorRegistry, Engine
 from sync_platform.engine.registry import BUILTIN_SOURCES
 from sync_platform.errors import ConfigError
-from sync_platform.protocol import PipelineConfig, RunStatus, SyncState
+from sync_platform.protocol import PipelineConfig, RunStatus, SyncState, from_unix, iso
 from sync_platform.sources.stripe import stream_by_name
 from sync_platform.sources.stripe.accounts import KNOWN_ACCOUNTS, StripeAccount
 from sync_platform.sources.stripe.backfill_plan import plan_stream
@@ -53,8 +55,7 @@ def pipeline(emulator: RunningEmulator, streams: list[str], **config: object) ->
         emulator,
         account_id=emulator.account_id,
         account_created=created,
-        connected_accounts=emulator.connected_account_ids,
-        **config,
+        **{"connected_accounts": emulator.connected_account_ids, **config},
     )
     return PipelineConfig.model_validate(
         {
@@ -157,6 +158,7 @@ def test_a_checkpoint_after_one_accounts_page_equals_one_rendered_from_scratch()
         stream_by_name("customer"), configured, None, accounts, now=1_700_000_000, backfill_limit=None
     )
     first = plan.checkpoint()
+    emitted = copy.deepcopy(first)
     lane = plan.lanes["acct_2"]
     part = lane.remaining[0]
     lane.remaining[0:1] = [Range(part.gte, part.gte + 500, "cus_x"), Range(part.gte + 500, part.lt)]
@@ -164,5 +166,61 @@ def test_a_checkpoint_after_one_accounts_page_equals_one_rendered_from_scratch()
     second = plan.checkpoint(changed=("acct_2",))
     assert second == dump_stream_state(plan.lanes, tagged=True)
     assert second != first
-    second["accounts"]["acct_1"]["listed"] = 99  # what was emitted is not the plan's own
-    assert plan.checkpoint(changed=()) == dump_stream_state(plan.lanes, tagged=True)
+    assert first == emitted  # a later page never changes a checkpoint already emitted (bug #4)
+    lane.remaining.clear()
+    lane.listed += 3
+    third = plan.checkpoint(changed=("acct_2",))
+    assert third == dump_stream_state(plan.lanes, tagged=True)
+    assert second["accounts"]["acct_2"]["listed"] == 7
+    assert second["remaining"] != third["remaining"]
+
+
+def _accounts_listing(emulator: RunningEmulator) -> list[dict[str, object]]:
+    """The platform's /v1/accounts, every page, as the source's key sees it."""
+    listed: list[dict[str, object]] = []
+    params: dict[str, object] = {"limit": 100}
+    headers = {"Authorization": f"Bearer {emulator.emulator.secret_key}"}
+    while True:
+        page = httpx.get(f"{emulator.base_url}/v1/accounts", params=params, headers=headers).json()
+        listed.extend(page["data"])
+        if not page["has_more"]:
+            return listed
+        params = {"limit": 100, "starting_after": page["data"][-1]["id"]}
+
+
+def test_a_long_hand_kept_list_is_answered_by_the_accounts_listing_not_one_lookup_each(
+    engine: Engine, stripe_emulator_factory: Callable[..., RunningEmulator]
+) -> None:
+    """30 new accounts: one /v1/accounts page gives every creation time (the old way: 30
+    `/v1/account` lookups), and the backfills start at each account's own creation."""
+    emulator = stripe_emulator_factory(objects=5, connected_accounts=40, connected_objects=3, seed=5)
+    chosen = emulator.connected_account_ids[:30]
+    created = {a["id"]: a["created"] for a in _accounts_listing(emulator) if a["id"] in chosen}
+    assert len(created) == 30
+    emulator.requests.clear()
+    config = pipeline(emulator, ["customer"], connected_streams="all", connected_accounts=chosen)
+    state, _ = run(engine, config, None, "run-1")
+    requests = gets(emulator)
+    assert requests[("/v1/accounts", None)] == 1
+    assert not any(path == "/v1/account" for path, _ in requests)
+    assert state.source.global_[KNOWN_ACCOUNTS] == created
+    lanes = state.source.streams["customer"]["accounts"]
+    assert {a: lanes[a]["accounted_range"]["gte"] for a in chosen} == {
+        a: iso(from_unix(created[a])) for a in chosen
+    }
+
+
+def test_accounts_the_listing_does_not_reach_within_its_budget_are_looked_up_one_by_one(
+    engine: Engine, stripe_emulator_factory: Callable[..., RunningEmulator]
+) -> None:
+    """The listing stops once it has cost as many pages as accounts are still unanswered, so a
+    short list of accounts deep in a big platform costs at most twice the lookups."""
+    emulator = stripe_emulator_factory(objects=5, connected_accounts=1_500, connected_objects=1, seed=5)
+    deepest = [a["id"] for a in _accounts_listing(emulator)[-10:]]
+    emulator.requests.clear()
+    config = pipeline(emulator, ["customer"], connected_streams=["customer"], connected_accounts=deepest)
+    state, _ = run(engine, config, None, "run-1")
+    requests = gets(emulator)
+    assert requests[("/v1/accounts", None)] == 10  # ten pages for ten unanswered accounts, then stop
+    assert {account for path, account in requests if path == "/v1/account"} == set(deepest)
+    assert set(state.source.global_[KNOWN_ACCOUNTS]) == set(deepest)
