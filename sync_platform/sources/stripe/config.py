@@ -30,6 +30,9 @@ LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 AccountList = Annotated[list[AccountId], Field(json_schema_extra={"uniqueItems": True})]
+# Up to this many connected accounts, "auto" polls every one: a cycle costs a few requests more,
+# and no webhook lost on its way is left for the next reconcile to find (see ``poll_scope``).
+AUTO_POLL_ALL_MAX = 10
 # What connected accounts commonly hold data in (direct charges, their customers and billing,
 # payouts): a selected stream outside this set is read for the platform account only, so a
 # product a connected account does not use costs nothing per account (see docs, Connect).
@@ -107,6 +110,16 @@ class StripeSourceConfig(BaseModel):
     poll_events: bool = Field(
         default=False, description="Keep the stream current by polling /v1/events (the events-poll lane)."
     )
+    poll_connected_accounts: Literal["auto", "all", "none"] | AccountList = Field(
+        default="auto",
+        description=(
+            "Which connected accounts the events poll asks (one request per account, event-type chunk "
+            'and page each cycle): "all"; "none" or a list (only these), each plus the accounts a '
+            'reconcile flagged because webhooks missed their changes; "auto" is "all" while the '
+            f"pipeline takes no webhooks or has at most {AUTO_POLL_ALL_MAX} connected accounts, "
+            '"none" otherwise (their changes come through the Connect webhook endpoint).'
+        ),
+    )
     webhook_secret: SecretStr | list[SecretStr] | None = Field(
         default=None,
         description="Webhook signing secret(s) (whsec_…); several while one is being rotated.",
@@ -133,7 +146,7 @@ class StripeSourceConfig(BaseModel):
             raise ValueError("must be a Stripe secret key (sk_live_…, sk_test_…) or restricted key (rk_…)")
         return value
 
-    @field_validator("connected_accounts")
+    @field_validator("connected_accounts", "poll_connected_accounts")
     @classmethod
     def _unique_accounts(cls, value: list[str] | str) -> list[str] | str:
         if isinstance(value, list) and len(set(value)) != len(value):

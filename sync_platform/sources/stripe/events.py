@@ -14,8 +14,9 @@ halves, and the window size adapts to the density, so memory stays bounded whate
 A checkpoint follows every ``BATCH_SIZE`` events and the end of every window.
 
 **Connect.** A platform's ``/v1/events`` does not include its connected accounts' events; each
-account is asked with its ``Stripe-Account`` header, and all accounts share one cursor (event ids
-are unique across accounts).
+account polled is asked with its ``Stripe-Account`` header (concurrently, under the client's one
+rate limit), and all accounts share one cursor (event ids are unique across accounts). Which
+accounts a poll asks is ``poll_scope``'s to say: not every one, every cycle.
 
 **Same-second versions.** Each batch carries its window (every event listed in it, the ones
 already applied in an earlier poll's overlap included), so the reader can compare an object's new
@@ -28,10 +29,11 @@ remembered (``EventsListing``) for the rest of the read and reported once as a w
 
 from __future__ import annotations
 
+import asyncio
 import heapq
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.client import StripeApiClient
@@ -45,6 +47,9 @@ MAX_WINDOW_EVENTS = 5_000
 FIRST_WINDOW_SECONDS = 3_600
 MAX_WINDOW_SECONDS = 86_400
 PAGE_SIZE = 100
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 
 @dataclass
@@ -105,6 +110,7 @@ class EventsListing:
     """How ``/v1/events`` is asked during one read: with ``types[]`` until the server refuses it."""
 
     types_refused: bool = False
+    types_accepted: bool = False
     warnings: list[str] = field(default_factory=list)
 
     def refuse_types(self, reason: str) -> None:
@@ -121,6 +127,12 @@ class EventsListing:
 
 class _WindowTooFull(Exception):
     pass
+
+
+class _TypesRefused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def type_chunks(types: Sequence[str]) -> list[list[str]]:
@@ -183,38 +195,84 @@ async def _read_window(
 ) -> list[dict[str, Any]]:
     """Every event created in ``[gte, lt)``, oldest first (lists are read newest first, then turned).
 
+    The lists (one per account and ``types[]`` chunk) are read concurrently, at most
+    ``client.max_concurrency`` at once under the client's one rate limit, so a cycle over many
+    accounts takes the time of their pages at the rate rather than a round trip per account;
+    they are merged in a fixed order, so the result does not depend on which answered first.
     Once the server has refused ``types[]``, each account is listed once without it and the
-    events of other types are dropped (a refusal met here restarts the window that way).
+    events of other types are dropped (a refusal met here restarts the window that way); until
+    the server has answered one ``types[]`` list, the first list is asked alone, so a server that
+    refuses the filter refuses it once, not once per list in flight.
     """
     wanted = {event_type for chunk in chunks for event_type in chunk}
-    lists: list[list[dict[str, Any]]] = []
+    queries = [
+        (account, chunk) for account in accounts for chunk in ([None] if listing.types_refused else chunks)
+    ]
     total = 0
-    for account in accounts:
-        for chunk in [None] if listing.types_refused else chunks:
-            listed: list[dict[str, Any]] = []
-            params: dict[str, Any] = {"created": {"gte": gte, "lt": lt}, "limit": PAGE_SIZE}
-            if chunk is not None:
-                params["types"] = chunk
-            while True:
-                try:
-                    body = (await client.get(EVENTS_PATH, params, account=account.stripe_account)).data
-                except StripeApiError as error:
-                    if chunk is None or not refuses_parameter(error, "types"):
-                        raise
-                    listing.refuse_types(error.stripe_message)
-                    return await _read_window(
-                        client, accounts, chunks, gte, lt, limited=limited, listing=listing
-                    )
-                data = body.get("data") or []
-                listed.extend(data)
-                total += len(data)
-                if limited and total > MAX_WINDOW_EVENTS:
-                    raise _WindowTooFull
-                if not body.get("has_more") or not data:
-                    break
-                params = {**params, "starting_after": data[-1]["id"]}
-            if chunk is None:
-                listed = [event for event in listed if event.get("type") in wanted]
-            listed.reverse()
-            lists.append(listed)
+
+    async def read(query: tuple[StripeAccount, list[str] | None]) -> list[dict[str, Any]]:
+        nonlocal total
+        account, chunk = query
+        listed: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"created": {"gte": gte, "lt": lt}, "limit": PAGE_SIZE}
+        if chunk is not None:
+            params["types"] = chunk
+        while True:
+            try:
+                body = (await client.get(EVENTS_PATH, params, account=account.stripe_account)).data
+            except StripeApiError as error:
+                if chunk is None or not refuses_parameter(error, "types"):
+                    raise
+                raise _TypesRefused(error.stripe_message) from error
+            listing.types_accepted = listing.types_accepted or chunk is not None
+            data = body.get("data") or []
+            listed.extend(data)
+            total += len(data)
+            if limited and total > MAX_WINDOW_EVENTS:
+                raise _WindowTooFull
+            if not body.get("has_more") or not data:
+                break
+            params = {**params, "starting_after": data[-1]["id"]}
+        if chunk is None:
+            listed = [event for event in listed if event.get("type") in wanted]
+        listed.reverse()
+        return listed
+
+    try:
+        if listing.types_refused or listing.types_accepted:
+            lists = await each_concurrently(queries, read, client.max_concurrency)
+        else:  # the read's first request finds out whether the server takes types[], alone
+            lists = [
+                await read(queries[0]),
+                *await each_concurrently(queries[1:], read, client.max_concurrency),
+            ]
+    except _TypesRefused as refused:
+        if not listing.types_refused:
+            listing.refuse_types(refused.reason)
+        return await _read_window(client, accounts, chunks, gte, lt, limited=limited, listing=listing)
     return list(heapq.merge(*lists, key=lambda event: int(event["created"])))
+
+
+async def each_concurrently(
+    items: Sequence[_Item], work: Callable[[_Item], Awaitable[_Result]], limit: int
+) -> list[_Result]:
+    """``work`` of every item, in the items' order, at most ``limit`` running at once.
+
+    ``limit`` workers take items in turn (not one task per item: 10,000 accounts must not mean
+    10,000 tasks waiting on a semaphore). The first failure cancels the rest and is raised as it
+    is, not wrapped in an exception group, so callers catch what ``work`` raises.
+    """
+    results: list[_Result | None] = [None] * len(items)
+    pending = iter(enumerate(items))
+
+    async def worker() -> None:
+        for index, item in pending:
+            results[index] = await work(item)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(max(1, limit), len(items))):
+                group.create_task(worker())
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return cast(list[_Result], results)

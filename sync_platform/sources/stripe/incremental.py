@@ -14,6 +14,11 @@ in ``state.streams`` as any backfill's do, and ``global.rebackfill = {started_at
 it until every stream has finished (or been skipped: the account cannot read it); then the poll
 resumes from ``started_at``, so changes made during the re-backfill are applied as events.
 
+**Which accounts.** The poll asks ``polled`` (``poll_scope``: the platform and the Connect accounts
+webhooks do not cover, or all of them); a re-backfill reads every account. A reconcile's replay
+polls every account and notes each one's newest event (``replay_newest``), which the reconcile
+compares with what webhooks delivered (``poll_scope.after_replay``).
+
 Records come from ``event_records``; an object whose newest versions in a window tie (two
 different versions of one second, counting those an earlier poll applied) is written as fetched
 from Stripe instead, once per window (``versions.WindowPlan``).
@@ -56,6 +61,12 @@ from sync_platform.sources.stripe.events import (
     poll_events,
 )
 from sync_platform.sources.stripe.global_state import GlobalState
+from sync_platform.sources.stripe.poll_scope import (
+    REPLAY,
+    REPLAY_NEWEST,
+    account_seconds,
+    newest_by_account,
+)
 from sync_platform.sources.stripe.versions import WindowPlan, fetch_current, settle
 
 logger = logging.getLogger(__name__)
@@ -74,6 +85,7 @@ class IncrementalRunner:
         streams: Selected,
         *,
         accounts: Sequence[StripeAccount],
+        polled: Sequence[StripeAccount] | None = None,
         stored_streams: Mapping[str, Any],
         global_state: GlobalState,
         now: int,
@@ -82,7 +94,8 @@ class IncrementalRunner:
     ) -> None:
         self.client = client
         self.streams = list(streams)
-        self.accounts = list(accounts)
+        self.accounts = list(accounts)  # a re-backfill reads them all
+        self.polled = list(polled) if polled is not None else self.accounts  # ``poll_scope``
         self.stored_streams = stored_streams
         self.global_state = global_state
         self.now = now
@@ -184,6 +197,8 @@ class IncrementalRunner:
             for event_type in definition.event_types
         ]
         platform = self.accounts[0].id
+        replaying = self.global_state.get(REPLAY) is True
+        newest = account_seconds(self.global_state.get(REPLAY_NEWEST)) if replaying else {}
 
         def records_of(event: Mapping[str, Any]) -> list[EventRecord]:
             return event_records(event, selected=selected, platform_account=platform)
@@ -193,7 +208,7 @@ class IncrementalRunner:
         try:
             batches = poll_events(
                 self.client,
-                self.accounts,
+                self.polled,
                 types,
                 start,
                 until=self.now,
@@ -216,7 +231,10 @@ class IncrementalRunner:
                     await complete_event_records(self.client, records)
                     for item in records:
                         yield item.message()
-                    yield self.global_state.update(batch.cursor.to_global())
+                    checkpoint = batch.cursor.to_global()
+                    if replaying and (noted := newest_by_account(newest, batch.events)) is not None:
+                        newest = checkpoint[REPLAY_NEWEST] = noted  # what a webhook should have brought
+                    yield self.global_state.update(checkpoint)
         except StripeApiError as error:
             self._poll_failed = True
             if error_scope(error) is ErrorScope.CONNECTION:

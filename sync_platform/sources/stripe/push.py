@@ -11,11 +11,12 @@ Events are applied in batches of up to ``PUSH_BATCH`` (or what the input holds b
 a bad item): an object with two different versions of one second among them, or than what it
 last wrote (``recent_versions``), is fetched from Stripe instead (``versions``). After each
 batch's records comes one global checkpoint (``last_event``: the batch's last event, and
-``recent_versions``; ``connect_changes`` when Connect accounts joined or left, each newly
-authorized account backfilled first by ``connect_backfill``), merged into the stored global
-state: a global checkpoint makes the destination commit every stream, so the records are durable
-once it is re-emitted. Push never writes a per-stream state, which would overwrite the stream's
-backfill checkpoint (reference bug #1).
+``recent_versions``; ``webhook_seen`` when Connect accounts' events are among them, for the
+reconcile to check webhooks against (``poll_scope``); ``connect_changes`` when Connect accounts
+joined or left, each newly authorized account backfilled first by ``connect_backfill``), merged
+into the stored global state: a global checkpoint makes the destination commit every stream, so
+the records are durable once it is re-emitted. Push never writes a per-stream state, which would
+overwrite the stream's backfill checkpoint (reference bug #1).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sync_platform.sources.stripe.connect_changes import CHANGES, CONNECT_CHANGE
 from sync_platform.sources.stripe.errors import MalformedEventError
 from sync_platform.sources.stripe.event_records import complete_event_records, event_records
 from sync_platform.sources.stripe.global_state import GlobalState
+from sync_platform.sources.stripe.poll_scope import WEBHOOK_SEEN, webhook_seen
 from sync_platform.sources.stripe.versions import MEMORY_KEY, VersionMemory, fetch_current, settle
 from sync_platform.sources.stripe.webhook_signature import (
     VerifiedEvent,
@@ -147,6 +149,8 @@ async def _apply_batch(
     memory.remember(written, fetched, (int(event["created"]) for event in batch))
     last = batch[-1]
     updates = {"last_event": {"id": last["id"], "created": last["created"]}, MEMORY_KEY: memory.to_global()}
+    if (seen := webhook_seen(global_state.get(WEBHOOK_SEEN), batch)) is not None:
+        updates[WEBHOOK_SEEN] = seen  # what a reconcile checks webhooks against (``poll_scope``)
     if any(event.get("type") in CHANGES for event in batch):  # Connect accounts joined or left
         changes, joined = record_changes(global_state.get(CONNECT_CHANGES), batch)
         updates[CONNECT_CHANGES] = changes

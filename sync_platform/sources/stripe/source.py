@@ -60,6 +60,7 @@ from sync_platform.sources.stripe.errors import StripeApiError
 from sync_platform.sources.stripe.events import EVENTS_PATH
 from sync_platform.sources.stripe.global_state import GlobalState
 from sync_platform.sources.stripe.incremental import IncrementalRunner
+from sync_platform.sources.stripe.poll_scope import LIVE_SINCE, REPLAY, after_replay, poll_scope
 from sync_platform.sources.stripe.push import apply_pushed
 from sync_platform.sources.stripe.webhook_endpoint import setup_messages, teardown_messages
 
@@ -169,14 +170,24 @@ class StripeSource:
 
     def live_state(self, backfill: SourceState | None) -> SourceState | None:
         """Events are read from the cursor the backfill recorded when it began, so nothing that
-        changed while it listed is missed; None when the backfill never started."""
+        changed while it listed is missed (and webhooks are owed from then on: ``live_since``);
+        None when the backfill never started."""
         cursor = (backfill.global_ if backfill is not None else {}).get(EVENTS_CURSOR)
-        return None if cursor is None else SourceState.model_validate({"global": {EVENTS_CURSOR: cursor}})
+        if cursor is None:
+            return None
+        return SourceState.model_validate({"global": {EVENTS_CURSOR: cursor, LIVE_SINCE: cursor}})
 
     def replay_state(self, now: datetime) -> SourceState:
-        """Every event of the last ``REPLAY_WINDOW`` (Stripe keeps 30 days of events)."""
+        """Every event of the last ``REPLAY_WINDOW`` (Stripe keeps 30 days of events), of every
+        account: ``replay`` widens the poll and notes what webhooks should have brought."""
         since = to_unix(now - REPLAY_WINDOW)
-        return SourceState.model_validate({"global": {EVENTS_CURSOR: since}})
+        return SourceState.model_validate({"global": {EVENTS_CURSOR: since, REPLAY: True}})
+
+    def after_replay(self, live: SourceState, replayed: SourceState, now: datetime) -> SourceState | None:
+        """The live state with the accounts whose changes no webhook brought flagged for the
+        events poll (``poll_scope``); None when no flag changes. The cursor never moves."""
+        updated = after_replay(live.global_, replayed.global_, to_unix(now))
+        return None if updated is None else live.model_copy(update={"global_": updated})
 
     def account_status(self, backfill: Any, live: Any) -> dict[str, Any] | None:
         """Each Connect account's status, read from the stored checkpoints (``account_status``)."""
@@ -305,10 +316,14 @@ class StripeSource:
                 yield log(LogLevel.INFO, f"{healthy:,} of {len(accounts) - 1:,} connected accounts healthy.")
         updates = [item for item in selected if item[1].sync_mode is SyncMode.INCREMENTAL]
         if updates:
+            scope = poll_scope(config, accounts, global_state, now)
+            for warning in scope.warnings:
+                yield log(LogLevel.WARN, warning)
             incremental = IncrementalRunner(
                 client,
                 updates,
                 accounts=accounts,
+                polled=scope.accounts,
                 stored_streams=stored_streams,
                 global_state=global_state,
                 now=now,
