@@ -3,9 +3,10 @@
 The runner keeps a pipeline current after its backfill (live and poll lanes) and heals drift
 (reconcile), but the shape of a source's state is the source's business: where a live read starts
 after a backfill (Stripe: the events cursor the backfill recorded when it began), how to ask for a
-replay of recent changes, how many objects a finished backfill listed (for row-count checks), and
-the status of each account a multi-account source reads (Stripe Connect), for the CLI, the API
-and Dagster to show without each parsing the checkpoints.
+replay of recent changes and what the live lanes should learn from it (Stripe: which Connect
+accounts the events poll must ask), how many objects a finished backfill listed (for row-count
+checks), and the status of each account a multi-account source reads (Stripe Connect), for the
+CLI, the API and Dagster to show without each parsing the checkpoints.
 A source offers these by defining the methods of ``LiveLanes``; the functions here call them when
 present and answer "not supported" otherwise, so connectors without live lanes keep working and
 no caller ever builds or reads a source's state itself.
@@ -30,6 +31,12 @@ class LiveLanes(Protocol):
         None = the source cannot replay."""
         ...
 
+    def after_replay(self, live: SourceState, replayed: SourceState, now: datetime) -> SourceState | None:
+        """What a replay teaches the live lanes: the live state to save (changed only in the
+        source's own bookkeeping, never where the live read resumes; Stripe: which connected
+        accounts the events poll must ask), or None when nothing changes."""
+        ...
+
     def listed_count(self, stream_state: Any) -> int | None:
         """How many objects a backfill listed so far, read from one stream's checkpoint."""
         ...
@@ -48,6 +55,13 @@ def live_state(source: object, backfill: SourceState | None) -> SourceState | No
 def replay_state(source: object, now: datetime) -> SourceState | None:
     method = getattr(source, "replay_state", None)
     return method(now) if callable(method) else None
+
+
+def after_replay(
+    source: object, live: SourceState, replayed: SourceState, now: datetime
+) -> SourceState | None:
+    method = getattr(source, "after_replay", None)
+    return method(live, replayed, now) if callable(method) else None
 
 
 def listed_count(source: object, stream_state: Any) -> int | None:

@@ -3,7 +3,7 @@
 A lane is one kind of work on a pipeline: ``backfill`` (setup if needed, then list every stream
 from the committed checkpoint), ``live`` (apply the webhook inbox), ``poll`` (read changes from the
 source's events since the live checkpoint), ``reconcile`` (replay recent changes to heal anything
-missed, moving no checkpoint) and ``teardown`` (remove what setup created, for a deleted pipeline).
+missed, moving no cursor) and ``teardown`` (remove what setup created, for a deleted pipeline).
 Dagster's sensors and schedules pick a lane per run; the CLI lets the pipeline decide.
 """
 

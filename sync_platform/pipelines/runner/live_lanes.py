@@ -6,7 +6,9 @@
   time budget.
 - ``poll`` reads the source's changes since the live checkpoint, saving it as pages commit.
 - ``reconcile`` replays recent changes from a throwaway state (the source decides how far back),
-  moving no checkpoint, then prunes what retention says is no longer needed.
+  moving no cursor, hands the source what the replay found so it can tell the live lanes (Stripe:
+  which Connect accounts webhooks missed, for the poll to ask), then prunes what retention says
+  is no longer needed.
 
 Where a live read starts after the backfill is the source's to say (``engine.source_lanes``).
 """
@@ -20,12 +22,19 @@ from sync_platform.engine import source_lanes
 from sync_platform.engine.destination_kit import prune_tombstones
 from sync_platform.engine.resolve import bind_destination, bind_source
 from sync_platform.pipelines.checkpoints import Checkpoint, CheckpointLane
+from sync_platform.pipelines.errors import ConcurrentUpdateError
 from sync_platform.pipelines.inbox import InboxEvent
 from sync_platform.pipelines.model import Pipeline
 from sync_platform.pipelines.runner.backfill_lane import resume_parked_accounts
-from sync_platform.pipelines.runner.events import BatchCommitted, Housekept, LaneFinished, RunEvent
+from sync_platform.pipelines.runner.events import (
+    BatchCommitted,
+    CheckpointSaved,
+    Housekept,
+    LaneFinished,
+    RunEvent,
+)
 from sync_platform.pipelines.runner.judge import batch_failure
-from sync_platform.protocol import EofPayload, SyncMode, SyncState
+from sync_platform.protocol import EofPayload, SyncMode, SyncState, parse_sync_state
 
 if TYPE_CHECKING:
     from sync_platform.pipelines.runner.lane_run import LaneRun
@@ -99,7 +108,7 @@ def poll(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:
 
 def reconcile(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:
     """Retry the accounts the backfill parked, then replay the source's recent changes from a
-    throwaway state: heals what a webhook missed and moves no live checkpoint."""
+    throwaway state: heals what a webhook missed and moves no live cursor (``after_replay``)."""
     yield from resume_parked_accounts(run, pipeline)
     source = bind_source(run.engine.registry, run.store.resolve_secrets(pipeline).source).connector
     replay = source_lanes.replay_state(source, run.runner.now())
@@ -117,8 +126,37 @@ def reconcile(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, Non
         state = eof.ending_state  # in memory only
         if not eof.has_more:
             break
+    yield from after_replay(run, pipeline, source, state)
     yield housekeeping(run, pipeline)
     yield LaneFinished(run.lane, True, "replayed the recent changes", run.batches)
+
+
+def after_replay(
+    run: LaneRun, pipeline: Pipeline, source: object, replayed: SyncState
+) -> Generator[RunEvent, None, None]:
+    """Save into the live checkpoint what the source learned from the replay (Stripe: Connect
+    accounts whose changes no webhook brought, which the events poll then asks too).
+
+    What changes is the source's to say (``source_lanes.after_replay``), and it never moves where
+    the live read resumes. Nothing is saved before the live lanes have a start (no backfill
+    cursor yet), and a live run that saved meanwhile wins: the next reconcile learns it again.
+    """
+    checkpoint = run.store.get_checkpoint(run.pipeline_id, CheckpointLane.LIVE)
+    start = checkpoint if checkpoint.state else live_start(run, pipeline, checkpoint)
+    live_state = parse_sync_state(start.state)
+    if live_state is None:
+        return
+    learned = source_lanes.after_replay(source, live_state.source, replayed.source, run.runner.now())
+    if learned is None:
+        return
+    saved = live_state.model_copy(update={"source": learned})
+    try:
+        run.store.save_checkpoint(
+            run.pipeline_id, saved, lane=CheckpointLane.LIVE, expected_version=checkpoint.version
+        )
+    except ConcurrentUpdateError:
+        return
+    yield CheckpointSaved(run.lane, run.batches, saved)
 
 
 def housekeeping(run: LaneRun, pipeline: Pipeline) -> Housekept:
