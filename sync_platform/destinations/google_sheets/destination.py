@@ -4,7 +4,8 @@ Setup creates the spreadsheet when the config has no ``spreadsheet_id`` and repo
 in a ``destination_config`` control message (the full replacement config), so the orchestrator
 stores it and no later run creates another spreadsheet (reference bug 23). ``write`` never
 creates one. Teardown removes only the tabs this destination created, never the spreadsheet.
-``prune_tombstones`` is the destination kit's retention hook for the remembered deletions.
+``prune_tombstones`` is the destination kit's retention hook for the remembered deletions, and
+``purge_account`` its hook removing one account's rows (``purge.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from sync_platform.destinations.google_sheets.errors import (
     SpreadsheetMissingError,
 )
 from sync_platform.destinations.google_sheets.layout import TOMBSTONES_TAB, stream_of_index
+from sync_platform.destinations.google_sheets.purge import purge_account_rows
 from sync_platform.destinations.google_sheets.session import SheetsSession
 from sync_platform.destinations.google_sheets.tabs import catalog_streams
 from sync_platform.destinations.google_sheets.writer import SheetsWriter
@@ -142,6 +144,13 @@ class GoogleSheetsDestination:
             return await session.prune_tombstones(horizon)
 
         return blocking.run(prune())
+
+    def purge_account(self, config: Config, account_id: str) -> int:
+        """Remove every row of ``account_id`` from the tabs; how many (blocking)."""
+        parsed = load_config(config)
+        if parsed.spreadsheet_id is None:
+            return 0  # never set up: no rows
+        return blocking.run(purge_account_rows(parsed, self.clock, account_id))
 
     async def teardown(self, config: Config) -> AsyncIterator[Message]:
         """Delete this destination's tabs (visible and bookkeeping); the spreadsheet itself stays."""

@@ -185,9 +185,9 @@ def plan_stream(
         if grid_rows - len(deletes) <= DATA_HEADER_ROWS:  # Sheets never deletes every non-frozen row
             grid_rows = DATA_HEADER_ROWS + len(deletes) + 1
             requests.append(set_grid(tab.sheet_id, rows=grid_rows))
-        for start, end in _runs_bottom_up(deletes):
-            requests.append(_delete_rows(tab.sheet_id, start + DATA_HEADER_ROWS, end + DATA_HEADER_ROWS))
-            requests.append(_delete_rows(tab.index_sheet_id, start + 1, end + 1))
+        for start, end in runs_bottom_up(deletes):
+            requests.append(delete_rows(tab.sheet_id, start + DATA_HEADER_ROWS, end + DATA_HEADER_ROWS))
+            requests.append(delete_rows(tab.index_sheet_id, start + 1, end + 1))
         grid_rows -= len(deletes)
         index_rows -= len(deletes)
         survivors = [position for position in range(len(keys)) if position not in deletes]
@@ -278,7 +278,7 @@ def _data_row(row: PendingRow, width: int) -> str:
     return '{"values":[' + (row.cells or "") + padding + "]}"
 
 
-def _delete_rows(sheet_id: int, start: int, end: int) -> Request:
+def delete_rows(sheet_id: int, start: int, end: int) -> Request:
     return encode_request(
         {
             "deleteDimension": {
@@ -288,7 +288,7 @@ def _delete_rows(sheet_id: int, start: int, end: int) -> Request:
     )
 
 
-def _runs_bottom_up(positions: set[int]) -> Iterator[tuple[int, int]]:
+def runs_bottom_up(positions: set[int]) -> Iterator[tuple[int, int]]:
     """Contiguous ``[start, end)`` runs of ``positions``, lowest run last (so indices stay valid)."""
     ordered = sorted(positions, reverse=True)
     end = start = ordered[0]

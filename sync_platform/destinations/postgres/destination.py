@@ -19,6 +19,7 @@ from sync_platform.destinations.postgres.errors import postgres_failure_kind
 from sync_platform.destinations.postgres.naming import is_system_schema
 from sync_platform.destinations.postgres.provision import (
     prune_tombstones,
+    purge_account,
     refuse_system_schema,
     setup_schema,
     teardown_schema,
@@ -103,6 +104,14 @@ class PostgresDestination:
             return prune_tombstones(parsed, older_than)
         except psycopg.Error as error:
             raise database_error(error, parsed, "pruning tombstones") from scrubbed(error, parsed)
+
+    def purge_account(self, config: Config, account_id: str) -> int:
+        """The destination kit's purge hook: delete one account's rows from every table."""
+        parsed = parse_config(config)
+        try:
+            return purge_account(parsed, account_id)
+        except psycopg.Error as error:
+            raise database_error(error, parsed, "purging an account's rows") from scrubbed(error, parsed)
 
     async def write(
         self, config: Config, catalog: ConfiguredCatalog, messages: AsyncIterator[Message]

@@ -7,7 +7,8 @@ Teardown drops only what this destination created: the tables listed in ``_sync_
 bookkeeping tables, and the schema itself when setup created it and nothing else is left in it.
 It refuses ``public`` and PostgreSQL's own schemas outright, whatever they contain.
 
-``prune_tombstones`` forgets remembered deletions past the pipeline's retention horizon.
+``prune_tombstones`` forgets remembered deletions past the pipeline's retention horizon;
+``purge_account`` removes one account's rows from every table (the destination kit's hook).
 """
 
 from __future__ import annotations
@@ -37,7 +38,12 @@ from sync_platform.destinations.postgres.errors import (
     postgres_failure_kind,
 )
 from sync_platform.destinations.postgres.layout import StreamLayout, TypedColumn, stream_layout
-from sync_platform.destinations.postgres.naming import TABLES_TABLE, TOMBSTONES_TABLE, is_system_schema
+from sync_platform.destinations.postgres.naming import (
+    ACCOUNT_ID,
+    TABLES_TABLE,
+    TOMBSTONES_TABLE,
+    is_system_schema,
+)
 from sync_platform.protocol import ConfiguredCatalog, LogLevel, LogMessage, log
 
 SHARED_SCHEMA = "public"
@@ -196,3 +202,25 @@ def prune_tombstones(config: PostgresDestinationConfig, older_than: datetime) ->
             (older_than,),
         )
         return cursor.rowcount
+
+
+def purge_account(config: PostgresDestinationConfig, account_id: str) -> int:
+    """Delete the rows of ``account_id`` from every table this destination created in the schema,
+    in one transaction (all of them or none); how many.
+
+    Every table has ``_account_id`` (``layout``), so the tables listed in ``_sync_tables`` are all
+    there is to visit; tombstones stay (see ``engine/destination_kit/purge.py``).
+    """
+    schema = config.schema_name
+    refuse_system_schema(schema, "purge an account's rows")
+    removed = 0
+    with connect(config) as connection, connection.transaction():
+        for table in registered_tables(connection, schema):
+            cursor = connection.execute(
+                sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+                    sql.Identifier(schema, table), sql.Identifier(ACCOUNT_ID)
+                ),
+                (account_id,),
+            )
+            removed += max(cursor.rowcount, 0)
+    return removed

@@ -8,6 +8,7 @@
   before it is durable, a global state fences every stream, a failed stream reports one error and
   none of its later states.
 - ``tombstones``: remembered deletes and the optional ``prune_tombstones`` hook.
+- ``purge``: the optional ``purge_account`` hook (remove one account's rows).
 - ``flush_report``: what a committed flush did (``FlushReport``), the one shape destinations report
   it in and Dagster reads it from.
 
@@ -19,6 +20,7 @@ not imported here, so the engine never needs pytest.
 
 from sync_platform.engine.destination_kit.fence import CommitFence, OnCommit, OnError
 from sync_platform.engine.destination_kit.flush_report import COUNTS, FLUSH_KEY, FlushReport
+from sync_platform.engine.destination_kit.purge import ACCOUNT_FIELD, PurgesAccounts, purge_account
 from sync_platform.engine.destination_kit.tombstones import PrunesTombstones, prune_tombstones
 from sync_platform.engine.destination_kit.versions import (
     MICROSECONDS,
@@ -42,6 +44,7 @@ from sync_platform.engine.destination_kit.versions import (
 )
 
 __all__ = [
+    "ACCOUNT_FIELD",
     "COUNTS",
     "FLUSH_KEY",
     "MICROSECONDS",
@@ -53,6 +56,7 @@ __all__ = [
     "OnCommit",
     "OnError",
     "PrunesTombstones",
+    "PurgesAccounts",
     "Version",
     "VersionSql",
     "canonical_json",
@@ -62,6 +66,7 @@ __all__ = [
     "json_default",
     "live_version",
     "prune_tombstones",
+    "purge_account",
     "sql_beats",
     "sql_newest_first",
     "tombstone_version",

@@ -5,6 +5,9 @@ optional ``prune_tombstones``) and reads back what it stored; the assertions are
 destinations, and the expected outcome always comes from the kit itself (``winner``), so a
 destination that compares versions on its own (in SQL, say) is proven to agree with the kit's order.
 
+The optional hooks (``prune_tombstones``, ``purge_account``) are proven when the destination has
+them and their cases skipped otherwise.
+
 A destination joins by subclassing ``DestinationConformance`` in one of its test modules and
 providing the ``conformance_target`` fixture (pytest collects the inherited cases)::
 
@@ -55,6 +58,7 @@ from sync_platform.engine.destination_kit.conformance_harness import (
     states,
     suite_stream,
 )
+from sync_platform.engine.destination_kit.purge import PurgesAccounts
 from sync_platform.engine.destination_kit.tombstones import PrunesTombstones
 from sync_platform.protocol import (
     Message,
@@ -175,6 +179,40 @@ class DestinationConformance:
         harness.write(late)
         assert harness.tags(A) == {"old": "late"}  # forgotten, so an older version is taken again
         assert harness.tags(B) == {"old": "late"}
+
+    # --- purging an account ------------------------------------------------------------------------
+
+    def test_purging_an_account_removes_its_rows_and_only_its(self, harness: Harness) -> None:
+        """A departed account's rows leave every stream, wherever they sit among the others'; a
+        second purge finds nothing; the account's rows written again (it was authorized again and
+        backfilled) are stored as new."""
+        destination = harness.target.destination
+        if not isinstance(destination, PurgesAccounts):
+            pytest.skip("this destination cannot remove one account's rows")
+        departed = "acct_departed"
+        harness.write(
+            [
+                live(A, "a", T0, "v1"),
+                live(A, "a", T0, "theirs", _account_id=departed),  # the same id, another account
+                live(A, "x", T0, "theirs", _account_id=departed),
+                live(A, "b", T0, "v1"),
+                live(A, "y", T0, "theirs", _account_id=departed),
+                live(B, "z", T0, "theirs", _account_id=departed),
+                live(B, "b", T0, "v1"),
+                stream_state(A, 1),
+            ]
+        )
+        assert destination.purge_account(harness.config, departed) == 4
+        assert destination.purge_account(harness.config, departed) == 0
+        assert harness.tags(A) == {"a": "v1", "b": "v1"}  # `rows` also checks no other account is left
+        assert harness.tags(B) == {"b": "v1"}
+        harness.write([live(A, "x", T0, "back", _account_id=departed), live(A, "c", T0 + 1, "v1")])
+        stored = {
+            (row["id"], row["_account_id"], row["tag"]) for row in harness.target.read_rows(harness.config, A)
+        }
+        assert stored == {
+            ("a", ACCOUNT, "v1"), ("b", ACCOUNT, "v1"), ("c", ACCOUNT, "v1"), ("x", departed, "back")
+        }  # fmt: skip
 
     # --- the commit fence --------------------------------------------------------------------------
 
