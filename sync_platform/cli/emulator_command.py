@@ -101,7 +101,7 @@ def serve_command(
         if len(connected) > 10:  # GET /v1/accounts lists them all
             click.echo(f"... and {len(connected) - 10:,} more connected accounts (GET /v1/accounts)")
         click.echo(
-            "Admin API: POST /_emulator/objects/<stream>, /_emulator/connect/authorize|deauthorize, "
+            "Admin API: POST /_emulator/objects/<stream>, /_emulator/connect/authorize|deauthorize|update, "
             "/_emulator/faults, /_emulator/reset. Ctrl-C stops."
         )
 

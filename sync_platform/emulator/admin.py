@@ -66,9 +66,16 @@ def admin_routes(emulator: Emulator) -> list[Route]:
             result = emulator.authorize_account(account)
         elif request.path_params["action"] == "deauthorize" and isinstance(account, str):
             result = emulator.deauthorize_account(account)
+        elif (
+            request.path_params["action"] == "update"
+            and isinstance(account, str)
+            and isinstance(body.get("metadata"), dict)
+        ):
+            result = emulator.update_account(account, body["metadata"])
         else:
             raise EmulatorError(
-                'Use POST /_emulator/connect/authorize {"account"?} or .../deauthorize {"account"}.'
+                'Use POST /_emulator/connect/authorize {"account"?}, .../deauthorize {"account"} or '
+                '.../update {"account", "metadata"}.'
             )
         return JSONResponse({"object": result.object, "event": result.event})
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sync_platform.emulator.auth import KeyRing, new_test_key
 from sync_platform.emulator.config import EmulatorConfig
-from sync_platform.emulator.connect_events import authorize, deauthorize
+from sync_platform.emulator.connect_events import authorize, deauthorize, update_account
 from sync_platform.emulator.errors import EmulatorError
 from sync_platform.emulator.faults import FaultConfig, FaultInjector
 from sync_platform.emulator.generator import generate_dataset
@@ -182,6 +182,10 @@ class Emulator:
     def deauthorize_account(self, account_id: str) -> MutationResult:
         """Disconnect ``account_id``: ``account.application.deauthorized``, then 403 for its requests."""
         return deauthorize(self.store, self.mutator, account_id)
+
+    def update_account(self, account_id: str, metadata: Mapping[str, Any]) -> MutationResult:
+        """Change a connected account's metadata and send ``account.updated``."""
+        return update_account(self.store, self.mutator, account_id, metadata)
 
     # Faults ---------------------------------------------------------------------------------------
 

@@ -87,3 +87,26 @@ def test_the_admin_api_authorizes_and_deauthorizes(stripe_emulator: RunningEmula
 def test_deauthorizing_the_platform_is_refused(stripe_emulator: RunningEmulator) -> None:
     with pytest.raises(EmulatorError, match="not a connected account"):
         stripe_emulator.deauthorize_account(stripe_emulator.account_id)
+
+
+def test_the_admin_api_updates_an_accounts_metadata_with_account_updated(
+    stripe_emulator: RunningEmulator,
+) -> None:
+    with httpx.Client(base_url=stripe_emulator.base_url) as client:
+        account = stripe_emulator.authorize_account().event["account"]
+        body = {"account": account, "metadata": {"tier": "gold"}}
+        first = client.post("/_emulator/connect/update", json=body).json()
+        assert first["event"]["type"] == "account.updated"
+        assert first["event"]["account"] == account
+        assert first["event"]["data"]["object"]["metadata"] == {"tier": "gold"}
+        assert first["event"]["data"]["previous_attributes"] == {"metadata": {"tier": None}}
+        dropped = client.post("/_emulator/connect/update", json={**body, "metadata": {"tier": ""}}).json()
+        assert dropped["event"]["data"]["previous_attributes"] == {"metadata": {"tier": "gold"}}
+        client.post("/_emulator/connect/update", json=body).raise_for_status()
+        key = {"Authorization": f"Bearer {stripe_emulator.secret_key}"}
+        listed = client.get("/v1/accounts", params={"limit": 100}, headers=key).json()["data"]
+        assert {a["id"]: a["metadata"] for a in listed}[account] == {"tier": "gold"}
+        own = client.get("/v1/account", headers={**key, "Stripe-Account": account}).json()
+        assert own["metadata"] == {"tier": "gold"}
+        unknown = client.post("/_emulator/connect/update", json={"account": "acct_nobody", "metadata": {}})
+        assert unknown.status_code == 400
