@@ -25,6 +25,7 @@ from sync_platform.cli.output import plural, print_json
 from sync_platform.cli.progress import ProgressView
 from sync_platform.pipelines.run_log import RunLog, RunOrigin, recorded
 from sync_platform.pipelines.runner import (
+    AccountsPurged,
     BatchCommitted,
     ControlApplied,
     EngineMessage,
@@ -149,5 +150,7 @@ def _present(event: RunEvent, view: ProgressView, *, raw: Raw, quiet: bool, outc
         case Housekept(inbox_rows=rows, tombstones=tombstones):
             kept = "" if tombstones is None else f", {tombstones} tombstone(s)"
             say(f"retention: pruned {rows} applied webhook event(s){kept}")
+        case AccountsPurged():
+            say(event.summary())
         case RunFailed():
             outcome.failed = event

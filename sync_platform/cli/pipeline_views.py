@@ -108,6 +108,7 @@ def accounts_lines(status: dict[str, Any]) -> str:
     unhealthy = [(a, e) for a, e in status["accounts"].items() if e["status"] in ("error", "deauthorized")]
     for account, entry in unhealthy[:SHOWN_ACCOUNTS]:
         cause = f" [{entry.get('failure_kind')}] {entry.get('cause')}" if entry["status"] == "error" else ""
+        cause += " (rows purged)" if entry.get("purged") else ""
         lines.append(redact(f"{account}: {entry['status']}{cause}"))
     if len(unhealthy) > SHOWN_ACCOUNTS:
         lines.append(f"and {len(unhealthy) - SHOWN_ACCOUNTS:,} more (see --json)")

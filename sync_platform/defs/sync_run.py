@@ -40,6 +40,7 @@ from sync_platform.engine.resolve import bind_source
 from sync_platform.pipelines import Pipeline, PipelineBusyError
 from sync_platform.pipelines.account_status import account_counts, account_status
 from sync_platform.pipelines.runner import (
+    AccountsPurged,
     BatchCommitted,
     BatchStarted,
     ControlApplied,
@@ -170,6 +171,8 @@ class SyncRun:
             case Housekept(inbox_rows=rows, tombstones=tombstones):
                 pruned = "none kept" if tombstones is None else f"{tombstones} pruned"
                 log.info(f"Retention: {rows} applied webhook event(s) pruned; tombstones: {pruned}")
+            case AccountsPurged():
+                log.info(f"Pipeline {self.pipeline_id}: {event.summary()}")
             case ControlApplied(side=side):
                 log.info(f"Stored the {side} connector's new config for {self.pipeline_id}")
             case RunFailed(error=error):

@@ -9,7 +9,8 @@ checks), and the status of each account a multi-account source reads (Stripe Con
 CLI, the API and Dagster to show without each parsing the checkpoints.
 A source offers these by defining the methods of ``LiveLanes``; the functions here call them when
 present and answer "not supported" otherwise, so connectors without live lanes keep working and
-no caller ever builds or reads a source's state itself.
+no caller ever builds or reads a source's state itself. A multi-account source whose accounts can
+leave (a revoked Stripe Connect account) also offers the methods of ``DepartingAccounts``.
 """
 
 from __future__ import annotations
@@ -72,3 +73,42 @@ def listed_count(source: object, stream_state: Any) -> int | None:
 def account_status(source: object, backfill: Any, live: Any) -> dict[str, Any] | None:
     method = getattr(source, "account_status", None)
     return method(backfill, live) if callable(method) else None
+
+
+class DepartingAccounts(Protocol):
+    """What the runner asks a multi-account source about accounts that left (Stripe Connect).
+
+    Every state is a source state as JSON (a checkpoint's ``source`` part). The live lane learns
+    that an account left; the backfill's and the reconcile's reads start from other states, so the
+    runner carries the live lane's account changes into them. A pipeline that opted in has a
+    departed account's rows purged from the destination, which the backfill checkpoint records.
+    """
+
+    def with_account_changes(self, state: Any, live: Any) -> Any:
+        """``state`` with what ``live`` knows of accounts joining and leaving; None = nothing new."""
+        ...
+
+    def accounts_to_purge(self, config: dict[str, Any], backfill: Any, live: Any) -> list[str]:
+        """The accounts whose rows should leave the destination now (none unless opted in)."""
+        ...
+
+    def forget_accounts(self, backfill: Any, live: Any, accounts: list[str]) -> Any:
+        """The backfill state once these accounts' rows are purged: the purge recorded (not
+        repeated), their progress forgotten (an account back is backfilled from scratch)."""
+        ...
+
+
+def with_account_changes(source: object, state: Any, live: Any) -> Any:
+    """``state`` with the live state's account changes carried in; None when there are none."""
+    method = getattr(source, "with_account_changes", None)
+    return method(state, live) if callable(method) else None
+
+
+def accounts_to_purge(source: object, config: dict[str, Any], backfill: Any, live: Any) -> list[str]:
+    method = getattr(source, "accounts_to_purge", None)
+    return list(method(config, backfill, live)) if callable(method) else []
+
+
+def forget_accounts(source: object, backfill: Any, live: Any, accounts: list[str]) -> Any:
+    method = getattr(source, "forget_accounts", None)
+    return method(backfill, live, accounts) if callable(method) else backfill

@@ -8,7 +8,7 @@ Every line is one JSON object with a ``type``:
   with ``run: {"event": "batch_committed", "lane", "batch", "events_applied"}``;
 - ``run`` lines for what the runner decided: ``lane_started``, ``status_changed``, ``setup_ran``,
   ``control_applied``, ``batch_started``, ``checkpoint_saved``, ``lane_finished``, ``housekept``,
-  ``run_failed``; and a last ``run_ended`` line (``status``: ``succeeded``, ``failed``,
+  ``accounts_purged``, ``run_failed``; and a last ``run_ended`` line (``status``: ``succeeded``, ``failed``,
   ``crashed`` with an ``error``). A stream without ``run_ended`` was cut short.
 
 Protocol readers parse the non-``run`` lines as they are (extra keys are ignored by the wire
@@ -23,6 +23,7 @@ from typing import Any
 
 from sync_platform.pipelines import Pipeline, PipelineError
 from sync_platform.pipelines.runner import (
+    AccountsPurged,
     BatchCommitted,
     BatchStarted,
     CheckpointSaved,
@@ -83,6 +84,8 @@ def encode(event: RunEvent) -> str:
             return _run("lane_finished", lane=lane.value, complete=complete, reason=reason, batches=batches)
         case Housekept(lane=lane, inbox_rows=rows, tombstones=tombstones):
             return _run("housekept", lane=lane.value, inbox_rows=rows, tombstones=tombstones)
+        case AccountsPurged(lane=lane, rows=rows):
+            return _run("accounts_purged", lane=lane.value, rows=rows)
         case RunFailed(lane=lane, error=error, pipeline=pipeline):
             return _run(
                 "run_failed", lane=lane.value, error=error.model_dump(mode="json"), pipeline=pipeline.masked()
@@ -143,6 +146,8 @@ def decode(line: str | bytes) -> RunEvent | dict[str, Any] | None:
             return LaneFinished(lane, bool(run["complete"]), str(run["reason"]), int(run.get("batches", 0)))
         case "housekept":
             return Housekept(lane, int(run["inbox_rows"]), run.get("tombstones"))
+        case "accounts_purged":
+            return AccountsPurged(lane, dict(run["rows"]))
         case "run_failed" if pipeline is not None:
             return RunFailed(lane, PipelineError.model_validate(run["error"]), pipeline)
         case "run_ended":

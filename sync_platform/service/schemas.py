@@ -42,6 +42,9 @@ class AccountStatusEntry(_Doc):
     status: str = Field(description="`ready`, `backfilling`, `error` or `deauthorized`.")
     cause: str | None = Field(default=None, description="`error` only: why the account was parked.")
     failure_kind: str | None = Field(default=None, description="`error` only: e.g. `permission`.")
+    purged: bool | None = Field(
+        default=None, description="`deauthorized` only: its rows were removed (`purge_deauthorized`)."
+    )
 
 
 class AccountStatusView(BaseModel):

@@ -5,6 +5,7 @@ its events. Plain Python: no Dagster, no HTTP.
 """
 
 from sync_platform.pipelines.runner.events import (
+    AccountsPurged,
     BatchCommitted,
     BatchStarted,
     CheckpointSaved,
@@ -25,6 +26,7 @@ from sync_platform.pipelines.runner.retention import Retention
 from sync_platform.pipelines.runner.runner import PipelineRunner, converge
 
 __all__ = [
+    "AccountsPurged",
     "BatchCommitted",
     "BatchStarted",
     "CheckpointSaved",

@@ -17,6 +17,7 @@ from sync_platform.pipelines.account_status import account_status
 from sync_platform.pipelines.checkpoints import CheckpointLane
 from sync_platform.pipelines.lifecycle import resume_target
 from sync_platform.pipelines.model import Pipeline
+from sync_platform.pipelines.runner.departed_accounts import carry_account_changes
 from sync_platform.pipelines.runner.events import (
     BatchCommitted,
     ControlApplied,
@@ -59,7 +60,8 @@ def backfill_batches(run: LaneRun, streams: list[str]) -> Generator[RunEvent, No
         pipeline = run.store.get(run.pipeline_id)
         checkpoint = run.store.get_checkpoint(run.pipeline_id, CheckpointLane.BACKFILL)
         config = run.engine_config(pipeline, SyncMode.FULL_REFRESH, streams)
-        eof = yield from run.batch(config, checkpoint, checkpoint_lane=CheckpointLane.BACKFILL)
+        state = carry_account_changes(run, pipeline, checkpoint.state)  # accounts that left: skipped
+        eof = yield from run.batch(config, checkpoint, checkpoint_lane=CheckpointLane.BACKFILL, state=state)
         yield BatchCommitted(run.lane, run.batches, eof)
         if failure := batch_failure(eof, stream_errors=False):
             raise failure

@@ -101,6 +101,35 @@ class Housekept:
 
 
 @dataclass(frozen=True)
+class AccountsPurged:
+    """The rows of accounts that left (a deauthorized Stripe Connect account) were removed from the
+    destination, as the pipeline opted in to: ``rows`` per account, None where the destination
+    cannot remove an account's rows (then nothing is recorded, and the next run tries again)."""
+
+    lane: Lane
+    rows: dict[str, int | None]
+
+    def summary(self) -> str:
+        """One line for people (the CLI, Dagster's log), naming a few accounts at most."""
+        removed = {account: n for account, n in self.rows.items() if n is not None}
+        kept = [account for account, n in self.rows.items() if n is None]
+        parts = []
+        if removed:
+            parts.append(
+                f"purged {sum(removed.values()):,} row(s) of {len(removed):,} deauthorized account(s) "
+                f"({_few(list(removed))})"
+            )
+        if kept:
+            parts.append(f"the destination cannot purge an account's rows; kept those of {_few(kept)}")
+        return "; ".join(parts)
+
+
+def _few(accounts: list[str], shown: int = 5) -> str:
+    more = f" and {len(accounts) - shown:,} more" if len(accounts) > shown else ""
+    return ", ".join(accounts[:shown]) + more
+
+
+@dataclass(frozen=True)
 class RunFailed:
     """The lane failed; ``error`` is what was recorded on the pipeline (kind, root cause, parked)."""
 
@@ -120,5 +149,6 @@ RunEvent = (
     | BatchCommitted
     | LaneFinished
     | Housekept
+    | AccountsPurged
     | RunFailed
 )

@@ -26,6 +26,7 @@ from sync_platform.pipelines.errors import ConcurrentUpdateError
 from sync_platform.pipelines.inbox import InboxEvent
 from sync_platform.pipelines.model import Pipeline
 from sync_platform.pipelines.runner.backfill_lane import resume_parked_accounts
+from sync_platform.pipelines.runner.departed_accounts import carry_account_changes, purge_departed_accounts
 from sync_platform.pipelines.runner.events import (
     BatchCommitted,
     CheckpointSaved,
@@ -50,6 +51,7 @@ def live(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:
     config = run.engine_config(pipeline, SyncMode.INCREMENTAL, run.streams(pipeline, None))
     budget = run.deadline or run.runner.monotonic() + LIVE_TIME_BUDGET_SECONDS
     applied, reason = 0, "every pending event is applied"
+    before = run.store.get_checkpoint(run.pipeline_id, CheckpointLane.LIVE).state  # who left since
     while True:
         if stop := run.stopped_by_user():
             reason = stop
@@ -80,6 +82,8 @@ def live(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:
         if run.runner.monotonic() >= budget or run.limits_reached():
             reason = f"applied {applied} event(s); the rest waits for the next run"
             break
+    if applied:  # a deauthorization arrives as an event
+        yield from purge_departed_accounts(run, pipeline, live_before=before, every=False)
     yield LaneFinished(run.lane, reason.startswith("every"), reason, run.batches)
 
 
@@ -110,13 +114,15 @@ def reconcile(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, Non
     """Retry the accounts the backfill parked, then replay the source's recent changes from a
     throwaway state: heals what a webhook missed and moves no live cursor (``after_replay``)."""
     yield from resume_parked_accounts(run, pipeline)
+    yield from purge_departed_accounts(run, pipeline)
     source = bind_source(run.engine.registry, run.store.resolve_secrets(pipeline).source).connector
     replay = source_lanes.replay_state(source, run.runner.now())
     if replay is None:
         yield LaneFinished(run.lane, True, f"the {pipeline.source.type} source cannot replay changes")
         return
     config = run.engine_config(pipeline, SyncMode.INCREMENTAL, run.streams(pipeline, run.options.streams))
-    state: Any = SyncState(source=replay)
+    throwaway = SyncState(source=replay).model_dump(mode="json", by_alias=True)
+    state: Any = carry_account_changes(run, pipeline, throwaway)  # accounts that left: not asked
     while True:
         nowhere = Checkpoint(run.pipeline_id, CheckpointLane.LIVE, None, 0, None)
         eof = yield from run.batch(config, nowhere, checkpoint_lane=None, state=state)

@@ -6,14 +6,17 @@ Nothing extra is stored for it, so a status can never disagree with the checkpoi
 from. An account is:
 
 - ``deauthorized``: a Connect webhook (``account.application.deauthorized``) said so, and no later
-  ``authorized`` one brought it back (``connect_changes``, kept by the pushed path);
+  ``authorized`` one brought it back (``connect_changes``, kept by the pushed path); with
+  ``purged: true`` once the runner removed its rows from the destination (``purge_deauthorized``);
 - ``error``: parked by the last backfill read, with Stripe's cause and the failure kind
   (``account_errors``);
 - ``backfilling``: a lane of it still has ranges to list, or a stream that reads connected
   accounts has not started it yet (a newly connected account);
 - ``ready`` otherwise: every one of its lanes has listed its whole window.
 
-``healthy`` counts ready and backfilling accounts: what the issue asks the pipeline to report.
+An account that stopped matching an ``"all"`` pipeline's ``account_metadata`` (``account.updated``)
+has left the set and is not shown. ``healthy`` counts ready and backfilling accounts: what the
+issue asks the pipeline to report.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sync_platform.sources.stripe.accounts import ACCOUNT_ERRORS, KNOWN_ACCOUNTS
-from sync_platform.sources.stripe.connect_changes import CONNECT_CHANGES, connect_changes
+from sync_platform.sources.stripe.connect_changes import CONNECT_CHANGES, UNMATCHED, merged
 from sync_platform.sources.stripe.discovery import DISCOVERED
 
 STATUSES = ("ready", "backfilling", "error", "deauthorized")
@@ -54,11 +57,12 @@ def _connected_set(backfill: Mapping[str, Any], changes: Mapping[str, str]) -> l
 
 
 def summarize(backfill_state: Any, live_state: Any = None) -> dict[str, Any] | None:
-    """``{total, healthy, counts: {status: n}, accounts: {id: {status, cause?, failure_kind?}}}``
+    """``{total, healthy, counts: {status: n}, accounts: {id: {status, cause?, failure_kind?, purged?}}}``
     from the backfill and live source states; None when the pipeline has no Connect account."""
     backfill, live = _global(backfill_state), _global(live_state)
-    changes = {**connect_changes(backfill.get(CONNECT_CHANGES)), **connect_changes(live.get(CONNECT_CHANGES))}
-    ids = _connected_set(backfill, changes)
+    entries = merged(backfill.get(CONNECT_CHANGES), live.get(CONNECT_CHANGES))
+    changes = {account: entry["change"] for account, entry in entries.items()}
+    ids = [a for a in _connected_set(backfill, changes) if changes.get(a) != UNMATCHED]
     if not ids:
         return None
     errors = backfill.get(ACCOUNT_ERRORS) if isinstance(backfill.get(ACCOUNT_ERRORS), Mapping) else {}
@@ -77,7 +81,8 @@ def summarize(backfill_state: Any, live_state: Any = None) -> dict[str, Any] | N
     accounts: dict[str, dict[str, str]] = {}
     for account in ids:
         if changes.get(account) == "deauthorized":
-            accounts[account] = {"status": "deauthorized"}
+            purged = {"purged": True} if entries[account].get("purged") else {}
+            accounts[account] = {"status": "deauthorized", **purged}
         elif isinstance(errors.get(account), Mapping):
             entry = errors[account]
             accounts[account] = {

@@ -75,6 +75,13 @@ class StripeSourceConfig(BaseModel):
         default_factory=dict,
         description='With connected_accounts "all": only accounts whose metadata has all these values.',
     )
+    purge_deauthorized: bool = Field(
+        default=False,
+        description=(
+            "Remove a Connect account's rows from the destination once its access is revoked "
+            "(account.application.deauthorized); off: its rows stay, no longer kept current."
+        ),
+    )
     connected_streams: list[str] | Literal["all"] = Field(
         default_factory=lambda: list(DEFAULT_CONNECTED_STREAMS),
         description=(

@@ -8,11 +8,15 @@ the global state with the run's time ceiling. Later batches of the run reuse it 
 mid-run would re-plan lanes between batches); the next run lists again, so an account connected
 since is set up and backfilled alone (the others' completed lanes cost nothing), and a
 deauthorized account leaves the set: its lanes are no longer planned and its rows stay.
+
+Between listings the set moves by webhook (``connect_changes``): an ``account.updated`` whose
+metadata change moves an account across the ``account_metadata`` filter is judged by
+``membership``, the same rule the listing applies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,3 +88,11 @@ def wanted(account: Mapping[str, Any], config: StripeSourceConfig) -> bool:
         return False
     metadata = account.get("metadata") if isinstance(account.get("metadata"), Mapping) else {}
     return all(metadata.get(key) == value for key, value in config.account_metadata.items())
+
+
+def membership(config: StripeSourceConfig) -> Callable[[Mapping[str, Any]], bool] | None:
+    """The filter an updated account must pass to stay in (or join) the set; None when an
+    update cannot move an account in or out (a hand-kept list, or no ``account_metadata``)."""
+    if not config.discovers_accounts or not config.account_metadata:
+        return None
+    return lambda account: isinstance(account.get("id"), str) and wanted(account, config)

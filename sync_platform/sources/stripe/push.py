@@ -13,10 +13,11 @@ last wrote (``recent_versions``), is fetched from Stripe instead (``versions``).
 batch's records comes one global checkpoint (``last_event``: the batch's last event, and
 ``recent_versions``; ``webhook_seen`` when Connect accounts' events are among them, for the
 reconcile to check webhooks against (``poll_scope``); ``connect_changes`` when Connect accounts
-joined or left, each newly authorized account backfilled first by ``connect_backfill``), merged
-into the stored global state: a global checkpoint makes the destination commit every stream, so
-the records are durable once it is re-emitted. Push never writes a per-stream state, which would
-overwrite the stream's backfill checkpoint (reference bug #1).
+joined or left, each newly authorized account backfilled first by ``connect_backfill``; the events
+of an account that left are skipped), merged into the stored global state: a global checkpoint
+makes the destination commit every stream, so the records are durable once it is re-emitted.
+Push never writes a per-stream state, which would overwrite the stream's backfill checkpoint
+(reference bug #1).
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from pydantic import SecretStr
 
 from sync_platform.protocol import Message, SourceInputMessage
 from sync_platform.sources.stripe.client import StripeApiClient
-from sync_platform.sources.stripe.connect_changes import CHANGES, CONNECT_CHANGES, record_changes
+from sync_platform.sources.stripe.connect_changes import (
+    CONNECT_CHANGES,
+    Matches,
+    departed,
+    record_changes,
+    touches_accounts,
+)
 from sync_platform.sources.stripe.errors import MalformedEventError
 from sync_platform.sources.stripe.event_records import complete_event_records, event_records
 from sync_platform.sources.stripe.global_state import GlobalState
@@ -88,10 +95,13 @@ async def apply_pushed(
     platform_account: str,
     global_state: GlobalState,
     on_joined: JoinedBackfill | None = None,
+    matches: Matches | None = None,
 ) -> AsyncGenerator[Message, None]:
     """Records (and tombstones) of the pushed events, a global checkpoint after each batch.
 
-    An item that fails verification raises once the events before it are applied.
+    ``matches`` is the account filter an ``account.updated`` can move an account across (None:
+    those events change no account's membership). An item that fails verification raises once the
+    events before it are applied.
     """
     memory = VersionMemory.from_global(global_state.snapshot())
     iterator = aiter(items)
@@ -119,6 +129,7 @@ async def apply_pushed(
                 global_state=global_state,
                 memory=memory,
                 on_joined=on_joined,
+                matches=matches,
             )
             async for message in applied:
                 yield message
@@ -135,10 +146,19 @@ async def _apply_batch(
     global_state: GlobalState,
     memory: VersionMemory,
     on_joined: JoinedBackfill | None = None,
+    matches: Matches | None = None,
 ) -> AsyncGenerator[Message, None]:
+    changes: dict[str, Any] | None = None
+    joined: list[str] = []
+    if any(touches_accounts(event, matches) for event in batch):  # Connect accounts joined or left
+        changes, joined = record_changes(global_state.get(CONNECT_CHANGES), batch, matches)
+    # An account that left is not read (it would refuse), nor written: a late event of it would
+    # bring back rows its purge removed.
+    gone = departed(changes if changes is not None else global_state.get(CONNECT_CHANGES))
     written = [
         entry
         for event in batch
+        if event.get("account") not in gone
         for entry in event_records(event, selected=selected, platform_account=platform_account)
     ]
     fetched = await fetch_current(client, memory.plan(written))
@@ -151,8 +171,7 @@ async def _apply_batch(
     updates = {"last_event": {"id": last["id"], "created": last["created"]}, MEMORY_KEY: memory.to_global()}
     if (seen := webhook_seen(global_state.get(WEBHOOK_SEEN), batch)) is not None:
         updates[WEBHOOK_SEEN] = seen  # what a reconcile checks webhooks against (``poll_scope``)
-    if any(event.get("type") in CHANGES for event in batch):  # Connect accounts joined or left
-        changes, joined = record_changes(global_state.get(CONNECT_CHANGES), batch)
+    if changes is not None:
         updates[CONNECT_CHANGES] = changes
         if joined and on_joined is not None:
             async with aclosing(on_joined(joined)) as backfill:

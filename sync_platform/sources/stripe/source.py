@@ -33,6 +33,7 @@ from sync_platform.protocol import (
     stream_error,
     to_unix,
 )
+from sync_platform.sources.stripe import connect_departures
 from sync_platform.sources.stripe.account_status import summarize as summarize_accounts
 from sync_platform.sources.stripe.accounts import (
     ACCOUNT_ERRORS,
@@ -55,7 +56,8 @@ from sync_platform.sources.stripe.catalog import (
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.config import StripeSourceConfig, config_schema, parse_config
 from sync_platform.sources.stripe.connect_backfill import backfill_joined
-from sync_platform.sources.stripe.discovery import discover_accounts, run_ceiling
+from sync_platform.sources.stripe.connect_changes import CONNECT_CHANGES, departed
+from sync_platform.sources.stripe.discovery import discover_accounts, membership, run_ceiling
 from sync_platform.sources.stripe.errors import StripeApiError
 from sync_platform.sources.stripe.events import EVENTS_PATH
 from sync_platform.sources.stripe.global_state import GlobalState
@@ -193,6 +195,16 @@ class StripeSource:
         """Each Connect account's status, read from the stored checkpoints (``account_status``)."""
         return summarize_accounts(backfill, live)
 
+    # Connect accounts that left (``connect_departures``): the runner carries, purges, records.
+    def with_account_changes(self, state: Any, live: Any) -> dict[str, Any] | None:
+        return connect_departures.with_account_changes(state, live)
+
+    def accounts_to_purge(self, config: Config, backfill: Any, live: Any) -> list[str]:
+        return connect_departures.accounts_to_purge(parse_config(config), backfill, live)
+
+    def forget_accounts(self, backfill: Any, live: Any, accounts: list[str]) -> dict[str, Any]:
+        return connect_departures.forget_accounts(backfill, live, accounts)
+
     def listed_count(self, stream_state: Any) -> int | None:
         listed = stream_state.get("listed") if isinstance(stream_state, dict) else None
         return listed if isinstance(listed, int) else None
@@ -249,6 +261,8 @@ class StripeSource:
                 if config.discovers_accounts:
                     discovery = await discover_accounts(client, config, global_state, run_ceiling(catalog))
                     connected, known = discovery.ids, {**known, **discovery.created}
+                gone = departed(global_state.get(CONNECT_CHANGES))  # deauthorized: never asked again
+                connected = [account for account in connected if account not in gone]
                 resolved = await resolve_accounts(
                     client, config, connected, known=known, max_concurrency=config.max_concurrency
                 )
@@ -267,6 +281,7 @@ class StripeSource:
                 on_joined=lambda joined: backfill_joined(
                     client, config, joined, [c for _, c in selected], now=to_unix(self.clock.now())
                 ),
+                matches=membership(config),
             )
             async with aclosing(pushed):
                 async for message in pushed:

@@ -1,0 +1,87 @@
+"""Connect accounts that left: what the runner asks the source about them (``engine.source_lanes``).
+
+The live lane learns that an account left (``connect_changes`` in the live checkpoint), but the
+other reads start from other states: the backfill's checkpoint and the reconcile's replay. So the
+runner hands each such read the live lane's account changes (``with_account_changes``), and the
+read skips the accounts that left (``StripeSource._read``): a deauthorized account costs no
+request, whether the pipeline lists ``"all"`` accounts or keeps a list by hand.
+
+With ``purge_deauthorized`` the runner also removes a deauthorized account's rows from the
+destination: it asks which accounts wait for that (``accounts_to_purge``), purges them, then
+stores the backfill checkpoint ``forget_accounts`` returns, which records the purge (so it is not
+repeated, and the account shows ``purged``) and drops the account's backfill lanes and parked
+error. Its progress is forgotten with its rows: authorized again, it is backfilled from scratch.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sync_platform.sources.stripe.accounts import ACCOUNT_ERRORS
+from sync_platform.sources.stripe.backfill_state import (
+    StreamStateError,
+    created_filter_refused,
+    dump_stream_state,
+    parse_stream_state,
+)
+from sync_platform.sources.stripe.config import StripeSourceConfig
+from sync_platform.sources.stripe.connect_changes import CONNECT_CHANGES, mark_purged, to_purge, with_changes
+
+
+def _global(state: Any) -> Mapping[str, Any]:
+    value = state.get("global") if isinstance(state, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
+
+
+def with_account_changes(state: Any, live: Any) -> dict[str, Any] | None:
+    """``state`` (a source state as JSON) with the live state's newer account changes; None when
+    it already has them all (nothing to carry)."""
+    changes = with_changes(_global(state).get(CONNECT_CHANGES), _global(live).get(CONNECT_CHANGES))
+    if changes is None:
+        return None
+    carried = copy.deepcopy(dict(state)) if isinstance(state, Mapping) else {}
+    carried["global"] = {**_global(carried), CONNECT_CHANGES: changes}
+    return carried
+
+
+def accounts_to_purge(config: StripeSourceConfig, backfill: Any, live: Any) -> list[str]:
+    """Deauthorized accounts whose rows wait to be purged: none unless the pipeline opted in."""
+    if not config.purge_deauthorized:
+        return []
+    return to_purge(_global(backfill).get(CONNECT_CHANGES), _global(live).get(CONNECT_CHANGES))
+
+
+def forget_accounts(backfill: Any, live: Any, accounts: Sequence[str]) -> dict[str, Any]:
+    """The backfill state after these accounts' rows were purged: the purge recorded, their lanes
+    and parked errors gone."""
+    forgotten = set(accounts)
+    state = copy.deepcopy(dict(backfill)) if isinstance(backfill, Mapping) else {}
+    stored = dict(_global(state))
+    live_changes = _global(live).get(CONNECT_CHANGES)
+    stored[CONNECT_CHANGES] = mark_purged(stored.get(CONNECT_CHANGES), accounts, live_changes)
+    errors = stored.get(ACCOUNT_ERRORS)
+    if isinstance(errors, Mapping):
+        stored[ACCOUNT_ERRORS] = {a: e for a, e in errors.items() if a not in forgotten}
+    state["global"] = stored
+    streams = state.get("streams")
+    if isinstance(streams, Mapping):
+        kept = {name: _without(raw, forgotten) for name, raw in streams.items()}
+        state["streams"] = {name: raw for name, raw in kept.items() if raw is not None}
+    return state
+
+
+def _without(raw: Any, accounts: set[str]) -> Any:
+    """A stream's checkpoint without these accounts' lanes (other shapes are left as they are)."""
+    lanes_of = raw.get("accounts") if isinstance(raw, Mapping) else None
+    if not isinstance(lanes_of, Mapping) or not accounts & set(lanes_of):
+        return raw
+    try:
+        lanes = parse_stream_state(raw, platform_account="")
+    except StreamStateError:
+        return raw
+    kept = {account: lane for account, lane in lanes.items() if account not in accounts}
+    if not kept:
+        return None
+    return dump_stream_state(kept, tagged=True, created_filter_refused=created_filter_refused(raw))
