@@ -1,13 +1,13 @@
 """Requests to Stripe, paced, bounded, retried and typed.
 
 Every request goes through one ``StripeApiClient`` per read, so one token bucket and one
-concurrency bound cover all streams and accounts. The HTTP itself is ``http.StripeHttp`` (httpx,
+concurrency bound cover all streams and accounts. The HTTP itself is ``http.StripeHttp`` (aiohttp,
 each body parsed once with orjson into plain dicts; see there why not through the SDK). Retries
 happen here, where they can honour ``Retry-After`` on the injected clock, draw a new token each
 time and be logged with ``Stripe-Rate-Limited-Reason`` and the request id. Nothing is logged per
 successful request.
 
-Cancellation stops in-flight requests: cancelling the task cancels the httpx call under it, and
+Cancellation stops in-flight requests: cancelling the task cancels the aiohttp request under it, and
 ``close`` shuts the connection pool.
 """
 

@@ -118,7 +118,7 @@ def test_retries_are_logged_with_the_rate_limit_reason_and_request_id_and_never_
     stripe_emulator: RunningEmulator, instant_clock: InstantClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     stripe_emulator.set_faults(scripted=[ScriptedFailure(path="/v1/customers", status=429, retry_after=1)])
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.INFO):
         run(stripe_emulator, instant_clock, get_customers)
     retry = next(r for r in caplog.records if r.getMessage().startswith("Retrying Stripe GET /v1/customers"))
     assert "rate limited: global-rate" in retry.getMessage()
@@ -127,6 +127,18 @@ def test_retries_are_logged_with_the_rate_limit_reason_and_request_id_and_never_
     # One line for the retry and none per successful request: the hot path formats no log text.
     client_lines = [r for r in caplog.records if r.name.startswith(("stripe", "sync_platform.sources"))]
     assert [r.getMessage().split(" (")[0] for r in client_lines] == ["Retrying Stripe GET /v1/customers"]
+
+    # With debug logging on, each request is one line (method, path, status, request id), no key.
+    caplog.clear()
+    stripe_emulator.set_faults(scripted=[ScriptedFailure(path="/v1/customers", status=429, retry_after=1)])
+    with caplog.at_level(logging.DEBUG):
+        run(stripe_emulator, instant_clock, get_customers)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sync_platform.sources.stripe.http"]
+    assert [line.split(" (")[0] for line in lines] == [
+        "GET /v1/customers: HTTP 429",
+        "GET /v1/customers: HTTP 200",
+    ]
+    assert stripe_emulator.secret_key not in caplog.text
 
 
 def test_a_request_that_outlives_its_timeout_is_retried_then_reported(

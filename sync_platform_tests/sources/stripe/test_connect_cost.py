@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -67,10 +69,11 @@ def pipeline(emulator: RunningEmulator, streams: list[str], **config: object) ->
 
 
 def run(
-    engine: Engine, config: PipelineConfig, state: SyncState | None, run_id: str
+    engine: Engine, config: PipelineConfig, state: SyncState | None, run_id: str, *, many: bool = False
 ) -> tuple[SyncState, int]:
     """Every batch of one run (one checkpoint each, so the run takes many batches); the final
-    state and the number of batches."""
+    state and the number of batches. ``many``: assert the run really was cut into many batches
+    (a later run that starts in the second the previous one ended has nothing to list)."""
     batches = 0
     while True:
         eof = asyncio.run(engine.sync_batch(config, state=state, run_id=run_id, state_limit=1))
@@ -78,7 +81,7 @@ def run(
         assert eof.ending_state is not None
         state, batches = eof.ending_state, batches + 1
         if not eof.has_more:
-            assert batches > 10  # the run really was cut into many batches
+            assert batches > 10 or not many
             return state, batches
 
 
@@ -97,7 +100,7 @@ def test_a_run_in_many_batches_lists_each_account_stream_once_and_looks_each_acc
     ``max_concurrency``, here one. The old design listed every lane without `created` again in
     every batch."""
     config = pipeline(platform, STREAMS, connected_streams="all", max_concurrency=1)
-    state, batches = run(engine, config, None, "run-1")
+    state, batches = run(engine, config, None, "run-1", many=True)
     accounts = [None, *platform.connected_account_ids]
     requests = gets(platform)
     lists = {stream_by_name(name).list_path for name in STREAMS}
@@ -120,10 +123,16 @@ def test_a_run_in_many_batches_lists_each_account_stream_once_and_looks_each_acc
         == expected
     )
 
+    # A run that starts in the second the first one ended has no new time to list at all: start
+    # the second run in a later second, so it has a window to list.
+    next_second = math.floor(state.sync_run.time_ceiling.timestamp()) + 1
+    while time.time() < next_second:
+        time.sleep(0.02)
     platform.requests.clear()
     run(engine, config, state, "run-2")  # a later run lists only its new time, once per lane
     again = gets(platform)
     assert not any(path == "/v1/account" for path, _ in again)
+    assert {key for key in again if key[0] in lists} == {(p, a) for p in lists for a in accounts}
     assert max(again.values()) <= 2
 
 
