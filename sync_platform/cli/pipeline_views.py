@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from sync_platform.cli.connector_check import CheckResult
 from sync_platform.cli.output import plural
@@ -126,14 +127,17 @@ def pipeline_table(pipeline: Pipeline, *, pending_events: int | None = None) -> 
         f"{_status(pipeline)} (desired {pipeline.desired_status.value}, platform {pipeline.status.value})",
     )
     if pipeline.error is not None:
-        table.add_row("error", redact(f"[{pipeline.error.failure_type.value}] {pipeline.error.message}"))
+        # Text, not markup: "[auth]" and Stripe's messages are shown as they are, brackets included
+        table.add_row(
+            "error", Text(redact(f"[{pipeline.error.failure_type.value}] {pipeline.error.message}"))
+        )
     table.add_row("source", _connector(masked["source"]))
     table.add_row("destination", _connector(masked["destination"]))
     table.add_row("streams", _streams(pipeline))
     table.add_row("backfill checkpoint", _checkpoint(pipeline.sync_state))
     table.add_row("live checkpoint", _checkpoint(pipeline.live_state))
     if (accounts := account_status(pipeline)) is not None:
-        table.add_row("connected accounts", accounts_lines(accounts))
+        table.add_row("connected accounts", Text(accounts_lines(accounts)))
     if pending_events is not None:
         table.add_row("webhook inbox", f"{pending_events:,} pending")
     table.add_row("version", str(pipeline.version))

@@ -9,7 +9,8 @@ from. An account is:
   ``authorized`` one brought it back (``connect_changes``, kept by the pushed path); with
   ``purged: true`` once the runner removed its rows from the destination (``purge_deauthorized``);
 - ``error``: parked by the last backfill read, with Stripe's cause and the failure kind
-  (``account_errors``);
+  (``account_errors``), or by the events poll (``poll_parked`` in the live state, until a
+  reconcile's replay reads it again; ``poll_parking``);
 - ``backfilling``: a lane of it still has ranges to list, or a stream that reads connected
   accounts has not started it yet (a newly connected account);
 - ``ready`` otherwise: every one of its lanes has listed its whole window.
@@ -27,6 +28,7 @@ from typing import Any
 from sync_platform.sources.stripe.accounts import ACCOUNT_ERRORS, KNOWN_ACCOUNTS
 from sync_platform.sources.stripe.connect_changes import CONNECT_CHANGES, UNMATCHED, merged
 from sync_platform.sources.stripe.discovery import DISCOVERED
+from sync_platform.sources.stripe.poll_parking import POLL_PARKED, parked_accounts
 
 STATUSES = ("ready", "backfilling", "error", "deauthorized")
 
@@ -41,9 +43,11 @@ def _streams(source_state: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _connected_set(backfill: Mapping[str, Any], changes: Mapping[str, str]) -> list[str]:
+def _connected_set(
+    backfill: Mapping[str, Any], parked: Mapping[str, Any], changes: Mapping[str, str]
+) -> list[str]:
     """The accounts the pipeline covers: the run's discovered set (``"all"``), else every account
-    a read looked up or parked, plus those a webhook authorized since."""
+    a read looked up or parked (the backfill or the poll), plus those a webhook authorized since."""
     discovered = backfill.get(DISCOVERED)
     if isinstance(discovered, Mapping) and isinstance(discovered.get("ids"), list):
         ids = [str(account) for account in discovered["ids"]]
@@ -52,6 +56,7 @@ def _connected_set(backfill: Mapping[str, Any], changes: Mapping[str, str]) -> l
         ids = [str(account) for account in known] if isinstance(known, Mapping) else []
         errors = backfill.get(ACCOUNT_ERRORS)
         ids += [str(account) for account in errors] if isinstance(errors, Mapping) else []
+        ids += list(parked)
     ids += list(changes)
     return list(dict.fromkeys(ids))
 
@@ -62,10 +67,12 @@ def summarize(backfill_state: Any, live_state: Any = None) -> dict[str, Any] | N
     backfill, live = _global(backfill_state), _global(live_state)
     entries = merged(backfill.get(CONNECT_CHANGES), live.get(CONNECT_CHANGES))
     changes = {account: entry["change"] for account, entry in entries.items()}
-    ids = [a for a in _connected_set(backfill, changes) if changes.get(a) != UNMATCHED]
+    parked = parked_accounts(live.get(POLL_PARKED))
+    ids = [a for a in _connected_set(backfill, parked, changes) if changes.get(a) != UNMATCHED]
     if not ids:
         return None
-    errors = backfill.get(ACCOUNT_ERRORS) if isinstance(backfill.get(ACCOUNT_ERRORS), Mapping) else {}
+    stored = backfill.get(ACCOUNT_ERRORS)
+    errors = {**parked, **(stored if isinstance(stored, Mapping) else {})}
     open_lanes: set[str] = set()
     expected: list[set[str]] = []  # per stream that reads connected accounts: the accounts it has
     wanted = set(ids)

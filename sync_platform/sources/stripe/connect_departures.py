@@ -4,7 +4,9 @@ The live lane learns that an account left (``connect_changes`` in the live check
 other reads start from other states: the backfill's checkpoint and the reconcile's replay. So the
 runner hands each such read the live lane's account changes (``with_account_changes``), and the
 read skips the accounts that left (``StripeSource._read``): a deauthorized account costs no
-request, whether the pipeline lists ``"all"`` accounts or keeps a list by hand.
+request, whether the pipeline lists ``"all"`` accounts or keeps a list by hand. The replay also
+gets the accounts the events poll parked, with where each stopped, so it asks them again from
+there (``poll_parking``).
 
 With ``purge_deauthorized`` the runner also removes a deauthorized account's rows from the
 destination: it asks which accounts wait for that (``accounts_to_purge``), purges them, then
@@ -28,6 +30,8 @@ from sync_platform.sources.stripe.backfill_state import (
 )
 from sync_platform.sources.stripe.config import StripeSourceConfig
 from sync_platform.sources.stripe.connect_changes import CONNECT_CHANGES, mark_purged, to_purge, with_changes
+from sync_platform.sources.stripe.poll_parking import POLL_PARKED
+from sync_platform.sources.stripe.poll_scope import REPLAY
 
 
 def _global(state: Any) -> Mapping[str, Any]:
@@ -36,13 +40,20 @@ def _global(state: Any) -> Mapping[str, Any]:
 
 
 def with_account_changes(state: Any, live: Any) -> dict[str, Any] | None:
-    """``state`` (a source state as JSON) with the live state's newer account changes; None when
-    it already has them all (nothing to carry)."""
+    """``state`` (a source state as JSON) with the live state's newer account changes, and for a
+    reconcile's replay the accounts the events poll parked (it asks them again from where they
+    stopped: ``poll_parking``); None when there is nothing to carry."""
+    carry: dict[str, Any] = {}
     changes = with_changes(_global(state).get(CONNECT_CHANGES), _global(live).get(CONNECT_CHANGES))
-    if changes is None:
+    if changes is not None:
+        carry[CONNECT_CHANGES] = changes
+    parked = _global(live).get(POLL_PARKED)
+    if _global(state).get(REPLAY) is True and POLL_PARKED not in _global(state) and parked:
+        carry[POLL_PARKED] = copy.deepcopy(parked)
+    if not carry:
         return None
     carried = copy.deepcopy(dict(state)) if isinstance(state, Mapping) else {}
-    carried["global"] = {**_global(carried), CONNECT_CHANGES: changes}
+    carried["global"] = {**_global(carried), **carry}
     return carried
 
 

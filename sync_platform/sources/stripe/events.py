@@ -16,7 +16,9 @@ A checkpoint follows every ``BATCH_SIZE`` events and the end of every window.
 **Connect.** A platform's ``/v1/events`` does not include its connected accounts' events; each
 account polled is asked with its ``Stripe-Account`` header (concurrently, under the client's one
 rate limit), and all accounts share one cursor (event ids are unique across accounts). Which
-accounts a poll asks is ``poll_scope``'s to say: not every one, every cycle.
+accounts a poll asks is ``poll_scope``'s to say: not every one, every cycle. A connected account
+whose list fails (access revoked, gone, failing after retries) is parked alone and the window goes
+on with the others (``poll_parking``): its events are skipped, from a resume point kept for it.
 
 **Same-second versions.** Each batch carries its window (every event listed in it, the ones
 already applied in an earlier poll's overlap included), so the reader can compare an object's new
@@ -38,6 +40,7 @@ from typing import Any, TypeVar, cast
 from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.errors import StripeApiError, refuses_parameter
+from sync_platform.sources.stripe.poll_parking import PollParking
 
 EVENTS_PATH = "/v1/events"
 OVERLAP_SECONDS = 60
@@ -149,19 +152,29 @@ async def poll_events(
     until: int,
     overlap: int = OVERLAP_SECONDS,
     listing: EventsListing | None = None,
+    parking: PollParking | None = None,
 ) -> AsyncGenerator[EventBatch, None]:
     """Every event of ``types`` created from ``start.cursor - overlap`` to ``until`` (inclusive) not
-    applied yet, in batches, oldest first."""
+    applied yet, in batches, oldest first; a parked account asked again (a replay) is read from
+    its own resume point (``parking``), which may start the walk earlier."""
     chunks = type_chunks(types)
     listing = listing or EventsListing()
+    parking = parking if parking is not None else PollParking()
     state = EventsCursor(start.cursor, dict(start.recent))
-    position = max(0, start.cursor - overlap)
+    position = parking.begin(max(0, start.cursor - overlap))
     window = FIRST_WINDOW_SECONDS
     while chunks and position <= until:
         end = min(position + window, until + 1)
         try:
             events = await _read_window(
-                client, accounts, chunks, position, end, limited=end - position > 1, listing=listing
+                client,
+                [account for account in accounts if parking.asks(account, end)],
+                chunks,
+                position,
+                end,
+                limited=end - position > 1,
+                listing=listing,
+                parking=parking,
             )
         except _WindowTooFull:
             window = max(1, (end - position) // 2)
@@ -173,9 +186,11 @@ async def poll_events(
             for event in batch:
                 state.apply(event)
             cursor = EventsCursor(state.cursor, dict(state.recent))
-            yield EventBatch(batch, cursor, listed, listing.take_warnings())
+            yield EventBatch(batch, cursor, listed, listing.take_warnings() + parking.take_warnings())
+        parking.window_read(end)  # before the checkpoint that moves the cursor past the window
         state.advance_to(end - 1, overlap)
-        yield EventBatch([], EventsCursor(state.cursor, dict(state.recent)), None, listing.take_warnings())
+        warnings = listing.take_warnings() + parking.take_warnings()
+        yield EventBatch([], EventsCursor(state.cursor, dict(state.recent)), None, warnings)
         position = end
         if len(events) * 4 < MAX_WINDOW_EVENTS:
             window = min(MAX_WINDOW_SECONDS, window * 2)
@@ -192,6 +207,7 @@ async def _read_window(
     *,
     limited: bool,
     listing: EventsListing,
+    parking: PollParking,
 ) -> list[dict[str, Any]]:
     """Every event created in ``[gte, lt)``, oldest first (lists are read newest first, then turned).
 
@@ -202,17 +218,31 @@ async def _read_window(
     Once the server has refused ``types[]``, each account is listed once without it and the
     events of other types are dropped (a refusal met here restarts the window that way); until
     the server has answered one ``types[]`` list, the first list is asked alone, so a server that
-    refuses the filter refuses it once, not once per list in flight.
+    refuses the filter refuses it once, not once per list in flight. A connected account's failed
+    list does not stop the others: once they are in, ``parking`` parks the account (its lists of
+    the window dropped) or raises what is not that account's alone.
     """
     wanted = {event_type for chunk in chunks for event_type in chunk}
     queries = [
         (account, chunk) for account in accounts for chunk in ([None] if listing.types_refused else chunks)
     ]
     total = 0
+    failures: dict[str, StripeApiError] = {}  # connected account -> its failure in this window
 
     async def read(query: tuple[StripeAccount, list[str] | None]) -> list[dict[str, Any]]:
-        nonlocal total
         account, chunk = query
+        if account.id in failures:
+            return []
+        try:
+            return await read_list(account, chunk)
+        except StripeApiError as error:
+            if account.stripe_account is None:
+                raise  # the platform's own failure fails the poll
+            failures.setdefault(account.id, error)
+            return []
+
+    async def read_list(account: StripeAccount, chunk: list[str] | None) -> list[dict[str, Any]]:
+        nonlocal total
         listed: list[dict[str, Any]] = []
         params: dict[str, Any] = {"created": {"gte": gte, "lt": lt}, "limit": PAGE_SIZE}
         if chunk is not None:
@@ -238,6 +268,8 @@ async def _read_window(
         listed.reverse()
         return listed
 
+    if not queries:
+        return []
     try:
         if listing.types_refused or listing.types_accepted:
             lists = await each_concurrently(queries, read, client.max_concurrency)
@@ -249,8 +281,12 @@ async def _read_window(
     except _TypesRefused as refused:
         if not listing.types_refused:
             listing.refuse_types(refused.reason)
-        return await _read_window(client, accounts, chunks, gte, lt, limited=limited, listing=listing)
-    return list(heapq.merge(*lists, key=lambda event: int(event["created"])))
+        return await _read_window(
+            client, accounts, chunks, gte, lt, limited=limited, listing=listing, parking=parking
+        )
+    parking.settle(failures, accounts, gte)
+    kept = [listed for (account, _), listed in zip(queries, lists, strict=True) if account.id not in failures]
+    return list(heapq.merge(*kept, key=lambda event: int(event["created"])))
 
 
 async def each_concurrently(

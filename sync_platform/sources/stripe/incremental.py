@@ -19,6 +19,12 @@ webhooks do not cover, or all of them); a re-backfill reads every account. A rec
 polls every account and notes each one's newest event (``replay_newest``), which the reconcile
 compares with what webhooks delivered (``poll_scope.after_replay``).
 
+**One account's failure is its own.** A connected account whose ``/v1/events`` fails (access
+revoked, the account gone, failing after retries) is parked alone with its cause and a resume
+point (``poll_parking``): the other accounts' events are applied and the cursor advances, later
+polls skip it, and the reconcile's replay asks it again from where it stopped. The platform
+account's failure still fails the poll, every stream with it.
+
 Records come from ``event_records``; an object whose newest versions in a window tie (two
 different versions of one second, counting those an earlier poll applied) is written as fetched
 from Stripe instead, once per window (``versions.WindowPlan``).
@@ -61,6 +67,7 @@ from sync_platform.sources.stripe.events import (
     poll_events,
 )
 from sync_platform.sources.stripe.global_state import GlobalState
+from sync_platform.sources.stripe.poll_parking import PollParking
 from sync_platform.sources.stripe.poll_scope import (
     REPLAY,
     REPLAY_NEWEST,
@@ -187,8 +194,9 @@ class IncrementalRunner:
             yield stream_complete(name)
 
     async def _poll(self, start: EventsCursor, names: list[str]) -> AsyncGenerator[Message, None]:
-        """Records and global checkpoints of the events since ``start``; on failure, one error
-        status per stream (the poll is shared, so it fails them all)."""
+        """Records and global checkpoints of the events since ``start``, with the accounts parked
+        (``poll_parking``) in every checkpoint; on a failure that is not one connected account's,
+        one error status per stream (the poll is shared, so it fails them all)."""
         selected = set(names)
         types = [
             event_type
@@ -199,6 +207,9 @@ class IncrementalRunner:
         platform = self.accounts[0].id
         replaying = self.global_state.get(REPLAY) is True
         newest = account_seconds(self.global_state.get(REPLAY_NEWEST)) if replaying else {}
+        parking = PollParking.from_global(
+            self.global_state.snapshot(), self.accounts, replaying=replaying, now=self.now
+        )
 
         def records_of(event: Mapping[str, Any]) -> list[EventRecord]:
             return event_records(event, selected=selected, platform_account=platform)
@@ -214,6 +225,7 @@ class IncrementalRunner:
                 until=self.now,
                 overlap=OVERLAP_SECONDS,
                 listing=self._listing,
+                parking=parking,
             )
             async with aclosing(batches):
                 async for batch in batches:
@@ -231,10 +243,13 @@ class IncrementalRunner:
                     await complete_event_records(self.client, records)
                     for item in records:
                         yield item.message()
-                    checkpoint = batch.cursor.to_global()
+                    checkpoint = {**batch.cursor.to_global(), **parking.state()}
                     if replaying and (noted := newest_by_account(newest, batch.events)) is not None:
                         newest = checkpoint[REPLAY_NEWEST] = noted  # what a webhook should have brought
                     yield self.global_state.update(checkpoint)
+            parking.finish(self.now)  # read through to now: a parked account asked again is healthy
+            if parking.state():
+                yield self.global_state.update(parking.state())
         except StripeApiError as error:
             self._poll_failed = True
             if error_scope(error) is ErrorScope.CONNECTION:

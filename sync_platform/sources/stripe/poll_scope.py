@@ -26,6 +26,12 @@ stopped running cannot leave the poll wide for good. Only changes made since the
 over count (``live_since``, the backfill's start): older ones were the backfill's to list, and no
 webhook was ever going to bring them.
 
+**Parked accounts are not asked.** An account the poll parked after an error (``poll_parking``:
+access revoked, the account gone, failing after retries) is left out of every poll, whatever the
+setting or flag says, until a reconcile's replay (which asks every account, parked ones from where
+they stopped) finds it readable again: a revoked account would otherwise cost a refused request
+every cycle.
+
 This compares one number per account, the newest event: an older event lost between two delivered
 ones is healed by the replay but does not flag its account. That is the price of a live state that
 stays one small entry per recently active account.
@@ -42,6 +48,7 @@ from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.backfill_queue import SUMMARY_ACCOUNTS
 from sync_platform.sources.stripe.config import AUTO_POLL_ALL_MAX, StripeSourceConfig
 from sync_platform.sources.stripe.global_state import GlobalState
+from sync_platform.sources.stripe.poll_parking import POLL_PARKED, parked_accounts
 
 POLL_FLAGS = "poll_flags"  # live global state: {account id: {"until": unix s, "missed": created}}
 LIVE_SINCE = "live_since"  # live global state: unix s from which changes are the live lanes' to bring
@@ -64,29 +71,41 @@ class PollScope:
 def poll_scope(
     config: StripeSourceConfig, accounts: Sequence[StripeAccount], global_state: GlobalState, now: int
 ) -> PollScope:
-    """The accounts whose ``/v1/events`` this read asks: all of them for a replay or when the
-    config says so, else the platform, the named accounts and the flagged ones."""
+    """The accounts whose ``/v1/events`` this read asks: all of them for a replay, else those the
+    config says (all, or the named and the flagged ones), but never a parked one."""
     platform, connected = accounts[0], accounts[1:]
+    if global_state.get(REPLAY) is True:
+        return PollScope(list(accounts), [])
     chosen = config.poll_connected_accounts
     if chosen == "auto":
         wide = not config.webhook_secrets or len(connected) <= AUTO_POLL_ALL_MAX
         chosen = "all" if wide else "none"
-    if chosen == "all" or global_state.get(REPLAY) is True:
-        return PollScope(list(accounts), [])
     named = set(chosen) if isinstance(chosen, list) else set()
     flags = active_flags(global_state.get(POLL_FLAGS), now)
-    polled = [account for account in connected if account.id in named or account.id in flags]
+    polled = [a for a in connected if chosen == "all" or a.id in named or a.id in flags]
     widened = sorted(account.id for account in polled if account.id in flags and account.id not in named)
     warnings = []
-    if widened:
-        more = f" and {len(widened) - SUMMARY_ACCOUNTS} more" if len(widened) > SUMMARY_ACCOUNTS else ""
+    if widened and chosen != "all":
         until = datetime.fromtimestamp(max(flags[a]["until"] for a in widened), UTC).isoformat()
         warnings.append(
             f"A reconcile found changes no webhook brought for {len(widened):,} connected account(s) "
-            f"({', '.join(widened[:SUMMARY_ACCOUNTS])}{more}): the events poll asks them too, "
+            f"({_some(widened)}): the events poll asks them too, "
             f"until {until} unless a reconcile finds their webhooks arriving again."
         )
+    parked = parked_accounts(global_state.get(POLL_PARKED))
+    if skipped := sorted(account.id for account in polled if account.id in parked):
+        warnings.append(
+            f"{len(skipped):,} connected account(s) parked after an error are not polled until a "
+            f"reconcile finds them readable again ({_some(skipped)})."
+        )
+        polled = [account for account in polled if account.id not in parked]
     return PollScope([platform, *polled], warnings)
+
+
+def _some(ids: Sequence[str]) -> str:
+    """The first few ids of a list, and how many more (a log line stays short at 10,000)."""
+    more = f" and {len(ids) - SUMMARY_ACCOUNTS} more" if len(ids) > SUMMARY_ACCOUNTS else ""
+    return f"{', '.join(ids[:SUMMARY_ACCOUNTS])}{more}"
 
 
 def active_flags(raw: Any, now: int) -> dict[str, dict[str, int]]:

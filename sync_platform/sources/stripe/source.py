@@ -39,6 +39,7 @@ from sync_platform.sources.stripe.accounts import (
     ACCOUNT_ERRORS,
     ACCOUNT_PATH,
     KNOWN_ACCOUNTS,
+    STRIPE_LAUNCH,
     account_errors,
     known_accounts,
     platform_account_id,
@@ -62,6 +63,8 @@ from sync_platform.sources.stripe.errors import StripeApiError
 from sync_platform.sources.stripe.events import EVENTS_PATH
 from sync_platform.sources.stripe.global_state import GlobalState
 from sync_platform.sources.stripe.incremental import IncrementalRunner
+from sync_platform.sources.stripe.poll_parking import POLL_PARKED, parked_accounts
+from sync_platform.sources.stripe.poll_parking import after_replay as parks_after_replay
 from sync_platform.sources.stripe.poll_scope import LIVE_SINCE, REPLAY, after_replay, poll_scope
 from sync_platform.sources.stripe.push import apply_pushed
 from sync_platform.sources.stripe.webhook_endpoint import setup_messages, teardown_messages
@@ -187,8 +190,12 @@ class StripeSource:
 
     def after_replay(self, live: SourceState, replayed: SourceState, now: datetime) -> SourceState | None:
         """The live state with the accounts whose changes no webhook brought flagged for the
-        events poll (``poll_scope``); None when no flag changes. The cursor never moves."""
+        events poll (``poll_scope``) and the parked accounts the replay read again lifted or
+        renewed (``poll_parking``); None when neither changes. The cursor never moves."""
         updated = after_replay(live.global_, replayed.global_, to_unix(now))
+        parks = parks_after_replay(live.global_, replayed.global_)
+        if parks is not None:
+            updated = {**(updated or live.global_), POLL_PARKED: parks}
         return None if updated is None else live.model_copy(update={"global_": updated})
 
     def account_status(self, backfill: Any, live: Any) -> dict[str, Any] | None:
@@ -263,6 +270,10 @@ class StripeSource:
                     connected, known = discovery.ids, {**known, **discovery.created}
                 gone = departed(global_state.get(CONNECT_CHANGES))  # deauthorized: never asked again
                 connected = [account for account in connected if account not in gone]
+                # Parked by the poll (a revoked account refuses the lookup too): not looked up each
+                # cycle; a poll needs no creation time, and a re-backfill starts such an account at 2011.
+                parked = parked_accounts(global_state.get(POLL_PARKED))
+                known = {**dict.fromkeys(parked, STRIPE_LAUNCH), **known}
                 resolved = await resolve_accounts(
                     client, config, connected, known=known, max_concurrency=config.max_concurrency
                 )
