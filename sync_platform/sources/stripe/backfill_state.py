@@ -54,12 +54,14 @@ STREAM_STATE_SCHEMA: dict[str, Any] = {
         "listed": {"type": "integer", "minimum": 0},
         "created_filter_refused": {"type": "boolean"},
         "accounts": {
+            # Each entry is {"accounted_range": {gte, lt}, "listed": n}. The entries are checked by
+            # ``parse_stream_state`` when the checkpoint is read (a bad one restarts the stream, as
+            # the engine's schema check would), not described here: the engine validates the
+            # stored state against this schema at every batch, and at 10,000 accounts walking
+            # every entry cost 0.33 s per stream per batch (0.06 s without), a quarter of the
+            # client's CPU.
             "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "properties": {"accounted_range": _WINDOW, "listed": {"type": "integer", "minimum": 0}},
-                "required": ["accounted_range"],
-            },
+            "description": "Per Connect account: {accounted_range: {gte, lt}, listed}.",
         },
     },
     "required": ["accounted_range", "remaining"],

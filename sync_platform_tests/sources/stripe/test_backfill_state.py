@@ -19,6 +19,7 @@ from sync_platform.sources.stripe.subdivision import Range
 
 DAY = 86_400
 T0 = 1_700_000_000
+WHOLE = {"gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"}
 
 
 def test_a_grown_window_adds_only_the_new_time_to_a_finished_backfill() -> None:
@@ -101,8 +102,15 @@ def test_a_one_account_checkpoint_becomes_the_platforms_lane_when_connect_accoun
             "remaining": [{"account": "acct_x", "gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"}],
             "accounts": {},
         },
+        # Connect entries are checked here, not by the published schema (see STREAM_STATE_SCHEMA)
+        {"accounted_range": WHOLE, "remaining": [], "accounts": {"acct_x": "nonsense"}},
+        {"accounted_range": WHOLE, "remaining": [], "accounts": {"acct_x": {"listed": 1}}},
+        {"accounted_range": WHOLE, "remaining": [], "accounts": ["acct_x"]},
     ],
 )
 def test_anything_else_is_not_a_checkpoint(stored: object) -> None:
+    if isinstance(stored, dict) and stored.get("accounted_range") == WHOLE and stored["remaining"] == []:
+        valid = {**stored, "accounts": {"acct_x": {"accounted_range": WHOLE, "listed": 1}}}
+        assert parse_stream_state(valid, platform_account="acct_p")["acct_x"].listed == 1
     with pytest.raises(StreamStateError):
         parse_stream_state(stored, platform_account="acct_p")
