@@ -15,14 +15,17 @@ import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
 from sync_platform.cli.app_database import open_app_database, secrets_environ
 from sync_platform.cli.pipeline_backend import LocalPipelines, PipelineBackend
-from sync_platform.cli.remote import RemoteClient, RemotePipelines
 from sync_platform.engine import ConnectorRegistry, Engine, default_registry
 from sync_platform.pipelines import DEFAULT_SCHEMA, ConnectorConfigs, PipelineStore
+
+if TYPE_CHECKING:  # imported on first use: a local command never loads httpx and the wire format
+    from sync_platform.cli.remote import RemoteClient
 
 
 @dataclass
@@ -72,6 +75,8 @@ class CliContext:
         if self.remote_url is None:
             return None
         if self._remote is None:
+            from sync_platform.cli.remote import RemoteClient
+
             self._remote = RemoteClient.from_environ(self.remote_url, self.token_env, self.env)
             self._resources.callback(self._remote.close)
         return self._remote
@@ -80,6 +85,8 @@ class CliContext:
         """Where the ``pipelines`` commands act: the service with ``--remote``, else the store."""
         client = self.remote()
         if client is not None:
+            from sync_platform.cli.remote import RemotePipelines
+
             return RemotePipelines(client, ConnectorConfigs(self.connector_registry()))
         return LocalPipelines(self.store(), self.engine())
 

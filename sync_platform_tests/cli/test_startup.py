@@ -7,11 +7,12 @@ import sys
 
 PROBE = """
 import sys
+HEAVY = ("fastapi", "jinja2", "uvicorn", "httpx", "sync_platform.cli.demo_flow", "sync_platform.cli.remote")
 from click.testing import CliRunner
 from sync_platform.cli import cli
 result = CliRunner().invoke(cli, [{command!r}, "--help"])
 assert result.exit_code == 0, result.output
-heavy = sorted(m for m in ("fastapi", "jinja2", "uvicorn", "sync_platform.cli.demo_flow") if m in sys.modules)
+heavy = sorted(m for m in HEAVY if m in sys.modules)
 print(",".join(heavy))
 """
 
@@ -23,7 +24,7 @@ def _heavy_modules_loaded_by(command: str) -> str:
     return probe.stdout.strip()
 
 
-def test_sync_batch_starts_without_loading_the_http_service_or_the_demo() -> None:
+def test_sync_batch_starts_without_loading_the_http_service_the_remote_client_or_the_demo() -> None:
     assert _heavy_modules_loaded_by("sync-batch") == ""
 
 
