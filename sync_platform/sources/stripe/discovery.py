@@ -90,6 +90,18 @@ def wanted(account: Mapping[str, Any], config: StripeSourceConfig) -> bool:
     return all(metadata.get(key) == value for key, value in config.account_metadata.items())
 
 
+def coverage(config: StripeSourceConfig) -> Callable[[str], bool]:
+    """Whether a connected account's pushed events are the pipeline's, judged by its id alone:
+    with a hand-kept list, one it names; with ``"all"``, one not excluded. The Connect endpoint
+    delivers every connected account's events, so the others must be dropped (an
+    ``account_metadata`` filter needs the account itself: see ``membership``)."""
+    if config.discovers_accounts:
+        excluded = {*config.exclude_accounts, config.account_id}
+        return lambda account: account not in excluded
+    listed = set(config.listed_accounts)
+    return lambda account: account in listed
+
+
 def membership(config: StripeSourceConfig) -> Callable[[Mapping[str, Any]], bool] | None:
     """The filter an updated account must pass to stay in (or join) the set; None when an
     update cannot move an account in or out (a hand-kept list, or no ``account_metadata``)."""

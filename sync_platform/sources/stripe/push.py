@@ -16,6 +16,8 @@ reconcile to check webhooks against (``poll_scope``); ``connect_changes`` when C
 joined or left, each newly authorized account backfilled first by ``connect_backfill``; the events
 of an account that left are skipped), merged into the stored global state: a global checkpoint
 makes the destination commit every stream, so the records are durable once it is re-emitted.
+The Connect endpoint delivers every connected account's events; those of an account the pipeline
+does not cover (``covers``: outside a hand-kept list, or excluded) are dropped before anything.
 Push never writes a per-stream state, which would overwrite the stream's backfill checkpoint
 (reference bug #1).
 """
@@ -53,6 +55,8 @@ SIGNATURE_HEADER = "stripe-signature"
 PUSH_BATCH = 100  # events compared and checkpointed together
 # Backfills Connect accounts a batch's webhooks newly authorized (``connect_backfill``): records only.
 JoinedBackfill = Callable[[list[str]], AsyncGenerator[Message, None]]
+# Whether a connected account (by id) is one the pipeline covers (``discovery.coverage``)
+Covers = Callable[[str], bool]
 
 
 def _signature(headers: Any) -> str | None:
@@ -96,11 +100,13 @@ async def apply_pushed(
     global_state: GlobalState,
     on_joined: JoinedBackfill | None = None,
     matches: Matches | None = None,
+    covers: Covers | None = None,
 ) -> AsyncGenerator[Message, None]:
     """Records (and tombstones) of the pushed events, a global checkpoint after each batch.
 
     ``matches`` is the account filter an ``account.updated`` can move an account across (None:
-    those events change no account's membership). An item that fails verification raises once the
+    those events change no account's membership); ``covers`` says which connected accounts'
+    events are the pipeline's at all (None: every one). An item that fails verification raises once the
     events before it are applied.
     """
     memory = VersionMemory.from_global(global_state.snapshot())
@@ -130,6 +136,7 @@ async def apply_pushed(
                 memory=memory,
                 on_joined=on_joined,
                 matches=matches,
+                covers=covers,
             )
             async for message in applied:
                 yield message
@@ -147,17 +154,20 @@ async def _apply_batch(
     memory: VersionMemory,
     on_joined: JoinedBackfill | None = None,
     matches: Matches | None = None,
+    covers: Covers | None = None,
 ) -> AsyncGenerator[Message, None]:
     changes: dict[str, Any] | None = None
     joined: list[str] = []
-    if any(touches_accounts(event, matches) for event in batch):  # Connect accounts joined or left
-        changes, joined = record_changes(global_state.get(CONNECT_CHANGES), batch, matches)
+    # Another account's events (the Connect endpoint sends every connected account's): not ours.
+    ours = [event for event in batch if _covered(event, platform_account, covers)]
+    if any(touches_accounts(event, matches) for event in ours):  # Connect accounts joined or left
+        changes, joined = record_changes(global_state.get(CONNECT_CHANGES), ours, matches)
     # An account that left is not read (it would refuse), nor written: a late event of it would
     # bring back rows its purge removed.
     gone = departed(changes if changes is not None else global_state.get(CONNECT_CHANGES))
     written = [
         entry
-        for event in batch
+        for event in ours
         if event.get("account") not in gone
         for entry in event_records(event, selected=selected, platform_account=platform_account)
     ]
@@ -169,7 +179,7 @@ async def _apply_batch(
     memory.remember(written, fetched, (int(event["created"]) for event in batch))
     last = batch[-1]
     updates = {"last_event": {"id": last["id"], "created": last["created"]}, MEMORY_KEY: memory.to_global()}
-    if (seen := webhook_seen(global_state.get(WEBHOOK_SEEN), batch)) is not None:
+    if (seen := webhook_seen(global_state.get(WEBHOOK_SEEN), ours)) is not None:
         updates[WEBHOOK_SEEN] = seen  # what a reconcile checks webhooks against (``poll_scope``)
     if changes is not None:
         updates[CONNECT_CHANGES] = changes
@@ -178,3 +188,11 @@ async def _apply_batch(
                 async for message in backfill:
                     yield message
     yield global_state.update(updates)
+
+
+def _covered(event: Mapping[str, Any], platform_account: str, covers: Covers | None) -> bool:
+    """Whether ``event`` is the platform's own or a covered connected account's."""
+    account = event.get("account")
+    if covers is None or not isinstance(account, str) or not account or account == platform_account:
+        return True
+    return covers(account)

@@ -58,7 +58,7 @@ from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.config import StripeSourceConfig, config_schema, parse_config
 from sync_platform.sources.stripe.connect_backfill import backfill_joined
 from sync_platform.sources.stripe.connect_changes import CONNECT_CHANGES, departed
-from sync_platform.sources.stripe.discovery import discover_accounts, membership, run_ceiling
+from sync_platform.sources.stripe.discovery import coverage, discover_accounts, membership, run_ceiling
 from sync_platform.sources.stripe.errors import StripeApiError
 from sync_platform.sources.stripe.events import EVENTS_PATH
 from sync_platform.sources.stripe.global_state import GlobalState
@@ -293,6 +293,7 @@ class StripeSource:
                     client, config, joined, [c for _, c in selected], now=to_unix(self.clock.now())
                 ),
                 matches=membership(config),
+                covers=coverage(config),
             )
             async with aclosing(pushed):
                 async for message in pushed:

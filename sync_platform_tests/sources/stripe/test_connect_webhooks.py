@@ -87,3 +87,41 @@ def test_an_older_change_arriving_late_does_not_undo_a_newer_one(
     state = SourceState.model_validate({"global": {}})
     live = read(source, config, catalog_for(["customer"]), state, pushed(back, {**gone, "created": 1}))
     assert connect_changes(global_states(live)[-1][CONNECT_CHANGES]) == {account: "authorized"}
+
+
+def test_webhooks_of_an_excluded_account_write_nothing(
+    source: StripeSource, platform: RunningEmulator
+) -> None:
+    """The Connect endpoint delivers every connected account's events; those of an account in
+    `exclude_accounts` ("never to sync") are not written."""
+    excluded, kept = platform.connected_account_ids[:2]
+    config = source_config(
+        platform, account_id=platform.account_id, connected_accounts="all", exclude_accounts=[excluded]
+    )
+    theirs = platform.create("customer", account_id=excluded).event
+    ours = platform.create("customer", account_id=kept).event
+    state = SourceState.model_validate({"global": {}})
+    live = read(source, config, catalog_for(["customer"]), state, pushed(theirs, ours))
+    assert {(row["id"], row["_account_id"]) for row in records(live)} == {
+        (ours["data"]["object"]["id"], kept)
+    }
+
+
+def test_a_hand_kept_list_takes_no_other_accounts_webhooks(
+    source: StripeSource, platform: RunningEmulator
+) -> None:
+    """With `connected_accounts` a list, an account outside it that is authorized is not backfilled
+    (no request for it), its events are not written, and it is no account of the pipeline."""
+    listed, unlisted = platform.connected_account_ids[:2]
+    config = source_config(platform, account_id=platform.account_id, connected_accounts=[listed])
+    joined = platform.authorize_account().event
+    theirs = platform.create("customer", account_id=unlisted).event
+    ours = platform.create("customer", account_id=listed).event
+    platform.requests.clear()
+    state = SourceState.model_validate({"global": {}})
+    live = read(source, config, catalog_for(["customer"]), state, pushed(joined, theirs, ours))
+    assert {(row["id"], row["_account_id"]) for row in records(live)} == {
+        (ours["data"]["object"]["id"], listed)
+    }
+    assert {entry.account for entry in platform.requests.entries()} <= {None, listed}
+    assert connect_changes(global_states(live)[-1].get(CONNECT_CHANGES)) == {}

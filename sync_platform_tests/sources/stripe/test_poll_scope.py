@@ -185,7 +185,9 @@ def test_pushed_events_of_connected_accounts_are_remembered_per_account(
     old = {**platform.create("customer", account_id=account).event, "created": 1_000}
     change = platform.create("customer", account_id=account).event
     own = platform.create("customer").event
-    config = source_config(platform, account_id=platform.account_id, webhook_secret=SECRET)
+    config = source_config(
+        platform, account_id=platform.account_id, webhook_secret=SECRET, connected_accounts=[account]
+    )
     catalog = catalog_for(["customer"])
 
     live = read(source, config, catalog, SourceState.model_validate({"global": {}}), pushed(old, change))
