@@ -13,9 +13,10 @@ other lists are in (``settle``): the platform's own list failing still fails the
 
 - a refused key (401) counts as one account's only if the platform's list of the same window
   succeeded with that key; otherwise it is the key, and the read ends as before;
-- when every connected account asked in the window (two or more) failed transiently (5xx, no
-  answer, rate limited), the trouble is Stripe's or the network's, not theirs: the poll fails and
-  is retried whole, rather than parking every account until the next reconcile.
+- when every connected account asked in the window (two or more, not counting parked ones a
+  replay asks again, which fail as they did before) failed transiently (5xx, no answer, rate
+  limited), the trouble is Stripe's or the network's, not theirs: the poll fails and is retried
+  whole, rather than parking every account until the next reconcile.
 
 **Nothing is lost: a per-account resume point.** The shared cursor moves past windows a parked
 account did not read, so each park keeps ``since``, the first second whose events of the account
@@ -117,8 +118,11 @@ class PollParking:
         for error in failures.values():
             if error_scope(error) is ErrorScope.CONNECTION and not platform_read:
                 raise error
+        # Parked accounts asked again fail as they did before: theirs, not the network's (a replay's
+        # windows before its own start ask them alone).
+        fresh = connected - set(self.retrying)
         passing = all(error.failure_kind in PASSING_KINDS for error in failures.values())
-        if passing and len(connected) > 1 and set(failures) >= connected:
+        if passing and len(fresh) > 1 and set(failures) >= fresh:
             raise next(iter(failures.values()))
         for account, error in failures.items():
             self.failed.add(account)

@@ -211,6 +211,28 @@ def test_a_replay_that_finds_the_account_still_revoked_keeps_it_parked_without_f
     assert len(asked) == 1  # refused once, then left alone for the rest of the replay
 
 
+def test_parked_accounts_failing_again_alone_before_the_replay_window_stay_parked_without_failing(
+    source: StripeSource, platform: RunningEmulator
+) -> None:
+    """The replay's first windows, before its own start, ask only the parked accounts; when they
+    all fail transiently again, that is theirs (it is why they were parked), not the network's:
+    their parks are renewed and the replay goes on for every account."""
+    first, second, *others = platform.connected_account_ids
+    since = now() - 5 * DAY  # before the replay window: its first windows ask these two alone
+    stored = {account: park(since, "HTTP 503") for account in (first, second)}
+    replay = {**source.replay_state(datetime.now(UTC)).global_, POLL_PARKED: stored}
+    change = platform.create("customer", account_id=others[0]).object["id"]
+    platform.set_faults(FaultConfig(scripted=(ScriptedFailure(path=EVENTS_PATH, status=503, times=2),)))
+
+    messages = poll(source, platform, replay)
+
+    assert statuses(messages, "customer") == ["start", "complete"]
+    assert change in {row["id"] for row in records(messages)}
+    final = global_states(messages)[-1]
+    assert set(final[POLL_PARKED]) == {first, second}
+    assert all(final[POLL_PARKED][a]["since"] == since for a in (first, second))
+
+
 def test_an_account_parked_longer_than_stripe_keeps_events_is_replayed_from_the_horizon_with_a_warning(
     source: StripeSource, platform: RunningEmulator
 ) -> None:
