@@ -115,8 +115,15 @@ class PollParking:
         asked = list(asked)
         platform_read = any(account.stripe_account is None for account in asked)
         connected = {account.id for account in asked if account.stripe_account is not None}
-        for error in failures.values():
-            if error_scope(error) is ErrorScope.CONNECTION and not platform_read:
+        for account, error in failures.items():
+            # A refused key shows on the platform's own list; a window that did not read it (a
+            # replay's windows before its own start ask only the parked accounts) cannot tell, and
+            # a parked account refusing again is what parked it: renewed, never the whole read.
+            if (
+                error_scope(error) is ErrorScope.CONNECTION
+                and not platform_read
+                and account not in self.retrying
+            ):
                 raise error
         # Parked accounts asked again fail as they did before: theirs, not the network's (a replay's
         # windows before its own start ask them alone).

@@ -233,6 +233,33 @@ def test_parked_accounts_failing_again_alone_before_the_replay_window_stay_parke
     assert all(final[POLL_PARKED][a]["since"] == since for a in (first, second))
 
 
+def test_an_account_parked_for_a_refused_key_refusing_again_before_the_replay_window_stays_parked(
+    source: StripeSource, platform: RunningEmulator
+) -> None:
+    """The replay's first windows ask only the parked account; its 401 there (what parked it) renews
+    its park and the replay goes on. A key refused for real still fails the read."""
+    first, *others = platform.connected_account_ids
+    since = now() - 5 * DAY  # before the replay window: its first windows ask this account alone
+    stored = {first: {"cause": "HTTP 401", "failure_kind": "auth", "since": since}}
+    replay = {**source.replay_state(datetime.now(UTC)).global_, POLL_PARKED: stored}
+    change = platform.create("customer", account_id=others[0]).object["id"]
+    platform.set_faults(FaultConfig(scripted=(ScriptedFailure(path=EVENTS_PATH, status=401, times=1),)))
+
+    messages = poll(source, platform, replay)
+
+    assert statuses(messages, "customer") == ["start", "complete"]
+    assert not [m for m in messages if m.type == "connection_status"]
+    assert change in {row["id"] for row in records(messages)}
+    final = global_states(messages)[-1]
+    assert final[POLL_PARKED][first]["failure_kind"] == "auth"
+    assert final[POLL_PARKED][first]["since"] == since
+
+    platform.set_faults(FaultConfig(scripted=(ScriptedFailure(path=EVENTS_PATH, status=401, times=50),)))
+    refused = poll(source, platform, replay)
+    (status,) = [m.connection_status for m in refused if m.type == "connection_status"]
+    assert status.status == "failed"
+
+
 def test_an_account_parked_longer_than_stripe_keeps_events_is_replayed_from_the_horizon_with_a_warning(
     source: StripeSource, platform: RunningEmulator
 ) -> None:
