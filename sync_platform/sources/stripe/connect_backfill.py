@@ -16,16 +16,38 @@ own, which keep it complete from then on.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
 from sync_platform.protocol import ConfiguredStream, Message, RecordMessage, SyncMode
-from sync_platform.sources.stripe.accounts import resolve_accounts
+from sync_platform.sources.stripe.accounts import ACCOUNT_PATH, resolve_accounts
 from sync_platform.sources.stripe.backfill import BackfillRunner
 from sync_platform.sources.stripe.backfill_plan import plan_stream
 from sync_platform.sources.stripe.catalog import stream_by_name
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.config import StripeSourceConfig
+from sync_platform.sources.stripe.connect_changes import Matches
+from sync_platform.sources.stripe.errors import StripeApiError, StripeAuthError
+
+
+async def outside_filter(client: StripeApiClient, accounts: Sequence[str], matches: Matches) -> set[str]:
+    """The newly authorized ``accounts`` whose metadata fails the pipeline's ``account_metadata``
+    filter (one ``/v1/account`` each). ``account.application.authorized`` carries the application,
+    not the account, so without this look every authorized account was backfilled, filter or not.
+    An account whose lookup fails is kept: its backfill reports what is wrong with it."""
+
+    async def fails(account: str) -> bool:
+        try:
+            data = (await client.get(ACCOUNT_PATH, account=account)).data
+        except StripeAuthError:
+            raise
+        except StripeApiError:
+            return False
+        return not matches({**data, "id": account})
+
+    verdicts = await asyncio.gather(*(fails(account) for account in accounts))
+    return {account for account, outside in zip(accounts, verdicts, strict=True) if outside}
 
 
 async def backfill_joined(

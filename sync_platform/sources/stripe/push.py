@@ -32,8 +32,10 @@ from pydantic import SecretStr
 
 from sync_platform.protocol import Message, SourceInputMessage
 from sync_platform.sources.stripe.client import StripeApiClient
+from sync_platform.sources.stripe.connect_backfill import outside_filter
 from sync_platform.sources.stripe.connect_changes import (
     CONNECT_CHANGES,
+    UNMATCHED,
     Matches,
     departed,
     record_changes,
@@ -162,6 +164,11 @@ async def _apply_batch(
     ours = [event for event in batch if _covered(event, platform_account, covers)]
     if any(touches_accounts(event, matches) for event in ours):  # Connect accounts joined or left
         changes, joined = record_changes(global_state.get(CONNECT_CHANGES), ours, matches)
+        if joined and matches is not None:  # authorized, but is it in the metadata filter?
+            outside = await outside_filter(client, joined, matches)
+            for account in outside:
+                changes[account] = {**changes[account], "change": UNMATCHED}
+            joined = [account for account in joined if account not in outside]
     # An account that left is not read (it would refuse), nor written: a late event of it would
     # bring back rows its purge removed.
     gone = departed(changes if changes is not None else global_state.get(CONNECT_CHANGES))

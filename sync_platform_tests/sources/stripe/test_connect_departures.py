@@ -119,6 +119,34 @@ def test_an_account_updated_out_of_the_filter_leaves_and_one_updated_into_it_joi
     assert status["accounts"][joins] == {"status": "backfilling"}
 
 
+def test_an_authorized_account_outside_the_metadata_filter_is_not_backfilled_nor_written(
+    source: StripeSource, platform: RunningEmulator
+) -> None:
+    """``account.application.authorized`` carries the application, not the account: its metadata
+    is looked up, and an account outside the filter is recorded as unmatched (no backfill, its
+    later events dropped); one inside it is backfilled."""
+    gold = platform.connected_account_ids[0]
+    platform.update_account(gold, {"tier": "gold"})
+    config = config_for(platform, connected_accounts="all", account_metadata={"tier": "gold"})
+    catalog = catalog_for(STREAMS)
+    outsider = platform.authorize_account()
+    member = platform.authorize_account()
+    platform.update_account(member.object["id"], {"tier": "gold"})  # gold before its webhook is applied
+    later = platform.create("customer", account_id=outsider.object["id"]).event
+    platform.requests.clear()
+    state = SourceState.model_validate({"global": {}})
+    live = read(source, config, catalog, state, pushed(outsider.event, member.event, later))
+
+    changes = connect_changes(global_states(live)[-1][CONNECT_CHANGES])
+    assert changes == {outsider.object["id"]: "unmatched", member.object["id"]: "authorized"}
+    written = {r["_account_id"] for name in STREAMS for r in records(live, name)}
+    assert outsider.object["id"] not in written
+    assert member.object["id"] in written
+    assert {e.account for e in platform.requests.entries() if e.path != "/v1/account"} == {
+        member.object["id"]
+    }  # the outsider cost one lookup, and nothing else
+
+
 def test_a_hand_kept_list_ignores_metadata_updates(source: StripeSource, platform: RunningEmulator) -> None:
     account = platform.connected_account_ids[0]
     update = platform.update_account(account, {"tier": "gold"}).event
