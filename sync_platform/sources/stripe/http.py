@@ -144,7 +144,7 @@ class StripeHttp:
                 status = response.status
                 headers_in = {k.lower(): v for k, v in response.headers.items()}
         except (TimeoutError, aiohttp.ClientError) as error:  # a timeout, a reset, a refusal
-            return HttpFailure(None, f"no response from Stripe: {_failure_name(error)}")
+            return HttpFailure(None, f"no response from Stripe: {type(error).__name__}")
         request_id = headers_in.get("request-id")
         if logger.isEnabledFor(logging.DEBUG):  # one check per request when debug logging is off
             logger.debug(
@@ -169,10 +169,6 @@ class StripeHttp:
             param=_text(error.get("param")),
             request_id=request_id,
         )
-
-
-def _failure_name(error: BaseException) -> str:
-    return type(error).__name__
 
 
 def _json(content: bytes) -> Any:
