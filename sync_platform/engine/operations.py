@@ -34,6 +34,7 @@ from sync_platform.engine.resolve import (
     bind_source,
     resolve_pipeline,
 )
+from sync_platform.engine.state_coalescing import STATE_INTERVAL
 from sync_platform.engine.sync_loop import (
     SyncFold,
     end_of_request,
@@ -70,9 +71,18 @@ def _sides(only: Side | None) -> tuple[bool, bool]:
 class Engine:
     """Runs operations on pipelines. Stateless between calls: every state goes in and comes out."""
 
-    def __init__(self, registry: ConnectorRegistry | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        registry: ConnectorRegistry | None = None,
+        *,
+        clock: Clock | None = None,
+        state_interval: float = STATE_INTERVAL,
+    ) -> None:
+        """``state_interval``: seconds a stream's small-page checkpoints may be held back and
+        coalesced (``engine/state_coalescing.py``); 0 passes every checkpoint at once."""
         self.registry = registry or default_registry()
         self.clock = clock or SystemClock()
+        self.state_interval = state_interval
 
     # --- connector-level operations ---------------------------------------------------------------
 
@@ -239,6 +249,7 @@ class Engine:
             input=input,
             emit=True,
             on_checkpoint=on_checkpoint,
+            state_interval=self.state_interval,
         )
         # Closed with this generator: a caller that stops early (Ctrl-C, a client that went away)
         # unwinds the destination, then the source, now, instead of leaving them to the loop's
@@ -275,6 +286,7 @@ class Engine:
             state_limit=state_limit,
             input=input,
             emit=False,
+            state_interval=self.state_interval,
         )
         try:
             async with aclosing(run):

@@ -37,6 +37,7 @@ from sync_platform.engine.reducers import (
     reduce_state,
 )
 from sync_platform.engine.resolve import ResolvedPipeline
+from sync_platform.engine.state_coalescing import STATE_INTERVAL, coalesce_states
 from sync_platform.errors import failure_kind_of
 from sync_platform.protocol import (
     EofMessage,
@@ -118,6 +119,7 @@ async def run_sync(
     input: AsyncIterable[Any] | None,
     emit: bool,
     on_checkpoint: Callable[[SyncState], None] | None = None,
+    state_interval: float = STATE_INTERVAL,
 ) -> AsyncIterator[Message]:
     favour_throughput()
     prior = resolved.state
@@ -147,6 +149,8 @@ async def run_sync(
         stages.append(take_through_states(state_limit, lambda: cut.append(EofReason.STATE_LIMIT)))
     if soft is not None:
         stages.append(take_until(origin + soft, clock, lambda: cut.append(EofReason.TIME_LIMIT)))
+    # After the cuts: they count the source's own checkpoints, and a cut releases what is held.
+    stages.append(coalesce_states(clock, interval=state_interval))
     stages.append(enforce_catalog(write_catalog))
 
     source, destination = resolved.source, resolved.destination

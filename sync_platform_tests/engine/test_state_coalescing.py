@@ -1,0 +1,189 @@
+"""Coalescing small-page checkpoints: fewer commits, nothing lost, order kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from sync_platform.engine import FakeClock
+from sync_platform.engine.state_coalescing import coalesce_states
+from sync_platform.protocol import (
+    GlobalStatePayload,
+    Message,
+    RecordMessage,
+    SourceStateMessage,
+    StreamStatusMessage,
+    global_state,
+    stream_complete,
+    stream_range_complete,
+)
+from sync_platform_tests.engine.conftest import collect, make_harness, rec, state
+
+
+def page(stream: str, number: int, size: int) -> list[Message]:
+    """``size`` records of ``stream`` and the checkpoint after them."""
+    return [*(rec(stream, f"{stream}_{number}_{i}") for i in range(size)), state(stream, number)]
+
+
+async def _feed(messages: Sequence[Message], clock: FakeClock, tick: float) -> AsyncIterator[Message]:
+    for message in messages:
+        yield message
+        if isinstance(message, SourceStateMessage):
+            clock.advance(tick)
+
+
+def coalesce(messages: Sequence[Message], *, tick: float = 0.0, **options: Any) -> list[Message]:
+    """What the operator lets out, the clock moving ``tick`` seconds after each input state."""
+    clock = FakeClock()
+
+    async def go() -> list[Message]:
+        return await collect(coalesce_states(clock, **options)(_feed(messages, clock, tick)))
+
+    return asyncio.run(go())
+
+
+def cursors(messages: Sequence[Message]) -> list[Any]:
+    return [m.source_state.data["cursor"] for m in messages if isinstance(m, SourceStateMessage)]
+
+
+def records(messages: Sequence[Message]) -> list[str]:
+    return [m.record.data["id"] for m in messages if isinstance(m, RecordMessage)]
+
+
+def assert_each_state_after_its_records(inputs: Sequence[Message], output: Sequence[Message]) -> None:
+    """Every state that leaves comes after every record that came before it in the input."""
+    before: dict[Any, set[str]] = {}
+    seen: set[str] = set()
+    for message in inputs:
+        if isinstance(message, RecordMessage):
+            seen.add(message.record.data["id"])
+        elif isinstance(message, SourceStateMessage):
+            before[message.source_state.data["cursor"]] = set(seen)
+    emitted: set[str] = set()
+    for message in output:
+        if isinstance(message, RecordMessage):
+            emitted.add(message.record.data["id"])
+        elif isinstance(message, SourceStateMessage):
+            assert before[message.source_state.data["cursor"]] <= emitted
+
+
+def test_many_small_pages_at_once_leave_as_the_first_and_the_last_checkpoint() -> None:
+    inputs = [m for n in range(50) for m in page("customer", n, 2)]
+    output = coalesce(inputs)
+    assert records(output) == records(inputs)  # every record, in order
+    assert cursors(output) == [0, 49]
+    assert output[-1] == inputs[-1]  # the newest checkpoint, after the last record
+    assert_each_state_after_its_records(inputs, output)
+
+
+def test_a_small_page_checkpoint_leaves_once_the_interval_has_passed() -> None:
+    inputs = [m for n in range(20) for m in page("customer", n, 3)]
+    output = coalesce(inputs, tick=0.3, interval=1.0)
+    # leaves at t=0; then the first state at least 1 s after the last one left: t=1.2, 2.4, ...
+    assert cursors(output) == [0, 4, 8, 12, 16, 19]
+    assert_each_state_after_its_records(inputs, output)
+
+
+def test_full_pages_are_never_held() -> None:
+    inputs = [m for n in range(5) for m in page("customer", n, 100)]
+    assert coalesce(inputs) == inputs
+
+
+def test_a_page_that_brings_the_held_records_to_a_full_page_lets_its_checkpoint_out() -> None:
+    inputs = [m for n in range(30) for m in page("customer", n, 10)]
+    # the first leaves at once; then every tenth page has brought 100 records since the last
+    assert cursors(coalesce(inputs)) == [0, 10, 20, 29]
+
+
+def test_interval_zero_passes_every_checkpoint() -> None:
+    inputs = [m for n in range(10) for m in page("customer", n, 1)]
+    assert coalesce(inputs, interval=0) == inputs
+
+
+def test_streams_are_held_apart() -> None:
+    inputs = [m for n in range(10) for stream in ("customer", "invoice") for m in page(stream, n, 1)]
+    output = coalesce(inputs)
+    by_stream = {
+        stream: [
+            m.source_state.data["cursor"]
+            for m in output
+            if isinstance(m, SourceStateMessage) and m.source_state.stream == stream
+        ]
+        for stream in ("customer", "invoice")
+    }
+    assert by_stream == {"customer": [0, 9], "invoice": [0, 9]}
+
+
+def test_a_held_checkpoint_leaves_before_its_stream_completes() -> None:
+    inputs = [*page("customer", 0, 1), *page("customer", 1, 1), *page("customer", 2, 1)]
+    inputs += [stream_complete("customer"), *page("invoice", 0, 1)]
+    output = coalesce(inputs)
+    complete = next(i for i, m in enumerate(output) if isinstance(m, StreamStatusMessage))
+    assert cursors(output[:complete]) == [0, 2]
+    assert output[complete - 1] == inputs[5]  # the newest customer state, right before `complete`
+
+
+def test_a_global_state_releases_every_held_stream_state_first() -> None:
+    inputs = [
+        *page("customer", 0, 1),
+        *page("customer", 1, 1),
+        *page("invoice", 0, 1),
+        *page("invoice", 1, 1),
+    ]
+    inputs.append(global_state({"events_cursor": "evt_9"}))
+    output = coalesce(inputs)
+    assert isinstance(output[-1], SourceStateMessage)
+    assert isinstance(output[-1].source_state, GlobalStatePayload)
+    assert sorted(cursors(output[:-1])) == [0, 0, 1, 1]
+
+
+def test_range_completes_are_held_with_their_checkpoint_and_merged() -> None:
+    day = lambda d: datetime(2026, 1, d, tzinfo=UTC)  # noqa: E731
+    inputs = [*page("customer", 0, 1), stream_range_complete("customer", day(1), day(2))]
+    inputs += [*page("customer", 1, 1), stream_range_complete("customer", day(2), day(3))]
+    inputs += [*page("customer", 2, 1), stream_range_complete("customer", day(3), day(4))]
+    inputs += [*page("customer", 3, 1), stream_range_complete("customer", day(6), day(7))]
+    output = coalesce(inputs)
+    statuses = [m.stream_status.range_complete for m in output if isinstance(m, StreamStatusMessage)]
+    # the first page's range left with its state; the held two left merged where they touch
+    assert [(r.gte.day, r.lt.day) for r in statuses] == [(1, 2), (2, 4), (6, 7)]
+    assert isinstance(output[-1], StreamStatusMessage)
+    assert cursors(output) == [0, 3]
+
+
+def test_a_failing_input_still_lets_the_held_checkpoint_out_before_the_error() -> None:
+    clock = FakeClock()
+    inputs = [m for n in range(5) for m in page("customer", n, 1)]
+
+    async def failing() -> AsyncIterator[Message]:
+        for message in inputs:
+            yield message
+        raise RuntimeError("source crashed")
+
+    out: list[Message] = []
+
+    async def go() -> None:
+        async for message in coalesce_states(clock)(failing()):
+            out.append(message)
+
+    with pytest.raises(RuntimeError, match="source crashed"):
+        asyncio.run(go())
+    assert cursors(out) == [0, 4]
+
+
+def test_a_batch_cut_by_its_state_limit_ends_on_the_source_checkpoint_it_was_cut_at() -> None:
+    harness = make_harness()
+    harness.source.script = [m for n in range(1, 31) for m in page("customer", n, 1)]
+
+    async def go() -> Any:
+        return await harness.engine.sync_batch(harness.pipeline(["customer"]), state_limit=10)
+
+    result = asyncio.run(go())
+    assert result.ending_state.source.streams["customer"] == {"cursor": 10}  # the tenth, none lost
+    committed = [m for m in harness.destination.received if isinstance(m, SourceStateMessage)]
+    assert len(committed) < 10  # coalesced on the way to the destination
+    assert records(harness.destination.received) == [f"customer_{n}_0" for n in range(1, 11)]
