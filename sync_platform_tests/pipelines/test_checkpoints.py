@@ -127,3 +127,35 @@ def test_a_checkpoint_for_an_unknown_pipeline_is_refused(pipeline_store: Pipelin
         pipeline_store.save_checkpoint("ghost", backfill_state(1))
     with pytest.raises(PipelineNotFoundError):
         pipeline_store.save_checkpoint("ghost", backfill_state(1), expected_version=3)
+
+
+@pytest.mark.parametrize(
+    "stream_state",
+    [
+        {
+            "accounted_range": {"gte": "2024-01-01T00:00:00Z", "lt": "2026-12-06T00:00:00Z"},
+            "remaining": [{"account": "acct_2", "gte": "2024-01-01T00:00:00Z", "lt": "2025-01-01T00:00:00Z"}],
+            "listed": 7,
+            "accounts": {
+                "acct_1": {"accounted_range": {"gte": "2024-01-01T00:00:00Z", "lt": "2026-12-06T00:00:00Z"}},
+                "acct_2": {"accounted_range": {"gte": "2024-03-01T00:00:00Z", "lt": "2026-12-06T00:00:00Z"}},
+            },
+        },
+        {"offset": 2**70, "note": "an integer beyond 64 bits"},  # written by the slower, general path
+    ],
+    ids=["connect", "big-integer"],
+)
+def test_a_saved_checkpoint_reads_back_exactly_as_the_state_it_was(
+    pipeline_store: PipelineStore, pipeline_id: str, stream_state: dict[str, object]
+) -> None:
+    state = SyncState.model_validate(
+        {
+            "source": {"streams": {"customer": stream_state}, "global": {"events_cursor": "evt_1"}},
+            "sync_run": {"run_id": "run-1", "time_ceiling": "2026-12-06T10:00:00Z"},
+        }
+    )
+    pipeline_store.save_checkpoint(pipeline_id, state)
+
+    stored = pipeline_store.get_checkpoint(pipeline_id).state
+    assert stored == state.model_dump(mode="json", by_alias=True)
+    assert SyncState.model_validate(stored) == state
