@@ -102,7 +102,10 @@ def test_a_one_account_checkpoint_becomes_the_platforms_lane_when_connect_accoun
             "remaining": [{"account": "acct_x", "gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"}],
             "accounts": {},
         },
-        # Connect entries are checked here, not by the published schema (see STREAM_STATE_SCHEMA)
+        # Connect entries and ranges are checked here, not by the published schema (see STREAM_STATE_SCHEMA)
+        {"accounted_range": WHOLE, "remaining": ["nonsense"]},
+        {"accounted_range": WHOLE, "remaining": [{"gte": "2024-01-01T00:00:00Z", "lt": 7, "cursor": None}]},
+        {"accounted_range": WHOLE, "remaining": [{**WHOLE, "cursor": 12}]},
         {"accounted_range": WHOLE, "remaining": [], "accounts": {"acct_x": "nonsense"}},
         {"accounted_range": WHOLE, "remaining": [], "accounts": {"acct_x": {"listed": 1}}},
         {"accounted_range": WHOLE, "remaining": [], "accounts": ["acct_x"]},
