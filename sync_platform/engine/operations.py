@@ -34,7 +34,7 @@ from sync_platform.engine.resolve import (
     bind_source,
     resolve_pipeline,
 )
-from sync_platform.engine.state_coalescing import STATE_INTERVAL
+from sync_platform.engine.state_coalescing import configured_interval
 from sync_platform.engine.sync_loop import (
     SyncFold,
     end_of_request,
@@ -76,13 +76,14 @@ class Engine:
         registry: ConnectorRegistry | None = None,
         *,
         clock: Clock | None = None,
-        state_interval: float = STATE_INTERVAL,
+        state_interval: float | None = None,
     ) -> None:
         """``state_interval``: seconds a stream's small-page checkpoints may be held back and
-        coalesced (``engine/state_coalescing.py``); 0 passes every checkpoint at once."""
+        coalesced (``engine/state_coalescing.py``); 0 passes every checkpoint at once; by default
+        ``SYNC_PLATFORM_CHECKPOINT_INTERVAL`` or 1 s."""
         self.registry = registry or default_registry()
         self.clock = clock or SystemClock()
-        self.state_interval = state_interval
+        self.state_interval = configured_interval() if state_interval is None else state_interval
 
     # --- connector-level operations ---------------------------------------------------------------
 

@@ -48,13 +48,20 @@ def _is_data(message: Any) -> bool:
     return isinstance(message, RecordMessage | SourceStateMessage)
 
 
-def take_through_states(limit: int, on_cut: Callable[[], None] | None = None) -> Operator[Message, Message]:
+def take_through_states(
+    limit: int,
+    on_cut: Callable[[], None] | None = None,
+    release: Callable[[], list[Message]] | None = None,
+) -> Operator[Message, Message]:
     """Pass messages through the ``limit``-th ``source_state`` (included), so a batch ends on a checkpoint.
 
     Status and log messages right after that state still pass (a stream's ``complete`` usually
-    follows its final state); the stream is cut at the first record or state after it. ``on_cut``
-    is called only when something was actually cut off, so a source that ends exactly at the limit
-    does not cost the caller an extra, empty request (the reference reports "more" there).
+    follows its final state); the stream is cut at the first record or state after it. A state
+    that is cut at passes too: every record before it has passed, so committing it only saves the
+    next batch from reading them again. ``on_cut`` is called only when something was actually cut
+    off, so a source that ends exactly at the limit does not cost the caller an extra, empty
+    request (the reference reports "more" there). At the cut, ``release`` gives the states held
+    upstream (``state_coalescing``): their records have passed too, so they pass.
     """
 
     async def operator(messages: AsyncIterator[Message]) -> AsyncIterator[Message]:
@@ -64,6 +71,10 @@ def take_through_states(limit: int, on_cut: Callable[[], None] | None = None) ->
                 if seen >= limit and _is_data(message):
                     if on_cut is not None:
                         on_cut()
+                    if isinstance(message, SourceStateMessage):
+                        yield message
+                    for held in release() if release is not None else ():
+                        yield held
                     return
                 yield message
                 if isinstance(message, SourceStateMessage):

@@ -17,10 +17,16 @@ destination commits a few more records with it. The rule, per stream:
 - otherwise it is held, replacing the one held before; the stream's ``range_complete`` telemetry
   is held with it and leaves right after it, merged;
 - a held state leaves before its stream's next terminal status (``complete``, ``error``,
-  ``skip``), before any ``global`` state (which fences every stream), and when the input ends,
-  including a batch cut by its state or time limit (this operator runs after the cut, so the cut
-  counts the source's own checkpoints and nothing is lost at a batch boundary) and an input that
-  fails (what was read before the failure is committed as before).
+  ``skip``), before any ``global`` state (which fences every stream), when the input ends (a
+  batch cut by its soft time limit included: that cut runs before this step), when the input
+  fails (what was read before the failure is committed as before), and when the batch is cut by
+  its state limit, which runs after this step, counts the checkpoints that will be committed,
+  and takes every held state at the cut (``release_all``).
+
+Counting committed checkpoints is what the state limit means ("checkpoints per batch"), and it
+makes a Connect batch cover the same time as any other: counted before coalescing, 1,000 states
+were 1,000 requests of a few objects, and a 10,000-account backfill re-read and re-planned its
+whole checkpoint (21 MB) a hundred times.
 
 So a run killed outright repeats at most ``interval`` seconds of small pages per stream, on top of
 the page per range in flight it always could.
@@ -29,12 +35,13 @@ the page per range in flight it always could.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from typing import Final
 
 from sync_platform.engine.clock import Clock
-from sync_platform.engine.operators import Operator
+from sync_platform.errors import ConfigError
 from sync_platform.protocol import (
     GlobalStatePayload,
     Message,
@@ -47,9 +54,29 @@ from sync_platform.protocol import (
 
 STATE_INTERVAL: Final = 1.0
 """Seconds a stream's small-page checkpoints may be held back: the most a kill can repeat."""
+INTERVAL_VARIABLE: Final = "SYNC_PLATFORM_CHECKPOINT_INTERVAL"
+"""Overrides ``STATE_INTERVAL`` for every engine of the process (0 commits every checkpoint)."""
 STATE_RECORDS: Final = 100
 """Records of a stream since its last checkpoint that make the next one leave at once (a full
 Stripe page)."""
+
+
+def configured_interval() -> float:
+    """``STATE_INTERVAL``, or the seconds ``SYNC_PLATFORM_CHECKPOINT_INTERVAL`` sets."""
+    raw = os.environ.get(INTERVAL_VARIABLE, "").strip()
+    if not raw:
+        return STATE_INTERVAL
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise ConfigError(
+            f"{INTERVAL_VARIABLE}={raw!r} is not a number of seconds between 0 and 3600: how long a "
+            "stream's small-page checkpoints may be held back (0 commits every checkpoint; unset: "
+            f"{STATE_INTERVAL:g})."
+        )
+    return seconds
 
 
 class _Held:
@@ -60,16 +87,48 @@ class _Held:
         self.ranges: list[StreamStatusMessage] = []
 
 
-class _Coalescer:
-    """One run's held states; each method returns what may leave now, in order."""
+class StateCoalescer:
+    """One run's held states: ``operator`` is the stream step, ``release_all`` what a cut takes."""
 
-    def __init__(self, clock: Clock, interval: float, records: int) -> None:
+    def __init__(
+        self, clock: Clock, *, interval: float = STATE_INTERVAL, records: int = STATE_RECORDS
+    ) -> None:
+        """``interval=0`` passes every state at once."""
         self.clock, self.interval, self.records = clock, interval, records
         self.held: dict[str, _Held] = {}
         self.since: dict[str, int] = {}  # records of a stream since its last state left
         self.left_at: dict[str, float] = {}  # when its last state left (clock-monotonic)
 
-    def state(self, message: SourceStateMessage) -> list[Message]:
+    async def operator(self, messages: AsyncIterator[Message]) -> AsyncIterator[Message]:
+        since = self.since
+        async with aclosing(messages):
+            try:
+                async for message in messages:
+                    if isinstance(message, RecordMessage):
+                        stream = message.record.stream
+                        since[stream] = since.get(stream, 0) + 1
+                        yield message
+                        continue
+                    if isinstance(message, SourceStateMessage):
+                        out = self._state(message)
+                    elif isinstance(message, StreamStatusMessage):
+                        out = self._status(message)
+                    else:
+                        out = [message]
+                    for leaving in out:
+                        yield leaving
+            except Exception:
+                for leaving in self.release_all():  # what was read before the failure is committed
+                    yield leaving
+                raise
+            for leaving in self.release_all():
+                yield leaving
+
+    def release_all(self) -> list[Message]:
+        """Every held state (with its ranges), now: the input ends, fails, or a batch is cut."""
+        return [message for stream in list(self.held) for message in self._release(stream)]
+
+    def _state(self, message: SourceStateMessage) -> list[Message]:
         payload = message.source_state
         if isinstance(payload, GlobalStatePayload):
             return [*self.release_all(), message]
@@ -87,7 +146,7 @@ class _Coalescer:
         self.since[stream], self.left_at[stream] = 0, now
         return [message, *_merged(entry.ranges if entry is not None else [])]
 
-    def status(self, message: StreamStatusMessage) -> list[Message]:
+    def _status(self, message: StreamStatusMessage) -> list[Message]:
         status = message.stream_status
         entry = self.held.get(status.stream)
         if entry is None:
@@ -95,51 +154,14 @@ class _Coalescer:
         if isinstance(status, StreamRangeComplete):
             entry.ranges.append(message)
             return []
-        return [*self.release(status.stream), message]
+        return [*self._release(status.stream), message]
 
-    def release(self, stream: str) -> list[Message]:
+    def _release(self, stream: str) -> list[Message]:
         entry = self.held.pop(stream, None)
         if entry is None:
             return []
         self.since[stream], self.left_at[stream] = 0, self.clock.monotonic()
         return [entry.state, *_merged(entry.ranges)]
-
-    def release_all(self) -> list[Message]:
-        return [message for stream in list(self.held) for message in self.release(stream)]
-
-
-def coalesce_states(
-    clock: Clock, *, interval: float = STATE_INTERVAL, records: int = STATE_RECORDS
-) -> Operator[Message, Message]:
-    """The operator (see the module's docstring); ``interval=0`` passes every state at once."""
-
-    async def operator(messages: AsyncIterator[Message]) -> AsyncIterator[Message]:
-        coalescer = _Coalescer(clock, interval, records)
-        since = coalescer.since
-        async with aclosing(messages):
-            try:
-                async for message in messages:
-                    if isinstance(message, RecordMessage):
-                        stream = message.record.stream
-                        since[stream] = since.get(stream, 0) + 1
-                        yield message
-                        continue
-                    if isinstance(message, SourceStateMessage):
-                        out = coalescer.state(message)
-                    elif isinstance(message, StreamStatusMessage):
-                        out = coalescer.status(message)
-                    else:
-                        out = [message]
-                    for leaving in out:
-                        yield leaving
-            except Exception:
-                for leaving in coalescer.release_all():  # what was read before the failure is committed
-                    yield leaving
-                raise
-            for leaving in coalescer.release_all():
-                yield leaving
-
-    return operator
 
 
 def _merged(ranges: list[StreamStatusMessage]) -> Iterator[StreamStatusMessage]:

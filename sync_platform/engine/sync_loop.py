@@ -37,7 +37,7 @@ from sync_platform.engine.reducers import (
     reduce_state,
 )
 from sync_platform.engine.resolve import ResolvedPipeline
-from sync_platform.engine.state_coalescing import STATE_INTERVAL, coalesce_states
+from sync_platform.engine.state_coalescing import STATE_INTERVAL, StateCoalescer
 from sync_platform.errors import failure_kind_of
 from sync_platform.protocol import (
     EofMessage,
@@ -145,12 +145,14 @@ async def run_sync(
     )
     origin = clock.monotonic()
     stages = [tag(resolved.source.tag, clock)]
-    if state_limit is not None:
-        stages.append(take_through_states(state_limit, lambda: cut.append(EofReason.STATE_LIMIT)))
     if soft is not None:
         stages.append(take_until(origin + soft, clock, lambda: cut.append(EofReason.TIME_LIMIT)))
-    # After the cuts: they count the source's own checkpoints, and a cut releases what is held.
-    stages.append(coalesce_states(clock, interval=state_interval))
+    # The state limit counts the checkpoints that will be committed, and takes the held ones at its cut.
+    coalescer = StateCoalescer(clock, interval=state_interval)
+    stages.append(coalescer.operator)
+    if state_limit is not None:
+        on_cut = lambda: cut.append(EofReason.STATE_LIMIT)  # noqa: E731
+        stages.append(take_through_states(state_limit, on_cut, release=coalescer.release_all))
     stages.append(enforce_catalog(write_catalog))
 
     source, destination = resolved.source, resolved.destination

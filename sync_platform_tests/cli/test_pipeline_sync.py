@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sync_platform.cli import EXIT_CONFLICT
 from sync_platform_tests.cli.conftest import CliInvoker, PipelineScenario, get
 from sync_platform_tests.plugins.postgres import PgTestDatabase
@@ -54,6 +56,7 @@ def test_a_second_sync_resumes_from_the_saved_checkpoint(
     assert pipeline_scenario.rows("shop") == pipeline_scenario.expected
 
 
+@pytest.mark.usefixtures("every_checkpoint_committed")
 def test_sync_batch_loop_resumes_batch_after_batch_and_ends_like_one_sync(
     cli: CliInvoker, pipeline_scenario: PipelineScenario
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from sync_platform.pipelines import CheckpointLane, PipelineStatus
 from sync_platform_tests.defs.conftest import FIXTURE_FAMILY, DagsterHarness
@@ -12,6 +13,7 @@ def key(stream: str) -> dg.AssetKey:
     return dg.AssetKey([FIXTURE_FAMILY.key_prefix, stream])
 
 
+@pytest.mark.usefixtures("every_checkpoint_committed")
 def test_materializing_a_partition_backfills_every_stream_in_checkpointed_batches(
     harness: DagsterHarness,
 ) -> None:
@@ -33,6 +35,7 @@ def test_materializing_a_partition_backfills_every_stream_in_checkpointed_batche
     assert int(run.tags["sync/batches"]) >= (25 + 12) // 5
 
 
+@pytest.mark.usefixtures("every_checkpoint_committed")
 def test_every_batch_records_an_observation_per_stream_it_touched(harness: DagsterHarness) -> None:
     pid = harness.create_pipeline()
     harness.materialize(pid, state_limit=5)

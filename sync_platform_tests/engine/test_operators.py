@@ -92,6 +92,18 @@ def test_take_through_states_passes_everything_when_the_limit_is_not_reached() -
     assert upstream.closed == 0
 
 
+def test_take_through_states_commits_the_state_it_cuts_at_and_what_was_held_upstream() -> None:
+    """Every record before them has passed: committing them saves the next batch re-reading."""
+    cut: list[bool] = []
+    held = [state("invoice", 7)]
+    items = [*rrs(1), state("invoice", 5), rec("customer", "c9"), state("customer", 9)]
+    upstream = Upstream(items)
+    out = run(take_through_states(1, lambda: cut.append(True), release=lambda: held), upstream)
+    assert out == [*items[:4], *held]
+    assert cut == [True]
+    assert upstream.closed == 1
+
+
 def test_take_through_states_lets_a_trailing_status_through_but_cuts_the_next_record() -> None:
     cut: list[bool] = []
     upstream = Upstream([*rrs(1), stream_complete("customer"), rec("invoice", "in_1"), state("invoice", 1)])
@@ -122,19 +134,31 @@ def build(kinds: list[str]) -> list[Message]:
     return out
 
 
+def _nth_state(messages: list[Message], n: int) -> int:
+    return [i for i, m in enumerate(messages) if isinstance(m, SourceStateMessage)][n - 1]
+
+
 @given(kinds=message_kinds, limit=st.integers(min_value=1, max_value=10))
-def test_take_through_states_never_exceeds_the_limit_and_never_drops_before_the_nth_state(
+def test_take_through_states_ends_at_the_limit_and_never_drops_before_the_nth_state(
     kinds: list[str], limit: int
 ) -> None:
     messages = build(kinds)
     cut: list[bool] = []
     out = run(take_through_states(limit, lambda: cut.append(True)), Upstream(messages))
-    assert counts(out)[1] <= limit
+    # past the limit only the state it was cut at, which no record separates from the Nth
+    assert counts(out)[1] <= limit + 1
+    if counts(out)[1] == limit + 1:
+        assert isinstance(out[-1], SourceStateMessage)
+        assert counts(out[: len(out) - 1])[1] == limit
+        assert not any(isinstance(m, RecordMessage) for m in out[_nth_state(out, limit) :])
     assert out == messages[: len(out)]  # a prefix: nothing dropped or reordered
     state_positions = [i for i, m in enumerate(messages) if isinstance(m, SourceStateMessage)]
     if len(state_positions) >= limit:
         assert len(out) > state_positions[limit - 1]  # everything up to the Nth state is there
-    assert bool(cut) == (len(out) < len(messages))
+    if len(out) < len(messages):
+        assert cut
+    if not cut:
+        assert out == messages
 
 
 def test_take_until_stops_between_messages_once_the_deadline_passes() -> None:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from sync_platform.engine import FakeClock
-from sync_platform.engine.state_coalescing import coalesce_states
+from sync_platform.engine.state_coalescing import StateCoalescer
+from sync_platform.errors import ConfigError
 from sync_platform.protocol import (
     GlobalStatePayload,
     Message,
@@ -41,7 +42,7 @@ def coalesce(messages: Sequence[Message], *, tick: float = 0.0, **options: Any) 
     clock = FakeClock()
 
     async def go() -> list[Message]:
-        return await collect(coalesce_states(clock, **options)(_feed(messages, clock, tick)))
+        return await collect(StateCoalescer(clock, **options).operator(_feed(messages, clock, tick)))
 
     return asyncio.run(go())
 
@@ -54,6 +55,10 @@ def records(messages: Sequence[Message]) -> list[str]:
     return [m.record.data["id"] for m in messages if isinstance(m, RecordMessage)]
 
 
+def _key(message: SourceStateMessage) -> tuple[Any, Any]:
+    return getattr(message.source_state, "stream", None), message.source_state.data.get("cursor")
+
+
 def assert_each_state_after_its_records(inputs: Sequence[Message], output: Sequence[Message]) -> None:
     """Every state that leaves comes after every record that came before it in the input."""
     before: dict[Any, set[str]] = {}
@@ -62,13 +67,13 @@ def assert_each_state_after_its_records(inputs: Sequence[Message], output: Seque
         if isinstance(message, RecordMessage):
             seen.add(message.record.data["id"])
         elif isinstance(message, SourceStateMessage):
-            before[message.source_state.data["cursor"]] = set(seen)
+            before[_key(message)] = set(seen)
     emitted: set[str] = set()
     for message in output:
         if isinstance(message, RecordMessage):
             emitted.add(message.record.data["id"])
         elif isinstance(message, SourceStateMessage):
-            assert before[message.source_state.data["cursor"]] <= emitted
+            assert before[_key(message)] <= emitted
 
 
 def test_many_small_pages_at_once_leave_as_the_first_and_the_last_checkpoint() -> None:
@@ -167,7 +172,7 @@ def test_a_failing_input_still_lets_the_held_checkpoint_out_before_the_error() -
     out: list[Message] = []
 
     async def go() -> None:
-        async for message in coalesce_states(clock)(failing()):
+        async for message in StateCoalescer(clock).operator(failing()):
             out.append(message)
 
     with pytest.raises(RuntimeError, match="source crashed"):
@@ -175,7 +180,7 @@ def test_a_failing_input_still_lets_the_held_checkpoint_out_before_the_error() -
     assert cursors(out) == [0, 4]
 
 
-def test_a_batch_cut_by_its_state_limit_ends_on_the_source_checkpoint_it_was_cut_at() -> None:
+def test_the_state_limit_counts_committed_checkpoints_so_small_pages_fill_one_batch() -> None:
     harness = make_harness()
     harness.source.script = [m for n in range(1, 31) for m in page("customer", n, 1)]
 
@@ -183,7 +188,50 @@ def test_a_batch_cut_by_its_state_limit_ends_on_the_source_checkpoint_it_was_cut
         return await harness.engine.sync_batch(harness.pipeline(["customer"]), state_limit=10)
 
     result = asyncio.run(go())
-    assert result.ending_state.source.streams["customer"] == {"cursor": 10}  # the tenth, none lost
-    committed = [m for m in harness.destination.received if isinstance(m, SourceStateMessage)]
-    assert len(committed) < 10  # coalesced on the way to the destination
-    assert records(harness.destination.received) == [f"customer_{n}_0" for n in range(1, 11)]
+    assert not result.has_more  # 30 small pages are 2 committed checkpoints, not 30
+    assert result.ending_state.source.streams["customer"] == {"cursor": 30}
+    assert cursors(harness.destination.received) == [1, 30]
+
+
+def test_a_batch_cut_by_its_state_limit_takes_the_held_checkpoints_with_it() -> None:
+    harness = make_harness()
+    harness.source.script = [
+        *page("invoice", 1, 1),  # leaves: the stream's first
+        *page("customer", 1, 100),  # leaves: a full page
+        *page("invoice", 2, 1),  # held
+        *page("invoice", 3, 1),  # held, replacing 2
+        *page("customer", 2, 100),  # leaves: the third committed checkpoint
+        *page("invoice", 4, 1),  # cut at its record
+    ]
+
+    async def go() -> Any:
+        return await harness.engine.sync_batch(harness.pipeline(), state_limit=3)
+
+    result = asyncio.run(go())
+    assert result.has_more
+    # the held invoice checkpoint was committed at the cut: its records are not read again
+    assert result.ending_state.source.streams == {"invoice": {"cursor": 3}, "customer": {"cursor": 2}}
+    assert "invoice_4_0" not in records(harness.destination.received)
+    assert_each_state_after_its_records(harness.source.script, harness.destination.received)
+
+
+def test_sync_platform_checkpoint_interval_zero_commits_every_checkpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SYNC_PLATFORM_CHECKPOINT_INTERVAL", "0")
+    harness = make_harness()
+    harness.source.script = [m for n in range(1, 31) for m in page("customer", n, 1)]
+
+    result = asyncio.run(harness.engine.sync_batch(harness.pipeline(["customer"]), state_limit=10))
+
+    assert result.has_more
+    assert cursors(harness.destination.received) == list(range(1, 11))
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "99999"])
+def test_a_checkpoint_interval_that_is_not_seconds_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("SYNC_PLATFORM_CHECKPOINT_INTERVAL", value)
+    with pytest.raises(ConfigError, match=r"SYNC_PLATFORM_CHECKPOINT_INTERVAL=.*between 0 and 3600"):
+        make_harness()

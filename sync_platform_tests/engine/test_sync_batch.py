@@ -23,6 +23,7 @@ def test_state_limit_cuts_after_the_nth_state_and_keeps_the_run_id() -> None:
         state("customer", "3"),
     ]
     h = make_harness(ScriptedSource(script))
+    h.engine.state_interval = 0  # every checkpoint committed as it comes (none coalesced)
     eof = asyncio.run(h.engine.sync_batch(h.pipeline(), run_id="r", state_limit=2))
     assert eof.has_more is True
     assert eof.reason == EofReason.STATE_LIMIT

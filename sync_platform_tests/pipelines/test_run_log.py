@@ -38,6 +38,7 @@ def run(store: PipelineStore, options: RunOptions | None = None) -> Iterator[Run
     return recorded(events, RunLog(store), "shop", origin=RunOrigin.CLI, holder="test run")
 
 
+@pytest.mark.usefixtures("every_checkpoint_committed")
 def test_a_run_is_recorded_with_its_lanes_batches_and_records(pipeline_store: PipelineStore) -> None:
     make(pipeline_store)
     events = list(run(pipeline_store))

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from sync_platform.destinations.fixture import EchoDestination, NullDestination
 from sync_platform.engine import Config, ConnectorRegistry
+from sync_platform.engine.state_coalescing import INTERVAL_VARIABLE
 from sync_platform.pipelines import SECRET_KEY_ENV, PipelineStore
 from sync_platform.protocol import (
     CatalogPayload,
@@ -111,3 +112,10 @@ def pipeline_store(
         pg.url, schema=pg.schema, registry=connector_registry, environ=store_environ, max_connections=6
     ) as store:
         yield store
+
+
+@pytest.fixture
+def every_checkpoint_committed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engines commit every checkpoint, coalescing none (``SYNC_PLATFORM_CHECKPOINT_INTERVAL=0``):
+    a test of batching can then cut a few small pages into many batches."""
+    monkeypatch.setenv(INTERVAL_VARIABLE, "0")
