@@ -1,0 +1,57 @@
+"""The checkpoint writer: the newest committed state reaches the database, big ones paced."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from sync_platform.pipelines import CheckpointLane, PipelineCreate, PipelineStore
+from sync_platform.pipelines.runner.checkpoint_writer import CheckpointWriter
+from sync_platform.protocol import SyncState
+
+ACCOUNTS = 1_000
+WINDOW = {"gte": "2024-01-01T00:00:00Z", "lt": "2026-12-06T00:00:00Z"}
+
+
+@pytest.fixture
+def pipeline_id(pipeline_store: PipelineStore) -> str:
+    return pipeline_store.create(
+        PipelineCreate.model_validate(
+            {"id": "platform", "source": {"type": "fixture", "fixture": {}}, "destination": {"type": "null"}}
+        )
+    ).id
+
+
+def connect_state(listed: int) -> SyncState:
+    """A Connect platform's checkpoint: 1,000 accounts x 10 streams (about 1.3 MB of JSON)."""
+    accounts = {f"acct_{i:016d}": {"accounted_range": WINDOW, "listed": listed} for i in range(ACCOUNTS)}
+    stream: dict[str, Any] = {
+        "accounted_range": WINDOW,
+        "remaining": [],
+        "listed": listed,
+        "accounts": accounts,
+    }
+    return SyncState.model_validate({"source": {"streams": {f"stream_{n}": stream for n in range(10)}}})
+
+
+def test_a_big_checkpoint_offered_continuously_is_saved_paced_and_the_newest_at_the_end(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    writer = CheckpointWriter(pipeline_store, pipeline_id, CheckpointLane.BACKFILL, version=0)
+    states = [connect_state(listed) for listed in range(2)]
+    offered = 0
+    until = time.monotonic() + 1.5
+    while time.monotonic() < until:  # about 10 offers a second per stream, as coalesced pages commit
+        writer.offer(states[offered % 2])
+        offered += 1
+        time.sleep(0.01)
+    final = connect_state(99)
+    writer.finish(final)
+
+    saved = writer.take_saved()
+    # each save rests ten times its own duration before the next: a tenth of the time at most
+    assert 1 <= len(saved) <= offered / 4
+    stored = pipeline_store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state
+    assert stored == final.model_dump(mode="json", by_alias=True)
