@@ -207,6 +207,11 @@ class PipelineStore:
     def find(self, pipeline_id: str) -> Pipeline | None:
         return self._read(lambda tx: tx.find(pipeline_id))
 
+    def get_without_checkpoints(self, pipeline_id: str) -> Pipeline:
+        """``get`` without reading the checkpoints (``sync_state``, ``live_state``: ``None``); see
+        ``StoreTransaction.get_without_checkpoints``. Read them with ``get_checkpoint``."""
+        return self._read(lambda tx: tx.get_without_checkpoints(pipeline_id))
+
     def list_pipelines(self, *, include_deleted: bool = False) -> list[Pipeline]:
         return self._read(lambda tx: tx.list_pipelines(include_deleted=include_deleted))
 

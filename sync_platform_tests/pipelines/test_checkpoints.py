@@ -159,3 +159,20 @@ def test_a_saved_checkpoint_reads_back_exactly_as_the_state_it_was(
     stored = pipeline_store.get_checkpoint(pipeline_id).state
     assert stored == state.model_dump(mode="json", by_alias=True)
     assert SyncState.model_validate(stored) == state
+
+
+def test_a_pipeline_read_without_checkpoints_leaves_them_out_and_is_otherwise_the_same(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    """The runner reads this between batches: a Connect platform's checkpoint is megabytes."""
+    pipeline_store.save_checkpoint(pipeline_id, backfill_state(300), lane=BACKFILL)
+    pipeline_store.save_checkpoint(pipeline_id, events_state("evt_9"), lane=LIVE)
+
+    light = pipeline_store.get_without_checkpoints(pipeline_id)
+
+    full = pipeline_store.get(pipeline_id)
+    assert (light.sync_state, light.live_state) == (None, None)
+    assert full.sync_state is not None
+    assert light == full.model_copy(update={"sync_state": None, "live_state": None})
+    with pytest.raises(PipelineNotFoundError):
+        pipeline_store.get_without_checkpoints("no-such-pipeline")

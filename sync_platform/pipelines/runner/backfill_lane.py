@@ -40,7 +40,7 @@ def backfill(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None
     if run.options.reset_state:
         forget_backfill_of(run, pipeline, streams)
     complete, reason = yield from backfill_batches(run, streams)
-    pipeline = run.store.get(run.pipeline_id)
+    pipeline = run.store.get_without_checkpoints(run.pipeline_id)
     covers_pipeline = set(run.streams(pipeline, None)) <= set(streams)
     if complete and covers_pipeline and pipeline.status is PipelineStatus.BACKFILL:
         yield from run.move(pipeline, PipelineStatus.READY)
@@ -57,7 +57,7 @@ def backfill_batches(run: LaneRun, streams: list[str]) -> Generator[RunEvent, No
         if stop := run.stopped_by_user():
             reason = stop
             break
-        pipeline = run.store.get(run.pipeline_id)
+        pipeline = run.store.get_without_checkpoints(run.pipeline_id)  # the checkpoint: read once, next
         checkpoint = run.store.get_checkpoint(run.pipeline_id, CheckpointLane.BACKFILL)
         config = run.engine_config(pipeline, SyncMode.FULL_REFRESH, streams)
         state = carry_account_changes(run, pipeline, checkpoint.state)  # accounts that left: skipped

@@ -137,7 +137,7 @@ class LaneRun:
 
     def stopped_by_user(self) -> str | None:
         """Why the lane must stop between batches (the user paused or deleted it), or None."""
-        pipeline = self.store.get(self.pipeline_id)
+        pipeline = self.store.get_without_checkpoints(self.pipeline_id)
         if self.options.force or pipeline.desired_status is DesiredStatus.ACTIVE:
             return None
         return f"the pipeline was {pipeline.desired_status.value} while it ran"
