@@ -4,8 +4,9 @@ Reading the catalog out of the ``stripe`` SDK (``catalog.build_catalog``: walkin
 its list endpoints, every event type for its object, every object class for its typed fields) costs
 about a second of CPU, and every ``sync-platform`` command and every Dagster run step paid it before
 its first request. ``catalog_index.json``, next to this module, holds the result for the SDK version
-the lock pins; ``load`` returns it only when that is the installed version, so any other SDK (an
-install that resolved a newer ``stripe``) still gets its catalog read from the SDK itself. A test
+the lock pins, and that release's API version (``sdk_release`` reads it, so that a sync need not
+import the SDK for it); ``load`` returns it only when that is the installed version, so any other
+SDK (an install that resolved a newer ``stripe``) still gets its catalog read from the SDK itself. A test
 fails when the file no longer matches what the SDK gives (an upgrade, or a change to how the catalog
 is derived); regenerate it with
 
@@ -19,17 +20,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sync_platform.sources.stripe.sdk_release import INDEX_PATH, read_index
 from sync_platform.sources.stripe.stream_definitions import NestedListDefinition, StripeStreamDefinition
 
-INDEX_PATH = Path(__file__).with_name("catalog_index.json")
+__all__ = ["INDEX_PATH", "REGENERATE", "load", "render"]
 REGENERATE = "python -m sync_platform.sources.stripe.catalog_index"
 
 
-def render(definitions: Iterable[StripeStreamDefinition], stripe_version: str) -> str:
+def render(definitions: Iterable[StripeStreamDefinition], stripe_version: str, api_version: str) -> str:
     """The index file's text for these definitions (stable: field order as the SDK gives it)."""
     document = {
         "generated_by": REGENERATE,
         "stripe_version": stripe_version,
+        "api_version": api_version,
         "streams": [_stream_entry(definition) for definition in definitions],
     }
     return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
@@ -37,11 +40,8 @@ def render(definitions: Iterable[StripeStreamDefinition], stripe_version: str) -
 
 def load(stripe_version: str, path: Path = INDEX_PATH) -> tuple[StripeStreamDefinition, ...] | None:
     """The committed catalog, or None when it is missing or was built from another SDK version."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if document.get("stripe_version") != stripe_version:
+    document = read_index(path)
+    if document is None or document.get("stripe_version") != stripe_version:
         return None
     return tuple(_definition(entry) for entry in document["streams"])
 
@@ -108,8 +108,8 @@ def main() -> None:
 
     from sync_platform.sources.stripe.catalog import build_catalog
 
-    INDEX_PATH.write_text(render(build_catalog(), stripe.VERSION), encoding="utf-8")
-    print(f"wrote {INDEX_PATH} (stripe {stripe.VERSION})")
+    INDEX_PATH.write_text(render(build_catalog(), stripe.VERSION, stripe.api_version), encoding="utf-8")
+    print(f"wrote {INDEX_PATH} (stripe {stripe.VERSION}, API {stripe.api_version})")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sync_platform.sources.stripe.sdk_fields import FieldDefinition, FieldKind, FieldType
+from sync_platform.sources.stripe.field_model import FieldDefinition, FieldKind, FieldType
 
 ACCOUNT_ID_FIELD = "_account_id"
 UPDATED_AT_FIELD = "_updated_at"

@@ -4,7 +4,8 @@ Both the catalog's JSON schemas and the emulator's data generator read this mode
 customer looks like" is decided once, from the installed SDK. The SDK's annotations are plain
 ``typing`` objects: ``ExpandableField[X]`` arrives as ``Union[str, X]``, ``ListObject[X]`` keeps its
 class, nested ``StripeObject`` classes are real classes, and references to other resources are
-``ForwardRef`` strings resolved through the module's TYPE_CHECKING imports.
+``ForwardRef`` strings resolved through the module's TYPE_CHECKING imports. The model itself
+(``FieldKind``, ``FieldType``, ``FieldDefinition``) is in ``field_model``, which needs no SDK.
 """
 
 from __future__ import annotations
@@ -16,56 +17,16 @@ import inspect
 import re
 import types
 import typing
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, ForwardRef
 
 from stripe import ListObject, StripeObject
 from stripe._stripe_object import UntypedStripeObject
 
+from sync_platform.sources.stripe.field_model import FieldDefinition, FieldKind, FieldType
 from sync_platform.sources.stripe.sdk_source import SdkIntrospectionError, attribute_docstrings, resolve_name
 
-
-class FieldKind(StrEnum):
-    STRING = "string"
-    DECIMAL = "decimal"  # a decimal number sent as a string ("1000.25"), typed ``Decimal`` in the SDK
-    INTEGER = "integer"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-    OBJECT = "object"
-    ARRAY = "array"
-    LIST = "list"  # a Stripe list object: {"object": "list", "data": [...], "has_more", "url"}
-    ANY = "any"
-
-
-@dataclass(frozen=True)
-class FieldType:
-    """One attribute's type.
-
-    ``references`` are the resource classes an id or embedded object can stand for;
-    ``inner`` is the nested ``StripeObject`` class whose fields make up an object value; ``item`` is
-    the element type of an array or Stripe list, or the value type of a map (``metadata``).
-    """
-
-    kind: FieldKind
-    nullable: bool = False
-    enum: tuple[str | int | bool, ...] = ()
-    open_enum: bool = False
-    expandable: bool = False
-    unix_time: bool = False
-    references: tuple[type, ...] = ()
-    inner: type | None = None
-    item: FieldType | None = None
-
-
-@dataclass(frozen=True)
-class FieldDefinition:
-    """One attribute of an SDK object class."""
-
-    name: str
-    type: FieldType
-    description: str | None = field(default=None, compare=False)
-
+# the model travels with its reader: the emulator imports both from here
+__all__ = ["FieldDefinition", "FieldKind", "FieldType", "is_timestamp", "object_fields"]
 
 # A timestamp in Stripe is an ``int`` of unix seconds, and the SDK types it as plain ``int``. We call an
 # integer a timestamp when its docstring says so in one of the phrasings Stripe's reference uses

@@ -1,7 +1,8 @@
 """What one Stripe stream is: its list endpoint, capabilities, events, nested lists and schema.
 
-Built from the SDK by ``catalog`` (or read back from the committed ``catalog_index.json`` for the
-pinned SDK); the SDK class and its field definitions are resolved only when something asks for them.
+Built from the SDK by ``sdk_catalog`` (or read back from the committed ``catalog_index.json`` for
+the pinned SDK); the SDK class and its field definitions are resolved only when something asks for
+them, so a sync, which needs neither, never imports the ``stripe`` SDK.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import stripe
-
 from sync_platform.protocol import Stream
+from sync_platform.sources.stripe import sdk_release
+from sync_platform.sources.stripe.field_model import FieldDefinition
 from sync_platform.sources.stripe.json_schema import UPDATED_AT_FIELD, stamp_account_ids
-from sync_platform.sources.stripe.sdk_fields import FieldDefinition, object_fields
 
-API_VERSION: str = stripe.api_version
+# the release's pinned version, as the committed index records it: no import of the SDK for it
+API_VERSION: str = sdk_release.api_version()
 PRIMARY_KEY = [["id"], ["_account_id"]]
 
 
@@ -99,6 +100,8 @@ class StripeStreamDefinition:
     @functools.cached_property
     def fields(self) -> tuple[FieldDefinition, ...]:
         """Every annotated attribute of the SDK class (read from the SDK on first use)."""
+        from sync_platform.sources.stripe.sdk_fields import object_fields  # imports the SDK
+
         return object_fields(self.sdk_class)
 
     @property

@@ -3,7 +3,9 @@
 The HMAC check itself is the SDK's (``stripe.WebhookSignature.verify_header``), not ours. Around it
 this module adds what a receiver needs: several secrets tried in turn (so a secret can be rotated
 without dropping events), a typed error whose ``reason`` tells a forged signature from a stale one,
-and a structural check of the event before anything is stored.
+and a structural check of the event before anything is stored. The SDK is imported by the first
+verification, not with this module: every ``sync-batch`` loads this module (a pushed raw webhook is
+verified here), and most never verify one, so they need not pay the ~0.25 s of CPU the import costs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import stripe
 from pydantic import SecretStr
 
 from sync_platform.errors import FailureKind, SyncPlatformError
@@ -98,13 +99,7 @@ def verify_webhook(
             RejectionReason.MISSING_HEADER, "The request has no Stripe-Signature header."
         )
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes | bytearray) else body
-    for secret in plain:
-        try:
-            stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance=None)
-        except stripe.SignatureVerificationError:
-            continue
-        break
-    else:
+    if not any(_signed_with(secret, text, signature_header) for secret in plain):
         raise WebhookVerificationError(
             RejectionReason.BAD_SIGNATURE,
             "The Stripe-Signature does not match any of the pipeline's webhook secrets "
@@ -120,6 +115,17 @@ def verify_webhook(
             "replayed or delayed deliveries are rejected.",
         )
     return _parse_event(text)
+
+
+def _signed_with(secret: str, text: str, signature_header: str) -> bool:
+    """Whether one of the header's ``v1`` signatures is ``text``'s with ``secret`` (age not checked)."""
+    import stripe  # on first use: see the module docstring
+
+    try:
+        stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance=None)
+    except stripe.SignatureVerificationError:
+        return False
+    return True
 
 
 def _parse_event(text: str) -> VerifiedEvent:

@@ -16,6 +16,7 @@ from sync_platform.sources.stripe import (
     UnknownStripeStreamError,
     catalog_index,
     catalog_payload,
+    sdk_release,
     stream_by_name,
     stream_for_object,
     stripe_catalog,
@@ -254,7 +255,7 @@ def test_lists_that_leave_final_statuses_out_are_asked_for_all_of_them() -> None
 
 def test_the_committed_catalog_index_is_what_the_installed_sdk_gives() -> None:
     """Commands read the catalog from ``catalog_index.json``; it must say exactly what the SDK says."""
-    built = catalog_index.render(build_catalog(), stripe.VERSION)
+    built = catalog_index.render(build_catalog(), stripe.VERSION, stripe.api_version)
     assert built == catalog_index.INDEX_PATH.read_text(encoding="utf-8"), (
         f"sync_platform/sources/stripe/catalog_index.json is stale: run `{catalog_index.REGENERATE}` "
         "and commit the result"
@@ -263,10 +264,25 @@ def test_the_committed_catalog_index_is_what_the_installed_sdk_gives() -> None:
 
 def test_an_index_built_from_another_sdk_version_is_not_used(tmp_path: Path) -> None:
     index = tmp_path / "catalog_index.json"
-    index.write_text(catalog_index.render(build_catalog(), "0.0.1"), encoding="utf-8")
+    index.write_text(catalog_index.render(build_catalog(), "0.0.1", "2000-01-01"), encoding="utf-8")
     assert catalog_index.load("0.0.1", index) == build_catalog()
     assert catalog_index.load(stripe.VERSION, index) is None
     assert catalog_index.load(stripe.VERSION, tmp_path / "missing.json") is None
+
+
+def test_the_sdk_release_and_api_version_read_without_the_sdk_are_the_sdks() -> None:
+    """A sync reads both without importing ``stripe``: from its package metadata and the index."""
+    assert sdk_release.installed_version() == stripe.VERSION
+    assert API_VERSION == sdk_release.api_version() == stripe.api_version
+
+
+def test_the_api_version_comes_from_the_sdk_when_the_index_is_another_releases(tmp_path: Path) -> None:
+    ours, theirs = tmp_path / "ours.json", tmp_path / "theirs.json"
+    ours.write_text(catalog_index.render((), stripe.VERSION, "2000-01-01.recorded"), encoding="utf-8")
+    theirs.write_text(catalog_index.render((), "0.0.1", "2000-01-01.recorded"), encoding="utf-8")
+    assert sdk_release.api_version(ours) == "2000-01-01.recorded"
+    assert sdk_release.api_version(theirs) == stripe.api_version
+    assert sdk_release.api_version(tmp_path / "missing.json") == stripe.api_version
 
 
 def test_a_stream_read_from_the_index_finds_its_sdk_class_and_fields_on_first_use() -> None:
