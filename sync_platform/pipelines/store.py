@@ -212,8 +212,10 @@ class PipelineStore:
         ``StoreTransaction.get_without_checkpoints``. Read them with ``get_checkpoint``."""
         return self._read(lambda tx: tx.get_without_checkpoints(pipeline_id))
 
-    def list_pipelines(self, *, include_deleted: bool = False) -> list[Pipeline]:
-        return self._read(lambda tx: tx.list_pipelines(include_deleted=include_deleted))
+    def list_pipelines(self, *, include_deleted: bool = False, checkpoints: bool = True) -> list[Pipeline]:
+        return self._read(
+            lambda tx: tx.list_pipelines(include_deleted=include_deleted, checkpoints=checkpoints)
+        )
 
     def update(
         self, pipeline_id: str, change: PipelineUpdate, *, expected_version: int | None = None

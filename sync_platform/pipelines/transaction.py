@@ -98,8 +98,13 @@ class StoreTransaction(InboxTransaction):
 
     # --- reading --------------------------------------------------------------------------------
 
-    def _select(self, source: sql.Composable) -> sql.Composed:
-        """Pipeline rows from ``source`` (a table or CTE named ``p``) with both lanes' states."""
+    def _select(self, source: sql.Composable, *, checkpoints: bool = True) -> sql.Composed:
+        """Pipeline rows from ``source`` (a table or CTE named ``p``) with both lanes' states, or
+        with ``NULL`` in their place (``checkpoints=False``: see ``get_without_checkpoints``)."""
+        if not checkpoints:
+            return sql.SQL("SELECT p.*, NULL::jsonb AS sync_state, NULL::jsonb AS live_state FROM {}").format(
+                source
+            )
         return sql.SQL(
             "SELECT p.*, b.state AS sync_state, l.state AS live_state FROM {source} "
             "LEFT JOIN {ck} b ON b.pipeline_id = p.id AND b.lane = 'backfill' "
@@ -116,10 +121,8 @@ class StoreTransaction(InboxTransaction):
         that needs its config and statuses only, between batches. A Connect platform's backfill
         checkpoint holds an entry per account and stream (21 MB of JSON at 10,000 accounts), which
         every such read moved, parsed and kept alive for a whole batch."""
-        query = sql.SQL(
-            "SELECT p.*, NULL::jsonb AS sync_state, NULL::jsonb AS live_state FROM {} p WHERE p.id = %s"
-        ).format(self.tables.pipelines)
-        row = self.connection.execute(query, (pipeline_id,)).fetchone()
+        query = self._select(sql.SQL("{} p").format(self.tables.pipelines), checkpoints=False)
+        row = self.connection.execute(query + sql.SQL(" WHERE p.id = %s"), (pipeline_id,)).fetchone()
         if row is None:
             raise PipelineNotFoundError(pipeline_id)
         return Pipeline.model_validate(row)
@@ -130,9 +133,11 @@ class StoreTransaction(InboxTransaction):
             raise PipelineNotFoundError(pipeline_id)
         return pipeline
 
-    def list_pipelines(self, *, include_deleted: bool = False) -> list[Pipeline]:
-        """Every pipeline, oldest first; deleted ones only when asked."""
-        query = self._select(sql.SQL("{} p").format(self.tables.pipelines))
+    def list_pipelines(self, *, include_deleted: bool = False, checkpoints: bool = True) -> list[Pipeline]:
+        """Every pipeline, oldest first; deleted ones only when asked; without their checkpoints
+        (``sync_state``, ``live_state``: ``None``) for a caller that decides from statuses and
+        configs (the Dagster sensors, every few seconds)."""
+        query = self._select(sql.SQL("{} p").format(self.tables.pipelines), checkpoints=checkpoints)
         if not include_deleted:
             query += sql.SQL(" WHERE p.desired_status <> 'deleted'")
         rows = self.connection.execute(query + sql.SQL(" ORDER BY p.created_at, p.id")).fetchall()

@@ -176,3 +176,16 @@ def test_a_pipeline_read_without_checkpoints_leaves_them_out_and_is_otherwise_th
     assert light == full.model_copy(update={"sync_state": None, "live_state": None})
     with pytest.raises(PipelineNotFoundError):
         pipeline_store.get_without_checkpoints("no-such-pipeline")
+
+
+def test_pipelines_listed_without_checkpoints_leave_them_out(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    """What the Dagster sensors list every few seconds: statuses and configs, not megabytes of state."""
+    pipeline_store.save_checkpoint(pipeline_id, backfill_state(300), lane=BACKFILL)
+
+    [light] = pipeline_store.list_pipelines(checkpoints=False)
+    [full] = pipeline_store.list_pipelines()
+
+    assert full.sync_state is not None
+    assert light == full.model_copy(update={"sync_state": None, "live_state": None})

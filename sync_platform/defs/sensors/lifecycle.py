@@ -125,7 +125,7 @@ def lifecycle_tick(
     }
     pending = {summary.pipeline_id: summary for summary in store.pending_inbox_summary(0, INBOX_SCAN_LIMIT)}
     seen: set[str] = set()
-    for pipeline in store.list_pipelines(include_deleted=True):
+    for pipeline in store.list_pipelines(include_deleted=True, checkpoints=False):
         fa = families.get(pipeline.destination.type)
         if fa is None:
             continue  # a destination without an asset family (a test connector, say)
