@@ -20,7 +20,7 @@ import dagster as dg
 from sync_platform.defs.family_assets import FamilyAssets
 from sync_platform.defs.resources import PipelineResource
 from sync_platform.defs.tags import PIPELINE_TAG
-from sync_platform.pipelines import CheckpointLane, DesiredStatus, PipelineStatus
+from sync_platform.pipelines import DesiredStatus, PipelineStatus
 from sync_platform.pipelines.run_log import RunLog, RunOutcome
 
 CHECKPOINT_FRESHNESS = "checkpoint_freshness"
@@ -57,7 +57,7 @@ def build_checkpoint_freshness_checks(
                 or pipeline.status is not PipelineStatus.READY
             ):
                 continue
-            stamps = [store.get_checkpoint(pipeline.id, lane).updated_at for lane in CheckpointLane]
+            stamps = list(store.checkpoints_updated_at(pipeline.id).values())
             stamps += [last_success(context.instance, run_log, pipeline.id)]
             newest = max((stamp for stamp in stamps if stamp is not None), default=None)
             ages[pipeline.id] = (now - newest).total_seconds() if newest else None

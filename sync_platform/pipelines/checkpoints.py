@@ -95,6 +95,20 @@ def load_checkpoint(
     return Checkpoint(pipeline_id, lane, row["state"], int(row["version"]), row["updated_at"])
 
 
+def checkpoints_updated_at(
+    connection: psycopg.Connection[Any], tables: Tables, pipeline_id: str
+) -> dict[CheckpointLane, datetime | None]:
+    """When each lane last saved its checkpoint (``None``: never), without reading the states: a
+    freshness check needs only this, and a Connect platform's state is megabytes."""
+    rows = connection.execute(
+        sql.SQL("SELECT lane, updated_at FROM {} WHERE pipeline_id = %s").format(tables.checkpoints),
+        (pipeline_id,),
+    ).fetchall()
+    stamps: dict[CheckpointLane, datetime | None] = dict.fromkeys(CheckpointLane)
+    stamps.update({CheckpointLane(row["lane"]): row["updated_at"] for row in rows})
+    return stamps
+
+
 def save_checkpoint(
     connection: psycopg.Connection[Any],
     tables: Tables,

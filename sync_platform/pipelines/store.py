@@ -294,6 +294,10 @@ class PipelineStore:
     def get_checkpoint(self, pipeline_id: str, lane: CheckpointLane = CheckpointLane.BACKFILL) -> Checkpoint:
         return self._read(lambda tx: tx.get_checkpoint(pipeline_id, lane))
 
+    def checkpoints_updated_at(self, pipeline_id: str) -> dict[CheckpointLane, datetime | None]:
+        """When each lane last saved its checkpoint (``None``: never), without reading the states."""
+        return self._read(lambda tx: tx.checkpoints_updated_at(pipeline_id))
+
     def reset_checkpoints(self, pipeline_id: str, lanes: list[CheckpointLane] | None = None) -> Pipeline:
         return self.atomically(lambda tx: tx.reset_checkpoints(pipeline_id, lanes))
 

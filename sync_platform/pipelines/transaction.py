@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from psycopg import sql
@@ -388,6 +389,9 @@ class StoreTransaction(InboxTransaction):
 
     def get_checkpoint(self, pipeline_id: str, lane: CheckpointLane = CheckpointLane.BACKFILL) -> Checkpoint:
         return _checkpoints.load_checkpoint(self.connection, self.tables, pipeline_id, lane)
+
+    def checkpoints_updated_at(self, pipeline_id: str) -> dict[CheckpointLane, datetime | None]:
+        return _checkpoints.checkpoints_updated_at(self.connection, self.tables, pipeline_id)
 
     def reset_checkpoints(self, pipeline_id: str, lanes: list[CheckpointLane] | None = None) -> Pipeline:
         """The user's "start over": forget the lanes' states (all by default). Refused once deleted."""

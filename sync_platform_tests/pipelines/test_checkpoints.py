@@ -189,3 +189,15 @@ def test_pipelines_listed_without_checkpoints_leave_them_out(
 
     assert full.sync_state is not None
     assert light == full.model_copy(update={"sync_state": None, "live_state": None})
+
+
+def test_when_each_lane_last_saved_is_read_without_its_state(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    assert pipeline_store.checkpoints_updated_at(pipeline_id) == {BACKFILL: None, LIVE: None}
+
+    pipeline_store.save_checkpoint(pipeline_id, backfill_state(300), lane=BACKFILL)
+
+    stamps = pipeline_store.checkpoints_updated_at(pipeline_id)
+    assert stamps == {BACKFILL: pipeline_store.get_checkpoint(pipeline_id, BACKFILL).updated_at, LIVE: None}
+    assert stamps[BACKFILL] is not None
