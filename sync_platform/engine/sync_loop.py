@@ -148,6 +148,8 @@ async def run_sync(
     if soft is not None:
         stages.append(take_until(origin + soft, clock, lambda: cut.append(EofReason.TIME_LIMIT)))
     # The state limit counts the checkpoints that will be committed, and takes the held ones at its cut.
+    # Nothing may buffer between the coalescer and that cut (the soft limit's prefetcher stays
+    # upstream): a held state covers records the coalescer passed on, which must all be past the cut.
     coalescer = StateCoalescer(clock, interval=state_interval)
     stages.append(coalescer.operator)
     if state_limit is not None:
