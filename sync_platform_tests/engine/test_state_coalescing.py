@@ -235,3 +235,22 @@ def test_a_checkpoint_interval_that_is_not_seconds_is_refused_by_name(
     monkeypatch.setenv("SYNC_PLATFORM_CHECKPOINT_INTERVAL", value)
     with pytest.raises(ConfigError, match=r"SYNC_PLATFORM_CHECKPOINT_INTERVAL=.*between 0 and 3600"):
         make_harness()
+
+
+def test_a_batch_cut_by_its_soft_time_limit_commits_what_was_held() -> None:
+    """The source checkpoints every 10 records, 0.1 s apart: most are held, none is lost at the cut."""
+    harness = make_harness()
+    harness.source.then, harness.source.tick = "forever", 0.01
+
+    async def go() -> Any:
+        return await harness.engine.sync_batch(harness.pipeline(["customer"]), time_limit=2.5)
+
+    result = asyncio.run(go())
+    written = records(harness.destination.received)
+    committed = cursors(harness.destination.received)
+    assert result.has_more
+    assert len(committed) < len(written) // 10  # coalesced: far fewer commits than checkpoints
+    # the batch ends on the newest checkpoint whose records were all written: at most the last
+    # page of ten (cut before its checkpoint) is read again
+    assert result.ending_state.source.streams["customer"] == {"cursor": committed[-1]}
+    assert len(written) - 10 < committed[-1] <= len(written)
