@@ -112,9 +112,9 @@ class StoreTransaction(InboxTransaction):
             "LEFT JOIN {ck} l ON l.pipeline_id = p.id AND l.lane = 'live'"
         ).format(source=source, ck=self.tables.checkpoints)
 
-    def find(self, pipeline_id: str) -> Pipeline | None:
-        query = self._select(sql.SQL("{} p").format(self.tables.pipelines)) + sql.SQL(" WHERE p.id = %s")
-        row = self.connection.execute(query, (pipeline_id,)).fetchone()
+    def find(self, pipeline_id: str, *, checkpoints: bool = True) -> Pipeline | None:
+        query = self._select(sql.SQL("{} p").format(self.tables.pipelines), checkpoints=checkpoints)
+        row = self.connection.execute(query + sql.SQL(" WHERE p.id = %s"), (pipeline_id,)).fetchone()
         return None if row is None else Pipeline.model_validate(row)
 
     def get_without_checkpoints(self, pipeline_id: str) -> Pipeline:
@@ -122,11 +122,10 @@ class StoreTransaction(InboxTransaction):
         that needs its config and statuses only, between batches. A Connect platform's backfill
         checkpoint holds an entry per account and stream (21 MB of JSON at 10,000 accounts), which
         every such read moved, parsed and kept alive for a whole batch."""
-        query = self._select(sql.SQL("{} p").format(self.tables.pipelines), checkpoints=False)
-        row = self.connection.execute(query + sql.SQL(" WHERE p.id = %s"), (pipeline_id,)).fetchone()
-        if row is None:
+        pipeline = self.find(pipeline_id, checkpoints=False)
+        if pipeline is None:
             raise PipelineNotFoundError(pipeline_id)
-        return Pipeline.model_validate(row)
+        return pipeline
 
     def get(self, pipeline_id: str) -> Pipeline:
         pipeline = self.find(pipeline_id)
