@@ -57,7 +57,7 @@ def backfill_batches(run: LaneRun, streams: list[str]) -> Generator[RunEvent, No
         if stop := run.stopped_by_user():
             reason = stop
             break
-        pipeline = run.store.get_without_checkpoints(run.pipeline_id)  # the checkpoint: read once, next
+        pipeline = run.store.get_without_checkpoints(run.pipeline_id)  # the checkpoint is read once, below
         checkpoint = run.store.get_checkpoint(run.pipeline_id, CheckpointLane.BACKFILL)
         config = run.engine_config(pipeline, SyncMode.FULL_REFRESH, streams)
         state = carry_account_changes(run, pipeline, checkpoint.state)  # accounts that left: skipped
