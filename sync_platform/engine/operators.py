@@ -235,8 +235,8 @@ def enforce_catalog(catalog: ConfiguredCatalog) -> Operator[Message, Message]:
             if data.keys() <= fields and not STRIPPED_RECORD_FIELDS.intersection(data):
                 return message
             pruned = {k: v for k, v in data.items() if k in fields and k not in STRIPPED_RECORD_FIELDS}
-        payload = RecordPayload.model_construct(**{**message.record.__dict__, "data": pruned})
-        return RecordMessage.model_construct(**{**message.__dict__, "record": payload})
+        payload = RecordPayload.trusted({**message.record.__dict__, "data": pruned})
+        return RecordMessage.trusted({**message.__dict__, "record": payload})
 
     async def operator(messages: AsyncIterator[Message]) -> AsyncIterator[Message]:
         reported: set[str] = set()

@@ -1,7 +1,7 @@
 """Short constructors for the messages connectors emit most, so call sites read like the protocol.
 
-``record`` skips pydantic validation on purpose: it sits on the hot path (every object of a backfill
-passes through it) and its arguments come from our own code, already typed.
+``record`` skips pydantic validation on purpose (``WireModel.trusted``): it sits on the hot path
+(every object of a backfill passes through it) and its arguments come from our own code, already typed.
 """
 
 from __future__ import annotations
@@ -41,13 +41,15 @@ from sync_platform.protocol.times import utc_now
 def record(
     stream: str, data: dict[str, Any], *, deleted: bool = False, emitted_at: datetime | None = None
 ) -> RecordMessage:
-    payload = RecordPayload.model_construct(
-        stream=stream,
-        data=data,
-        record_deleted=True if deleted else None,
-        emitted_at=emitted_at or utc_now(),
+    payload = RecordPayload.trusted(
+        {
+            "stream": stream,
+            "data": data,
+            "record_deleted": True if deleted else None,
+            "emitted_at": emitted_at or utc_now(),
+        }
     )
-    return RecordMessage.model_construct(type="record", record=payload, emitted_by=None, ts=None)
+    return RecordMessage.trusted({"emitted_by": None, "ts": None, "type": "record", "record": payload})
 
 
 def stream_state(stream: str, data: Any) -> SourceStateMessage:

@@ -20,6 +20,7 @@ from sync_platform.protocol import (
     StreamStatePayload,
     dump_message,
     parse_message,
+    record,
 )
 
 NOW = "2026-01-01T00:00:00Z"
@@ -163,3 +164,28 @@ def test_records_round_trip_through_ndjson(
 def test_states_round_trip_through_ndjson(data: Any, stream: str) -> None:
     original = parse_message({"type": "source_state", "source_state": {"stream": stream, "data": data}})
     assert parse_message(json.loads(dump_message(original))) == original
+
+
+@given(
+    stream=st.text(min_size=1, max_size=20),
+    data=st.dictionaries(st.text(max_size=10), json_values, max_size=6),
+    deleted=st.booleans(),
+    at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
+)
+def test_a_record_made_without_validation_is_the_validated_record(
+    stream: str, data: dict[str, Any], deleted: bool, at: datetime
+) -> None:
+    made = record(stream, data, deleted=deleted, emitted_at=at)
+    validated = parse_message(
+        {
+            "type": "record",
+            "record": {"stream": stream, "data": data, "emitted_at": at}
+            | ({"recordDeleted": True} if deleted else {}),
+        }
+    )
+    assert made == validated
+    assert dump_message(made) == dump_message(validated)
+    assert made.model_fields_set == validated.model_fields_set | {"emitted_by", "ts", "type"}
+    assert made.model_copy(update={"emitted_by": "source/x"}).emitted_by == "source/x"
+    with pytest.raises(ValueError, match="frozen"):
+        made.record.stream = "other"  # type: ignore[misc]  # still immutable
