@@ -6,13 +6,13 @@ Stripe counts requests per account key, not per stream.
 "At most ``rate`` per second" is a property of every one-second window, so that is what the
 limiter enforces: a grant waits until fewer than ``rate`` grants lie in the last second (a
 fractional rate is rounded down, since a second cannot hold half a request; below one per second
-the window is one request's share of time). A plain
-token bucket cannot promise it: a full bucket of capacity C lets C requests out at once and
-``rate`` more within the same second. Inside the window, a token bucket refilled at 1.5 times
-the rate with room for one token spaces grants at least ``1 / (1.5 x rate)`` apart, so a
-window's requests never leave in one burst either. The window is 25 ms longer than it needs to
-be: a request reaches Stripe a little after it is granted, by a delay that varies, and without
-the margin two windows' worth of requests can land in one second at Stripe's end.
+the window is one request's share of time). A plain token bucket cannot promise it: a full bucket
+of capacity C lets C requests out at once and ``rate`` more within the same second. Inside the
+window, a smoothing bucket refilled at 1.5 times the rate with room for one small group of grants
+(below) keeps a window's requests from leaving in one burst: any span of t seconds holds at most
+one group and ``1.5 x rate x t`` more. The window is 25 ms longer than it needs to be: a request
+reaches Stripe a little after it is granted, by a delay that varies, and without the margin two
+windows' worth of requests can land in one second at Stripe's end.
 
 Why not space grants exactly ``1 / rate`` apart? A read's event loop is often busy for a few
 milliseconds (parsing a page), so sleepers wake late; with strict spacing each late wake-up is
@@ -20,6 +20,15 @@ lost for good and a read paced at 100/s runs at 60/s. The window lets a late req
 for within the same second, never beyond it. Callers are served one at a time, and every rule
 applies to the time a grant is actually made, so late wake-ups can delay requests but never
 bunch them above the limit.
+
+Grants leave in small groups: up to ``rate x GROUP_SECONDS`` callers waiting together (10 at
+100/s, 2 at 25/s, one below 20/s) are granted in one wake-up, and the next group waits until the smoothing
+bucket has refilled for all of them. Each wake-up of a process costs far more than the few
+microseconds of the grant itself (the event loop's turn, the scheduler, cold caches: measured
+on the CI machine, 100 small requests a second cost 0.82-0.84 ms of CPU each when sent one by
+one and 0.25-0.27 ms when sent in groups of 10, the same requests at the same rate), and a
+group's answers come back together, so the pages are handled in one wake-up too. That matters
+most to a Connect platform, whose pages carry a few objects each.
 
 Callers are served first come, first served, except that ``urgent`` ones go ahead of the others
 still waiting. The backfill marks the pages of a range it cannot split (a second holding more
@@ -37,6 +46,8 @@ from sync_platform.engine.clock import Clock
 
 SMOOTHING = 1.5  # grants may momentarily come this many times faster than the rate
 WINDOW_MARGIN = 0.025  # seconds added to the window for the jitter between grant and arrival
+GROUP_SECONDS = 0.1  # a group of grants holds up to this many seconds' worth of the rate
+GROUP_JOIN_SECONDS = 0.005  # a waiter served this soon after its group began still joins it
 
 
 class RateLimiter:
@@ -50,9 +61,11 @@ class RateLimiter:
         base = max(1.0, 1.0 / rate)  # one second, or one request's share of time below 1/s
         self.per_window = max(1, math.floor(rate * base))
         self.window = base + WINDOW_MARGIN
-        self._min_gap = 1.0 / (rate * SMOOTHING)
+        self._gap = 1.0 / (rate * SMOOTHING)  # the smoothing bucket refills one grant this often
+        self.group_limit = max(1, math.floor(rate * GROUP_SECONDS))
         self._recent: deque[float] = deque()  # grant times inside the current window
-        self._last = -math.inf
+        self._group_at = -math.inf  # when the current group's first grant was made
+        self._group_size = 0
         self._busy = False  # a caller holds the turn (it is waiting for its slot)
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._normal: deque[asyncio.Future[None]] = deque()
@@ -63,15 +76,24 @@ class RateLimiter:
         now = self._clock.monotonic()
         while self._recent and self._recent[0] <= now - self.window:
             self._recent.popleft()
-        wait = self._last + self._min_gap - now
+        if self._joins_group(now):
+            wait = 0.0
+        else:  # a new group, once the bucket has refilled for the last one
+            wait = self._group_at + self._group_size * self._gap - now
         if len(self._recent) >= self.per_window:
             wait = max(wait, self._recent[0] + self.window - now)
         return max(0.0, wait)
 
+    def _joins_group(self, now: float) -> bool:
+        return self._group_size < self.group_limit and now - self._group_at <= GROUP_JOIN_SECONDS
+
     def _grant(self) -> None:
         now = self._clock.monotonic()
+        if self._joins_group(now):
+            self._group_size += 1
+        else:
+            self._group_at, self._group_size = now, 1
         self._recent.append(now)
-        self._last = now
         self.granted += 1
 
     async def acquire(self, *, urgent: bool = False) -> None:

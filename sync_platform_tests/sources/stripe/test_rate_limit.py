@@ -10,7 +10,12 @@ import pytest
 
 from sync_platform.emulator import max_in_window
 from sync_platform.engine import FakeClock
-from sync_platform.sources.stripe.rate_limit import SMOOTHING, RateLimiter
+from sync_platform.sources.stripe.rate_limit import (
+    GROUP_JOIN_SECONDS,
+    GROUP_SECONDS,
+    SMOOTHING,
+    RateLimiter,
+)
 
 
 def test_a_free_limiter_costs_no_wait_and_a_used_one_costs_the_smoothing_gap() -> None:
@@ -23,9 +28,37 @@ def test_a_free_limiter_costs_no_wait_and_a_used_one_costs_the_smoothing_gap() -
     asyncio.run(scenario())
 
 
+def test_callers_waiting_together_are_granted_in_one_group_of_the_rate_s_share_of_a_group_span() -> None:
+    """At 100/s, callers waiting at once leave in groups of 10 (one wake-up each), each group once
+    the smoothing bucket has refilled for the one before."""
+    group = math.floor(100 * GROUP_SECONDS)
+    assert group == 10
+
+    async def scenario() -> list[float]:
+        clock = FakeClock()
+        return await _grant_times(RateLimiter(100, clock), clock, 2 * group + 3, 0.001)
+
+    times = asyncio.run(scenario())
+    starts = sorted(set(times))
+    assert [times.count(start) for start in starts] == [group, group, 3]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(gap >= group / (100 * SMOOTHING) - 1e-9 for gap in gaps)
+    assert all(gap < group / (100 * SMOOTHING) + 0.002 for gap in gaps)  # no later than the step after
+
+
+def test_a_slow_rate_grants_one_at_a_time() -> None:
+    async def scenario() -> list[float]:
+        clock = FakeClock()
+        return await _grant_times(RateLimiter(1 / GROUP_SECONDS * 1.9, clock), clock, 6, 0.001)
+
+    times = asyncio.run(scenario())
+    assert len(set(times)) == 6
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 1 / (19 * SMOOTHING) - 1e-9
+
+
 def test_a_slower_rate_waits_longer() -> None:
     async def scenario() -> None:
-        fast, slow = RateLimiter(20, FakeClock()), RateLimiter(5, FakeClock())
+        fast, slow = RateLimiter(10, FakeClock()), RateLimiter(5, FakeClock())
         await fast.acquire()
         await slow.acquire()
         assert slow.wait_time() > fast.wait_time() > 0
@@ -65,7 +98,11 @@ def test_no_second_ever_holds_more_grants_than_the_rate_even_when_callers_wake_l
     times = asyncio.run(scenario())
     window = max(1.0, 1 / rate)  # a second, or one request's share of time below 1/s
     assert max_in_window(times, window) <= max(1, math.floor(rate * window))  # whole requests only
-    assert min(b - a for a, b in itertools.pairwise(times)) >= 1 / (rate * SMOOTHING) - 1e-9
+    # Smoothed within the window: any span holds at most one group and 1.5 x rate x its length more.
+    group = max(1, math.floor(rate * GROUP_SECONDS))
+    for i, j in itertools.combinations(range(len(times)), 2):
+        span = times[j] - times[i] + GROUP_JOIN_SECONDS
+        assert j - i + 1 <= group + SMOOTHING * rate * span + 1e-9
 
 
 def test_over_time_the_rate_is_used_fully() -> None:
