@@ -73,6 +73,16 @@ class StreamPlan:
             self._union = union_window(lane.accounted for lane in self.lanes.values())
         return self._rendering.checkpoint(self._union, created_filter_refused=self.created_filter_refused)
 
+    def compare_with(self, stored: Any) -> None:
+        """Set ``changed``: whether the checkpoint as planned differs from ``stored``. A Connect
+        checkpoint's rendering keeps the stored parts it repeats (``TaggedRendering.share``), so
+        the plan and the stored checkpoint it came from are not two copies of every lane."""
+        checkpoint = self.checkpoint()
+        if self.tagged and stored is not None:
+            self._rendering.share(stored)
+            checkpoint = self.checkpoint(changed=())
+        self.changed = stored != checkpoint
+
     def refuse_created_filter(self) -> None:
         """From now on list this stream without ``created`` filters (the server refused them)."""
         self.created_filter_refused = True
@@ -148,5 +158,5 @@ def plan_stream(
         backfill_limit=limit,
         created_filter_refused=refused,
     )
-    plan.changed = stored != plan.checkpoint()
+    plan.compare_with(stored)
     return plan, warnings

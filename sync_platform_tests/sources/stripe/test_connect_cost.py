@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import math
 import time
 from collections import Counter
@@ -182,6 +183,56 @@ def test_a_checkpoint_after_one_accounts_page_equals_one_rendered_from_scratch()
     assert third == dump_stream_state(plan.lanes, tagged=True)
     assert second["accounts"]["acct_2"]["listed"] == 7
     assert second["remaining"] != third["remaining"]
+
+
+def test_a_plan_shares_the_stored_checkpoints_parts_it_repeats_and_never_changes_them() -> None:
+    """Planned from a stored checkpoint, the rendering keeps the stored parts of unchanged lanes
+    (the engine holds them anyway until the stream checkpoints again) instead of a second copy;
+    a lane that changes gets new parts, and the stored checkpoint stays as it was loaded."""
+    accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(4)]
+    configured = catalog_for(["customer"]).streams[0]
+    first, _ = plan_stream(
+        stream_by_name("customer"), configured, None, accounts, now=1_700_000_000, backfill_limit=None
+    )
+    first.lanes["acct_1"].remaining[0] = Range(1_600_000_001, 1_650_000_000, "cus_y")
+    first.lanes["acct_3"].remaining.clear()
+    stored = json.loads(json.dumps(first.checkpoint()))  # as a batch loads it
+    loaded = copy.deepcopy(stored)
+
+    plan, _ = plan_stream(
+        stream_by_name("customer"), configured, stored, accounts, now=1_700_000_000, backfill_limit=None
+    )
+    assert not plan.changed
+    checkpoint = plan.checkpoint(changed=())
+    assert checkpoint == stored == dump_stream_state(plan.lanes, tagged=True)
+    assert all(checkpoint["accounts"][a] is stored["accounts"][a] for a in stored["accounts"])
+    pairs = zip(checkpoint["remaining"], stored["remaining"], strict=True)
+    assert all(mine is theirs for mine, theirs in pairs)
+
+    lane = plan.lanes["acct_1"]
+    lane.remaining[0] = Range(1_600_000_001, 1_640_000_000, "cus_z")
+    lane.listed += 100
+    after = plan.checkpoint(changed=("acct_1",))
+    assert after == dump_stream_state(plan.lanes, tagged=True)
+    assert after["accounts"]["acct_1"] is not stored["accounts"]["acct_1"]
+    assert after["accounts"]["acct_2"] is stored["accounts"]["acct_2"]
+    assert stored == loaded  # shared, never written to
+
+
+def test_a_plan_whose_window_moved_shares_nothing_it_does_not_repeat() -> None:
+    accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(3)]
+    configured = catalog_for(["customer"]).streams[0]
+    first, _ = plan_stream(
+        stream_by_name("customer"), configured, None, accounts, now=1_700_000_000, backfill_limit=None
+    )
+    stored = json.loads(json.dumps(first.checkpoint()))
+    plan, _ = plan_stream(
+        stream_by_name("customer"), configured, stored, accounts, now=1_700_000_600, backfill_limit=None
+    )
+    assert plan.changed
+    checkpoint = plan.checkpoint(changed=())
+    assert checkpoint == dump_stream_state(plan.lanes, tagged=True)
+    assert not any(checkpoint["accounts"][a] is stored["accounts"][a] for a in stored["accounts"])
 
 
 def _accounts_listing(emulator: RunningEmulator) -> list[dict[str, object]]:
