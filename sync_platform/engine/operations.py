@@ -165,18 +165,20 @@ class Engine:
         """
         resolved = await resolve_pipeline(self.registry, pipeline, state)
         names = resolved.catalog.stream_names()
+        prior = resolved.take_state()
         fold = SyncFold(
-            reduce_state(resolved.state, Initialize(names), self.clock.now()),
+            reduce_state(prior, Initialize(names), self.clock.now()),
             initial_progress(names, self.clock.now()),
         )
         cut: list[EofReason] = []
         deadline = self.clock.monotonic() + time_limit if time_limit else None
         source = resolved.source
         messages = pipe(
-            source.connector.read(source.config, resolved.catalog, source_state_of(resolved.state), input),
+            source.connector.read(source.config, resolved.catalog, source_state_of(prior), input),
             tag(source.tag, self.clock),
             take_until(deadline, self.clock, lambda: cut.append(EofReason.TIME_LIMIT)),
         )
+        del prior  # the fold and the source hold it now, each as long as it needs it (``StateHandoff``)
         try:
             async with aclosing(messages):
                 async for message in messages:
@@ -233,6 +235,9 @@ class Engine:
         Either cut sets ``has_more``. A failure yields an eof with ``status: failed`` carrying the
         checkpoint reached so far, then raises. Pipeline problems (bad config, unknown stream)
         raise before anything is read.
+
+        ``state`` may be a ``StateHandoff`` (the caller keeps no reference to a checkpoint the
+        run needs only until the source has planned from it).
 
         ``on_checkpoint(state)`` is called with the folded ``SyncState`` each time the destination
         re-emitted a state (so everything before it is durable): a caller can persist it mid-batch,

@@ -49,19 +49,52 @@ class BoundDestination:
         return f"destination/{self.type}"
 
 
+class StateHandoff:
+    """A state passed on together with its ownership: whoever ``take``s it keeps the only reference.
+
+    A Connect platform's checkpoint is megabytes of JSON (~100 MiB as Python objects at 10,000
+    accounts), needed only until the source has planned from it; after that the engine's fold
+    holds each stream's stored state until the stream checkpoints again. Every frame a state passes
+    through (the runner's loop, its batch closure, ``Engine.sync``, ``run_sync``) would otherwise
+    keep the whole of it alive for the whole batch, next to the plans built from it. Handed over
+    like this, each of them holds only the emptied hand-off. ``Engine.sync(state=...)`` and the
+    other operations accept one wherever they accept a state.
+    """
+
+    __slots__ = ("_state", "_taken")
+
+    def __init__(self, state: Any) -> None:
+        self._state = state
+        self._taken = False
+
+    def take(self) -> Any:
+        """The state, once: a second take is a bug (the first taker owns it)."""
+        if self._taken:
+            raise RuntimeError("This state was already taken: a hand-off has one receiver.")
+        state, self._state, self._taken = self._state, None, True
+        return state
+
+
 @dataclass(frozen=True)
 class ResolvedPipeline:
     """Everything one operation needs, resolved once: connectors, configs, catalogs and state.
 
     ``catalog`` is what the source reads (selected streams, full schemas); ``filtered_catalog`` is
-    what the destination writes (schemas pruned to the selected ``fields``).
+    what the destination writes (schemas pruned to the selected ``fields``). The parsed state is
+    taken once by the operation that runs (``take_state``), so a long operation holding its
+    ``ResolvedPipeline`` does not keep the stored checkpoint alive.
     """
 
     source: BoundSource
     destination: BoundDestination
     catalog: ConfiguredCatalog
     filtered_catalog: ConfiguredCatalog
-    state: SyncState | None
+    prior: StateHandoff
+
+    def take_state(self) -> SyncState | None:
+        """The parsed state (None: no state yet), handed over to the caller."""
+        state: SyncState | None = self.prior.take()
+        return state
 
 
 def bind_source(registry: ConnectorRegistry, connector: ConnectorConfig) -> BoundSource:
@@ -107,12 +140,14 @@ async def resolve_pipeline(
     registry: ConnectorRegistry, pipeline: PipelineConfig, raw_state: Any = None
 ) -> ResolvedPipeline:
     """Bind both connectors, discover the catalog and parse the state; any problem raises here,
-    before a single record moves."""
+    before a single record moves. ``raw_state`` may be a ``StateHandoff``: it is taken here."""
     source = bind_source(registry, pipeline.source)
     destination = bind_destination(registry, pipeline.destination)
     discovered: CatalogPayload = await source.connector.discover(source.config)
     catalog = build_catalog(discovered, pipeline.streams, source=source.tag)
+    if isinstance(raw_state, StateHandoff):
+        raw_state = raw_state.take()
     state = parse_sync_state(raw_state)
     if state is not None:
         state = drop_invalid_stream_states(state, source.spec.source_state_stream)
-    return ResolvedPipeline(source, destination, catalog, apply_selection(catalog), state)
+    return ResolvedPipeline(source, destination, catalog, apply_selection(catalog), StateHandoff(state))

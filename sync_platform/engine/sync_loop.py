@@ -122,7 +122,7 @@ async def run_sync(
     state_interval: float = STATE_INTERVAL,
 ) -> AsyncIterator[Message]:
     favour_throughput()
-    prior = resolved.state
+    prior = resolved.take_state()
     read_catalog, write_catalog = resolved.catalog, resolved.filtered_catalog
     # A continuation skips streams that finished earlier in the run, except with pushed
     # input: events may belong to any stream at any time, and a pushed batch completes the
@@ -161,6 +161,9 @@ async def run_sync(
     destination_input = pipe(
         source.connector.read(source.config, source_catalog, source_state_of(prior), input), *stages
     )
+    # From here the fold holds the prior state, each stream's until it checkpoints again, and the
+    # source what it reads from (until it has planned): this frame keeps none of it (StateHandoff).
+    del prior
     output = destination.connector.write(destination.config, write_catalog, destination_input)
     hard = Prefetcher(output, clock, origin + time_limit) if time_limit is not None else None
     natural_end = False

@@ -10,11 +10,13 @@ streams is backfilled. A full refresh forgets only the selected streams' checkpo
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sync_platform.engine import blocking
+from sync_platform.engine.resolve import StateHandoff
 from sync_platform.pipelines.account_status import account_status
-from sync_platform.pipelines.checkpoints import CheckpointLane
+from sync_platform.pipelines.checkpoints import Checkpoint, CheckpointLane
 from sync_platform.pipelines.lifecycle import resume_target
 from sync_platform.pipelines.model import Pipeline
 from sync_platform.pipelines.runner.departed_accounts import carry_account_changes
@@ -35,16 +37,23 @@ if TYPE_CHECKING:
 
 
 def backfill(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:
-    pipeline = yield from enter_working_status(run, pipeline)
-    streams = run.streams(pipeline, run.options.streams)
-    if run.options.reset_state:
-        forget_backfill_of(run, pipeline, streams)
+    streams = yield from start_backfill(run, pipeline)
     complete, reason = yield from backfill_batches(run, streams)
     pipeline = run.store.get_without_checkpoints(run.pipeline_id)
     covers_pipeline = set(run.streams(pipeline, None)) <= set(streams)
     if complete and covers_pipeline and pipeline.status is PipelineStatus.BACKFILL:
         yield from run.move(pipeline, PipelineStatus.READY)
     yield LaneFinished(run.lane, complete, reason, run.batches)
+
+
+def start_backfill(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, list[str]]:
+    """Enter the working status, then the streams to backfill (a full refresh forgets theirs
+    first). The moved pipeline is not kept: a status change returns it with its checkpoints."""
+    pipeline = yield from enter_working_status(run, pipeline)
+    streams = run.streams(pipeline, run.options.streams)
+    if run.options.reset_state:
+        forget_backfill_of(run, pipeline, streams)
+    return streams
 
 
 def backfill_batches(run: LaneRun, streams: list[str]) -> Generator[RunEvent, None, tuple[bool, str]]:
@@ -57,16 +66,8 @@ def backfill_batches(run: LaneRun, streams: list[str]) -> Generator[RunEvent, No
         if stop := run.stopped_by_user():
             reason = stop
             break
-        pipeline = run.store.get_without_checkpoints(run.pipeline_id)  # the checkpoint is read once, below
-        checkpoint = run.store.get_checkpoint(run.pipeline_id, CheckpointLane.BACKFILL)
-        config = run.engine_config(pipeline, SyncMode.FULL_REFRESH, streams)
-        state = carry_account_changes(run, pipeline, checkpoint.state)  # accounts that left: skipped
-        eof = yield from run.batch(config, checkpoint, checkpoint_lane=CheckpointLane.BACKFILL, state=state)
-        yield BatchCommitted(run.lane, run.batches, eof)
-        if failure := batch_failure(eof, stream_errors=False):
-            raise failure
-        failed.update({f.stream: f for f in errored_streams(eof.request_progress)})
-        if not eof.has_more:
+        has_more = yield from backfill_batch(run, streams, failed)
+        if not has_more:
             complete, reason = True, "every stream is backfilled"
             break
         if limit := run.limits_reached():
@@ -77,12 +78,42 @@ def backfill_batches(run: LaneRun, streams: list[str]) -> Generator[RunEvent, No
     return complete, reason
 
 
+def backfill_batch(
+    run: LaneRun, streams: list[str], failed: dict[str, Any]
+) -> Generator[RunEvent, None, bool]:
+    """One batch from the stored backfill checkpoint: whether the source has more (``has_more``).
+    Streams that failed are added to ``failed``; a failure of the batch itself raises.
+
+    The loaded checkpoint is handed to the engine (``StateHandoff``), and the batch's eof lives
+    only here: the next batch loads and plans its checkpoint without this one's still alive (at
+    10,000 accounts each is ~100 MiB as Python objects).
+    """
+    pipeline = run.store.get_without_checkpoints(run.pipeline_id)  # the checkpoint is read once, below
+    config = run.engine_config(pipeline, SyncMode.FULL_REFRESH, streams)
+    stored, state = backfill_checkpoint(run, pipeline)
+    eof = yield from run.batch(config, stored, checkpoint_lane=CheckpointLane.BACKFILL, state=state)
+    yield BatchCommitted(run.lane, run.batches, eof)
+    if failure := batch_failure(eof, stream_errors=False):
+        raise failure
+    failed.update({f.stream: f for f in errored_streams(eof.request_progress)})
+    return eof.has_more
+
+
+def backfill_checkpoint(run: LaneRun, pipeline: Pipeline) -> tuple[Checkpoint, StateHandoff]:
+    """The stored backfill checkpoint without its state (its version, for the writer), and its
+    state with the live lane's account changes carried in (accounts that left: skipped), as a
+    hand-off: no frame of the batch keeps the loaded checkpoint once the source has planned."""
+    checkpoint = run.store.get_checkpoint(run.pipeline_id, CheckpointLane.BACKFILL)
+    state = StateHandoff(carry_account_changes(run, pipeline, checkpoint.state))
+    return replace(checkpoint, state=None), state
+
+
 def resume_parked_accounts(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:
     """A ready pipeline whose source still has accounts parked (an error) or not yet backfilled
     reads what they left from the backfill checkpoint: the source retries exactly those lanes, so a
     transient failure heals by itself (the daily reconcile calls this) and a revoked account costs
     one refused request per lane."""
-    status = account_status(pipeline, run.engine.registry)
+    status = account_status(run.store.get(run.pipeline_id), run.engine.registry)  # with checkpoints
     if status is None or not (status["counts"].get("error") or status["counts"].get("backfilling")):
         return
     yield from backfill_batches(run, run.streams(pipeline, None))

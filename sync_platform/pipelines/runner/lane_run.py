@@ -92,9 +92,13 @@ class LaneRun:
         self.batches = 0
 
     def execute(self) -> Generator[RunEvent, None, bool]:
-        """The lane, then its outcome recorded: True when it did not fail."""
-        pipeline = self.store.get(self.pipeline_id)
-        yield LaneStarted(self.lane, pipeline)
+        """The lane, then its outcome recorded: True when it did not fail.
+
+        The lane gets the pipeline without its checkpoints, and reads them when it needs them:
+        a pipeline read with them and kept for the lane held the checkpoint as the run found it
+        next to every batch's own (on a Connect platform, an entry per account and stream)."""
+        yield LaneStarted(self.lane, self.store.get(self.pipeline_id))  # presenters show it whole
+        pipeline = self.store.get_without_checkpoints(self.pipeline_id)
         work = LANES[self.lane]
         try:
             yield from work(self, pipeline)
@@ -159,7 +163,9 @@ class LaneRun:
         state: Any = None,
     ) -> Generator[RunEvent, None, EofPayload]:
         """One ``engine.sync`` call; committed states are saved as they come when ``checkpoint_lane``
-        is set (and the final one at the end)."""
+        is set (and the final one at the end). It starts from ``state`` when given (a
+        ``StateHandoff`` for a big checkpoint, so this frame does not keep it), else from
+        ``checkpoint.state``; ``checkpoint.version`` is what the saves expect."""
         self.batches += 1
         number = self.batches
         yield BatchStarted(self.lane, number)

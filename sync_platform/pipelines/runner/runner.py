@@ -79,10 +79,7 @@ class PipelineRunner:
         fails yields ``RunFailed`` (its error is recorded on the pipeline) and ends the run.
         """
         options = options or RunOptions()
-        pipeline = self.store.get(pipeline_id)
-        chosen = list(lanes_to_run) if lanes_to_run else self._default_lanes(pipeline, options)
-        for lane in chosen:
-            self._refuse_unless_runnable(pipeline, lane, options)
+        chosen = self._lanes_to_run(pipeline_id, lanes_to_run, options)
         if not chosen:
             return
         with self.store.run_lock(pipeline_id, holder=self.holder, lane=chosen[0].value) as lock:
@@ -109,6 +106,18 @@ class PipelineRunner:
                 if isinstance(message, ControlMessage):
                     pipeline = self.store.apply_control(pipeline_id, message)
         return pipeline
+
+    def _lanes_to_run(
+        self, pipeline_id: str, lanes_to_run: Sequence[Lane] | None, options: RunOptions
+    ) -> list[Lane]:
+        """The run's lanes, each refused here unless runnable. The pipeline read to decide (with
+        its checkpoints: a Connect platform's backfill checkpoint is megabytes) is not kept for the
+        run: each lane reads what it needs when it needs it."""
+        pipeline = self.store.get(pipeline_id)
+        chosen = list(lanes_to_run) if lanes_to_run else self._default_lanes(pipeline, options)
+        for lane in chosen:
+            self._refuse_unless_runnable(pipeline, lane, options)
+        return chosen
 
     def _default_lanes(self, pipeline: Pipeline, options: RunOptions) -> list[Lane]:
         """The pipeline's lanes now; a full refresh (or a subset of streams) means its backfill."""

@@ -235,8 +235,10 @@ class StripeSource:
     ) -> AsyncIterator[Message]:
         parsed = parse_config(config)
         client = self._client(parsed)
+        reading = self._read(parsed, client, catalog, state, input)
+        del state  # ``_read`` owns it: it lets each stream's stored state go once planned
         try:
-            async with aclosing(self._read(parsed, client, catalog, state, input)) as messages:
+            async with aclosing(reading) as messages:
                 async for message in messages:
                     yield message
         finally:
@@ -257,7 +259,10 @@ class StripeSource:
             except UnknownStripeStreamError as error:
                 yield stream_error(configured.name, str(error), failure_kind_of(error))
         global_state = GlobalState(state.global_ if state is not None else None)
-        stored_streams = state.streams if state is not None else {}
+        # Each backfilled stream's stored state is taken out once it is planned: a Connect
+        # platform's are megabytes; the plans keep only the parts they repeat (TaggedRendering.share).
+        stored_streams = dict(state.streams) if state is not None else {}
+        state = None
         discovery = None
         try:
             if input is not None:
@@ -319,7 +324,7 @@ class StripeSource:
                 plan, plan_warnings = plan_stream(
                     definition,
                     configured,
-                    stored_streams.get(definition.name),
+                    stored_streams.pop(definition.name, None),
                     accounts if config.reads_for_connected(definition.name) else accounts[:1],
                     now=now,
                     backfill_limit=config.backfill_limit,

@@ -1,0 +1,76 @@
+"""A backfill batch lets go of the checkpoint it loaded once the source has planned from it.
+
+A Connect platform's backfill checkpoint holds an entry per account and stream (~100 MiB as
+Python objects at 10,000 accounts). The engine's fold keeps each stream's stored state until the
+stream checkpoints again; nothing else may keep it (the runner's loop and batch, ``Engine.sync``,
+``run_sync`` and the Stripe source all used to, for the whole batch), or every batch holds it next
+to the plans built from it. Checked through the real runner into PostgreSQL, by looking for live
+copies of the loaded checkpoint once every stream it held has checkpointed in the batch.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from sync_platform.emulator import RunningEmulator
+from sync_platform.engine import Engine
+from sync_platform.engine.resolve import StateHandoff
+from sync_platform.pipelines import CheckpointLane, PipelineStore
+from sync_platform.pipelines.runner import EngineMessage, Lane, PipelineRunner, RunOptions
+from sync_platform.protocol import SourceStateMessage, StreamStatePayload
+from sync_platform_tests.pipelines.runner.conftest import create_pipeline, drain
+from sync_platform_tests.plugins.postgres import PgTestDatabase
+
+
+@pytest.fixture
+def emulator(stripe_emulator_factory: Callable[..., RunningEmulator]) -> RunningEmulator:
+    return stripe_emulator_factory(objects=3, connected_accounts=5, connected_objects=4, seed=23)
+
+
+def live_copies(loaded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Live dicts equal to one of ``loaded`` (the test's own copies excepted)."""
+    gc.collect()
+    ours = {id(value) for value in loaded}
+    return [
+        found
+        for found in gc.get_objects()
+        if type(found) is dict and id(found) not in ours and any(found == value for value in loaded)
+    ]
+
+
+def test_a_batch_keeps_no_copy_of_the_loaded_checkpoint_once_its_streams_checkpoint_again(
+    store: PipelineStore, pg: PgTestDatabase, emulator: RunningEmulator
+) -> None:
+    runner = PipelineRunner(store, Engine(state_interval=0), holder="pytest runner")
+    pipeline_id = create_pipeline(
+        store, emulator, pg, streams=["customer", "product"], connected_accounts="all"
+    )
+    drain(runner.run(pipeline_id, [Lane.BACKFILL], RunOptions(state_limit=6, max_batches=1)))
+    stored = store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state
+    assert stored is not None
+    # The streams the first batch checkpointed with lanes left: the second one checkpoints them again.
+    streams = {name: state for name, state in stored["source"]["streams"].items() if state["remaining"]}
+    assert streams
+    loaded = [stored, stored["source"], *streams.values()]
+
+    checkpointed: set[str] = set()
+    left: list[dict[str, Any]] | None = None
+    for event in runner.run(pipeline_id, [Lane.BACKFILL], RunOptions(max_batches=1)):
+        if isinstance(event, EngineMessage) and isinstance(event.message, SourceStateMessage):
+            payload = event.message.source_state
+            if isinstance(payload, StreamStatePayload):
+                checkpointed.add(payload.stream)
+            if left is None and checkpointed >= set(streams):
+                left = live_copies(loaded)  # the batch is still running: every frame of it alive
+    assert left == [], "the batch still holds the checkpoint it loaded"
+
+
+def test_a_state_handoff_has_one_receiver() -> None:
+    handoff = StateHandoff({"source": {}})
+    assert handoff.take() == {"source": {}}
+    with pytest.raises(RuntimeError, match="already taken"):
+        handoff.take()
