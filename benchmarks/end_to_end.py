@@ -31,6 +31,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -94,20 +95,81 @@ def postgres() -> Iterator[str]:
         yield url
 
 
-def server_cpu_seconds(server_url: str) -> float:
-    """User + system CPU of every process of the PostgreSQL server (postmaster and backends)."""
+def server_processes(server_url: str) -> list[psutil.Process]:
+    """The PostgreSQL server's processes: the postmaster and its children (backends, workers)."""
     with psycopg.connect(server_url, autocommit=True) as connection:
         (data_dir,) = connection.execute("SHOW data_directory").fetchone()  # type: ignore[misc]
-    pid = int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
-    root = psutil.Process(pid)
+    root = psutil.Process(int((Path(data_dir) / "postmaster.pid").read_text().split()[0]))
+    return [root, *root.children(recursive=True)]
+
+
+def server_cpu_seconds(server_url: str) -> float:
+    """User + system CPU of every process of the PostgreSQL server, exited children included."""
     total = 0.0
-    for process in [root, *root.children(recursive=True)]:
+    for process in server_processes(server_url):
         try:
             times = process.cpu_times()
         except psutil.NoSuchProcess:
             continue
         total += times.user + times.system + times.children_user + times.children_system
     return total
+
+
+def _role(command: str, databases: dict[str, str]) -> str:
+    """What a server process works for: a backend of one of the run's databases, or the server."""
+    title = command.removeprefix("postgres: ")
+    for database, role in databases.items():
+        if f" {database} " in f" {title} ":
+            return f"autovacuum ({role})" if title.startswith("autovacuum worker") else role
+    return "server (background writer, WAL writer, checkpointer, launchers)"
+
+
+class ServerCpuSplit:
+    """The server's CPU during a run, split by what each process worked for (sampled every 0.25 s).
+
+    A diagnostic beside the total: it tells the destination's own backend from the application
+    database's (checkpoints, run records) and from autovacuum, which PostgreSQL runs on freshly
+    written tables whenever its timer says, inside a long run or after a short one. A process that
+    exits between two samples loses its last quarter second; the total above counts everything.
+    """
+
+    def __init__(self, server_url: str, databases: dict[str, str]) -> None:
+        self._url, self._databases = server_url, databases
+        self._start: dict[int, float] = {}
+        self._last: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
+
+    def _sample(self) -> None:
+        for process in server_processes(self._url):
+            try:
+                times, command = process.cpu_times(), " ".join(process.cmdline())
+            except psutil.Error:
+                continue
+            self._start.setdefault(process.pid, 0.0)
+            self._last[process.pid] = (command, times.user + times.system)
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(0.25):
+            self._sample()
+
+    def __enter__(self) -> ServerCpuSplit:
+        self._sample()
+        self._start = {pid: cpu for pid, (_, cpu) in self._last.items()}
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def seconds(self) -> dict[str, float]:
+        split: dict[str, float] = {}
+        for pid, (command, cpu) in self._last.items():
+            role = _role(command, self._databases)
+            split[role] = split.get(role, 0.0) + cpu - self._start.get(pid, 0.0)
+        return split
 
 
 def timed_cli(args: list[str], env: dict[str, str]) -> dict[str, Any]:
@@ -119,7 +181,12 @@ def timed_cli(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     stderr = process.stderr.read().decode() if process.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"sync-platform {' '.join(args)} failed:\n{stderr[-3000:]}")
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mib": usage.ru_maxrss / 1024,
+        "waits": usage.ru_nvcsw,  # times the process slept and was woken: each costs CPU of its own
+    }
 
 
 def rows(warehouse: str, schema: str, stream: str) -> dict[str, str | None]:
@@ -147,10 +214,13 @@ def measure(
 ) -> dict[str, Any]:
     _admin(base_url, "requests", method="DELETE")
     _admin(base_url, "faults", {"latency_ms": LATENCY_MS, "rate_limit_per_second": rate}, method="POST")
+    databases = {env["BENCH_WAREHOUSE_DB"]: "destination", env["BENCH_APP_DB"]: "application database"}
     before = server_cpu_seconds(server_url)
     launched = time.monotonic()  # the emulator stamps arrivals with the same system-wide clock
-    result = timed_cli(args, env)
+    with ServerCpuSplit(server_url, databases) as split:
+        result = timed_cli(args, env)
     result["pg_cpu_s"] = server_cpu_seconds(server_url) - before
+    result["pg_cpu_split_s"] = split.seconds()
     _admin(base_url, "faults", {}, method="POST")
     log = _admin(base_url, "requests")
     entries = log["requests"] if isinstance(log, dict) else log
@@ -177,6 +247,8 @@ def run_round(
         "SYNC_PLATFORM_SECRET_KEY": Fernet.generate_key().decode(),
         "BENCH_STRIPE_KEY": KEY,
         "BENCH_WAREHOUSE_URL": warehouse,
+        "BENCH_WAREHOUSE_DB": f"wh_{tag}",
+        "BENCH_APP_DB": f"app_{tag}",
     }
     create = [
         "pipelines", "create", "--id", "bench", "--skip-check",
@@ -269,6 +341,19 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def server_split(results: list[dict[str, Any]]) -> str:
+    """PostgreSQL's CPU per object of each backfill, by what the server's processes worked for."""
+    lines = ["", "PostgreSQL CPU µs/object by process (sampled; the table's figure counts exited ones too):"]
+    for result in results:
+        b = result["backfill"]
+        parts = sorted(b["pg_cpu_split_s"].items(), key=lambda item: -item[1])
+        described = ", ".join(
+            f"{role} {seconds * 1e6 / b['objects']:,.0f}" for role, seconds in parts if seconds
+        )
+        lines.append(f"- backfill at {result['rate']:g} req/s: {described}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -294,6 +379,7 @@ def main() -> None:
     total = sum(counts.values())
     print(f"# end to end: {total:,} objects, {LATENCY_MS} ms latency, {python}, {os.cpu_count()} CPUs")
     print(table(results))
+    print(server_split(results))
     if args.json:
         print(json.dumps(results, indent=2))
 
