@@ -341,16 +341,17 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def server_split(results: list[dict[str, Any]]) -> str:
-    """PostgreSQL's CPU per object of each backfill, by what the server's processes worked for."""
-    lines = ["", "PostgreSQL CPU µs/object by process (sampled; the table's figure counts exited ones too):"]
+def diagnostics(results: list[dict[str, Any]]) -> str:
+    """Per backfill: the client's wake-ups per request, and PostgreSQL's CPU per object split by
+    what the server's processes worked for (sampled; the table's figure counts exited ones too)."""
+    lines = ["", "Client wake-ups per request; PostgreSQL CPU µs/object by process:"]
     for result in results:
         b = result["backfill"]
         parts = sorted(b["pg_cpu_split_s"].items(), key=lambda item: -item[1])
-        described = ", ".join(
-            f"{role} {seconds * 1e6 / b['objects']:,.0f}" for role, seconds in parts if seconds
-        )
-        lines.append(f"- backfill at {result['rate']:g} req/s: {described}")
+        per = 1e6 / b["objects"]
+        described = ", ".join(f"{role} {seconds * per:,.0f}" for role, seconds in parts if seconds)
+        waits = b["waits"] / b["requests"]
+        lines.append(f"- backfill at {result['rate']:g} req/s: {waits:.1f} wake-ups/request; {described}")
     return "\n".join(lines)
 
 
@@ -379,7 +380,7 @@ def main() -> None:
     total = sum(counts.values())
     print(f"# end to end: {total:,} objects, {LATENCY_MS} ms latency, {python}, {os.cpu_count()} CPUs")
     print(table(results))
-    print(server_split(results))
+    print(diagnostics(results))
     if args.json:
         print(json.dumps(results, indent=2))
 
