@@ -10,7 +10,7 @@ streams is backfilled. A full refresh forgets only the selected streams' checkpo
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sync_platform.engine import blocking
@@ -30,7 +30,7 @@ from sync_platform.pipelines.runner.events import (
 )
 from sync_platform.pipelines.runner.judge import batch_failure, errored_streams, streams_failure
 from sync_platform.pipelines.states import WORKING_STATUSES, PipelineStatus
-from sync_platform.protocol import ControlMessage, LogMessage, SourceConfigControl, SyncMode
+from sync_platform.protocol import ControlMessage, LogMessage, SourceConfigControl, SyncMode, SyncState
 
 if TYPE_CHECKING:
     from sync_platform.pipelines.runner.lane_run import LaneRun
@@ -62,11 +62,12 @@ def backfill_batches(run: LaneRun, streams: list[str]) -> Generator[RunEvent, No
     fails the whole at its end (the other streams went on)."""
     failed: dict[str, Any] = {}
     complete, reason = False, ""
+    saved: Saved | None = None
     while True:
         if stop := run.stopped_by_user():
             reason = stop
             break
-        has_more = yield from backfill_batch(run, streams, failed)
+        has_more, saved = yield from backfill_batch(run, streams, failed, saved)
         if not has_more:
             complete, reason = True, "every stream is backfilled"
             break
@@ -78,34 +79,60 @@ def backfill_batches(run: LaneRun, streams: list[str]) -> Generator[RunEvent, No
     return complete, reason
 
 
-def backfill_batch(
-    run: LaneRun, streams: list[str], failed: dict[str, Any]
-) -> Generator[RunEvent, None, bool]:
-    """One batch from the stored backfill checkpoint: whether the source has more (``has_more``).
-    Streams that failed are added to ``failed``; a failure of the batch itself raises.
+@dataclass(frozen=True)
+class Saved:
+    """What a batch of this run saved as the backfill checkpoint: its ending state (handed to the
+    next batch's engine) and the version the checkpoint is stored at."""
 
-    The loaded checkpoint is handed to the engine (``StateHandoff``), and the batch's eof lives
-    only here: the next batch loads and plans its checkpoint without this one's still alive (at
-    10,000 accounts each is ~100 MiB as Python objects).
+    state: StateHandoff
+    version: int
+
+
+def backfill_batch(
+    run: LaneRun, streams: list[str], failed: dict[str, Any], saved: Saved | None
+) -> Generator[RunEvent, None, tuple[bool, Saved | None]]:
+    """One batch from the backfill checkpoint: whether the source has more (``has_more``), and
+    what the batch saved. Streams that failed are added to ``failed``; a failure of the batch
+    itself raises.
+
+    The checkpoint is handed to the engine (``StateHandoff``) and the batch's eof lives only here,
+    so no frame keeps either once the next batch has planned (at 10,000 accounts a checkpoint is
+    ~100 MiB as Python objects).
     """
     pipeline = run.store.get_without_checkpoints(run.pipeline_id)  # the checkpoint is read once, below
     config = run.engine_config(pipeline, SyncMode.FULL_REFRESH, streams)
-    stored, state = backfill_checkpoint(run, pipeline)
+    stored, state = backfill_checkpoint(run, pipeline, saved)
     eof = yield from run.batch(config, stored, checkpoint_lane=CheckpointLane.BACKFILL, state=state)
     yield BatchCommitted(run.lane, run.batches, eof)
     if failure := batch_failure(eof, stream_errors=False):
         raise failure
     failed.update({f.stream: f for f in errored_streams(eof.request_progress)})
-    return eof.has_more
+    if run.saved_version is None:  # pragma: no cover - a backfill batch always saves
+        return eof.has_more, None
+    return eof.has_more, Saved(StateHandoff(eof.ending_state), run.saved_version)
 
 
-def backfill_checkpoint(run: LaneRun, pipeline: Pipeline) -> tuple[Checkpoint, StateHandoff]:
-    """The stored backfill checkpoint without its state (its version, for the writer), and its
-    state with the live lane's account changes carried in (accounts that left: skipped), as a
-    hand-off: no frame of the batch keeps the loaded checkpoint once the source has planned."""
+def backfill_checkpoint(
+    run: LaneRun, pipeline: Pipeline, saved: Saved | None
+) -> tuple[Checkpoint, StateHandoff]:
+    """The backfill checkpoint's version (for the writer) and its state, with the live lane's
+    account changes carried in (accounts that left: skipped), as a hand-off.
+
+    After a batch of this run, that is the state it saved, as it is in memory: the run lock keeps
+    any other writer off the checkpoint (and the writer's version check would stop this batch's
+    first save if one got there), and reading it back gave the next batch a second copy of every
+    account's entry, alive next to the first while it planned (the previous eof, which presenters
+    keep, holds that one). The first batch, or one with account changes to carry, reads it.
+    """
+    if saved is not None:
+        state: SyncState = saved.state.take()
+        view = {"source": {"streams": state.source.streams, "global": state.source.global_}}
+        if carry_account_changes(run, pipeline, view) is view:  # nothing to carry
+            version_only = Checkpoint(run.pipeline_id, CheckpointLane.BACKFILL, None, saved.version, None)
+            return version_only, StateHandoff(state)
     checkpoint = run.store.get_checkpoint(run.pipeline_id, CheckpointLane.BACKFILL)
-    state = StateHandoff(carry_account_changes(run, pipeline, checkpoint.state))
-    return replace(checkpoint, state=None), state
+    handoff = StateHandoff(carry_account_changes(run, pipeline, checkpoint.state))
+    return replace(checkpoint, state=None), handoff
 
 
 def resume_parked_accounts(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:

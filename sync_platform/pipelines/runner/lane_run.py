@@ -90,6 +90,7 @@ class LaneRun:
         self.deadline = run_started + options.time_limit if options.time_limit else None
         self.run_id = options.run_id or str(uuid.uuid4())
         self.batches = 0
+        self.saved_version: int | None = None  # the checkpoint version the last batch's saves reached
 
     def execute(self) -> Generator[RunEvent, None, bool]:
         """The lane, then its outcome recorded: True when it did not fail.
@@ -222,6 +223,7 @@ class LaneRun:
             raise RuntimeError("The engine ended a batch without an eof message.")
         if writer is not None:
             writer.finish(eof.ending_state)
+            self.saved_version = writer.version
         return eof
 
     # --- the engine's view of the pipeline ----------------------------------------------------

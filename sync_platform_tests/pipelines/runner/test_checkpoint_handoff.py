@@ -20,8 +20,15 @@ from sync_platform.emulator import RunningEmulator
 from sync_platform.engine import Engine
 from sync_platform.engine.resolve import StateHandoff
 from sync_platform.pipelines import CheckpointLane, PipelineStore
-from sync_platform.pipelines.runner import EngineMessage, Lane, PipelineRunner, RunOptions
-from sync_platform.protocol import SourceStateMessage, StreamStatePayload
+from sync_platform.pipelines.runner import (
+    BatchCommitted,
+    CheckpointSaved,
+    EngineMessage,
+    Lane,
+    PipelineRunner,
+    RunOptions,
+)
+from sync_platform.protocol import SyncState
 from sync_platform_tests.pipelines.runner.conftest import create_pipeline, drain
 from sync_platform_tests.plugins.postgres import PgTestDatabase
 
@@ -57,16 +64,39 @@ def test_a_batch_keeps_no_copy_of_the_loaded_checkpoint_once_its_streams_checkpo
     assert streams
     loaded = [stored, stored["source"], *streams.values()]
 
-    checkpointed: set[str] = set()
     left: list[dict[str, Any]] | None = None
     for event in runner.run(pipeline_id, [Lane.BACKFILL], RunOptions(max_batches=1)):
-        if isinstance(event, EngineMessage) and isinstance(event.message, SourceStateMessage):
-            payload = event.message.source_state
-            if isinstance(payload, StreamStatePayload):
-                checkpointed.add(payload.stream)
-            if left is None and checkpointed >= set(streams):
+        # Once a saved checkpoint has every stream's state replaced, nothing may hold the loaded one:
+        # earlier folded states (the checkpoint writer keeps the one it is saving) legitimately did.
+        if left is None and isinstance(event, CheckpointSaved):
+            saved = event.state.source.streams
+            if all(saved.get(name) != state for name, state in streams.items()):
                 left = live_copies(loaded)  # the batch is still running: every frame of it alive
     assert left == [], "the batch still holds the checkpoint it loaded"
+
+
+def test_a_runs_next_batch_starts_from_the_state_its_last_batch_saved_without_reading_a_copy(
+    store: PipelineStore, pg: PgTestDatabase, emulator: RunningEmulator
+) -> None:
+    runner = PipelineRunner(store, Engine(state_interval=0), holder="pytest runner")
+    pipeline_id = create_pipeline(
+        store, emulator, pg, streams=["customer", "product"], connected_accounts="all"
+    )
+    ended: SyncState | None = None
+    copies: list[dict[str, Any]] | None = None
+    for event in runner.run(pipeline_id, [Lane.BACKFILL], RunOptions(state_limit=6, max_batches=2)):
+        if isinstance(event, BatchCommitted) and event.number == 1:
+            ended = event.eof.ending_state
+        elif isinstance(event, EngineMessage) and event.batch == 2 and copies is None:
+            assert ended is not None
+            assert ended.source.streams
+            copies = live_copies(list(ended.source.streams.values()))
+        elif isinstance(event, BatchCommitted):
+            final = event.eof.ending_state
+    assert copies == [], "the second batch read back a copy of what the first one saved"
+    stored = store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state
+    assert stored is not None
+    assert stored["source"]["streams"] == final.source.streams
 
 
 def test_a_state_handoff_has_one_receiver() -> None:
