@@ -114,7 +114,7 @@ class LaneRun:
             if kind is FailureKind.INTERNAL:
                 raise  # an unexpected exception: a bug, whose traceback the caller should see
             return False
-        pipeline = self.store.get_without_checkpoints(self.pipeline_id)  # the statuses are enough
+        pipeline = self.store.get(self.pipeline_id)
         error = pipeline.error if pipeline.status is PipelineStatus.ERROR else None
         recovering = pipeline.consecutive_failures > 0 or error is not None
         if recovering and pipeline.torn_down_at is None and not (error is not None and error.parked):

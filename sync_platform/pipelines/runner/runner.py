@@ -154,7 +154,7 @@ class PipelineRunner:
             )
 
     def _converge(self, pipeline_id: str) -> Iterator[RunEvent]:
-        before = self.store.get_without_checkpoints(pipeline_id)  # the statuses are enough
+        before = self.store.get(pipeline_id)
         after = converge(self.store, before)
         if after.display_status is not before.display_status:
             yield StatusChanged(before.display_status, after.display_status, after)
