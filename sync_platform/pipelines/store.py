@@ -238,6 +238,10 @@ class PipelineStore:
             lambda tx: tx.set_desired_status(pipeline_id, desired, expected_version=expected_version)
         )
 
+    # The platform's writes below answer the pipeline row without its checkpoints (``sync_state``,
+    # ``live_state``: ``None``, unread; see ``StoreTransaction.modify``); a user's change above
+    # (``update``, ``pause``, ``resume``, ``delete``) answers it whole.
+
     def set_status(
         self, pipeline_id: str, status: PipelineStatus, error: PipelineError | None = None
     ) -> Pipeline:

@@ -176,8 +176,9 @@ class StoreTransaction(InboxTransaction):
         logger.info("created pipeline %s", pipeline_id, extra={"pipeline_id": pipeline_id})
         return Pipeline.model_validate(row)
 
-    def _write(self, before: Pipeline, after: Pipeline) -> Pipeline | None:
-        """``after`` written over ``before`` if nobody wrote since; None when we lost the race."""
+    def _write(self, before: Pipeline, after: Pipeline, *, checkpoints: bool) -> Pipeline | None:
+        """``after`` written over ``before`` if nobody wrote since (returned with its checkpoints
+        when asked); None when we lost the race."""
         assignments = sql.SQL(", ").join(
             sql.SQL("{} = %s").format(sql.Identifier(column)) for column in _COLUMNS
         )
@@ -185,19 +186,33 @@ class StoreTransaction(InboxTransaction):
             "UPDATE {} SET {}, torn_down_at = CASE WHEN %s THEN coalesce(torn_down_at, now()) END, "
             "version = version + 1, updated_at = now() WHERE id = %s AND version = %s RETURNING *"
         ).format(self.tables.pipelines, assignments)
-        query = sql.SQL("WITH p AS ({}) ").format(update) + self._select(sql.SQL("p"))
+        written = self._select(sql.SQL("p"), checkpoints=checkpoints)
+        query = sql.SQL("WITH p AS ({}) ").format(update) + written
         params = [*_column_values(after), after.torn_down_at is not None, before.id, before.version]
         row = self.connection.execute(query, params).fetchone()
         return None if row is None else Pipeline.model_validate(row)
 
-    def modify(self, pipeline_id: str, change: Change, *, expected_version: int | None = None) -> Pipeline:
+    def modify(
+        self,
+        pipeline_id: str,
+        change: Change,
+        *,
+        expected_version: int | None = None,
+        checkpoints: bool = False,
+    ) -> Pipeline:
         """Apply ``change`` (a pure function of the current pipeline) as an optimistic write.
 
         A change that returns the pipeline unchanged writes nothing (no version bump). Losing a
         race re-reads and re-applies ``change``, up to ``MAX_WRITE_ATTEMPTS`` times; with
         ``expected_version`` any difference raises ``ConcurrentUpdateError`` instead.
+
+        A change sees, and the answer carries, the pipeline row only (``sync_state`` and
+        ``live_state`` ``None``, unread: no change reads or writes them, they live in their own
+        table) unless ``checkpoints``: for a caller that shows the answer whole (a user's update).
+        The runner's status moves need the row only, and reading a Connect platform's backfill
+        checkpoint (21 MB of JSON at 10,000 accounts) to move it to ``ready`` set its run's peak.
         """
-        current = self.get(pipeline_id)
+        current = self._current(pipeline_id, checkpoints=checkpoints)
         for _attempt in range(MAX_WRITE_ATTEMPTS):
             if expected_version is not None and current.version != expected_version:
                 raise ConcurrentUpdateError(
@@ -206,20 +221,24 @@ class StoreTransaction(InboxTransaction):
             updated = change(current)
             if updated == current:
                 return current
-            written = self._write(current, updated)
+            written = self._write(current, updated, checkpoints=checkpoints)
             if written is not None:
                 return written
             # Lost the race. In READ COMMITTED the next statement sees the winner's commit.
             logger.debug(
                 "pipeline %s changed under a write; retrying", pipeline_id, extra={"pipeline_id": pipeline_id}
             )
-            current = self.get(pipeline_id)
+            current = self._current(pipeline_id, checkpoints=checkpoints)
         raise ConcurrentUpdateError(pipeline_id, expected=current.version, actual=None, what="pipeline")
+
+    def _current(self, pipeline_id: str, *, checkpoints: bool) -> Pipeline:
+        return self.get(pipeline_id) if checkpoints else self.get_without_checkpoints(pipeline_id)
 
     def update(
         self, pipeline_id: str, change: PipelineUpdate, *, expected_version: int | None = None
     ) -> Pipeline:
-        """Apply a user's partial change: configs (re-validated, secrets sealed), streams, intent."""
+        """Apply a user's partial change: configs (re-validated, secrets sealed), streams, intent.
+        Answers the whole pipeline, checkpoints included (the CLI and the API show it)."""
 
         def apply(current: Pipeline) -> Pipeline:
             state = current.lifecycle
@@ -244,7 +263,7 @@ class StoreTransaction(InboxTransaction):
                 updates["consecutive_failures"] = 0  # the user's resume or fix: a fresh retry budget
             return _with_lifecycle(current, state, **updates)
 
-        return self.modify(pipeline_id, apply, expected_version=expected_version)
+        return self.modify(pipeline_id, apply, expected_version=expected_version, checkpoints=True)
 
     def set_desired_status(
         self, pipeline_id: str, desired: DesiredStatus, *, expected_version: int | None = None

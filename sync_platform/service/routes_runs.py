@@ -27,13 +27,18 @@ from sync_platform.pipelines.errors import TransitionError
 from sync_platform.pipelines.run_log import RunOrigin, recorded
 from sync_platform.pipelines.runner import (
     BatchCommitted,
+    ControlApplied,
     Lane,
+    LaneStarted,
     PipelineRunner,
     RunEvent,
     RunFailed,
     RunOptions,
+    SetupRan,
+    StatusChanged,
 )
 from sync_platform.pipelines.states import DesiredStatus
+from sync_platform.pipelines.store import PipelineStore
 from sync_platform.protocol import EofPayload, ProgressPayload, RunStatus, utc_now
 from sync_platform.service import run_wire
 from sync_platform.service.auth import CONSOLE_HEADER, Principal, authenticate, require_admin, services_of
@@ -97,6 +102,21 @@ def _origin(request: Request) -> RunOrigin:
     return RunOrigin.CONSOLE if request.headers.get(CONSOLE_HEADER) == "1" else RunOrigin.API
 
 
+_WITH_PIPELINE = (LaneStarted, StatusChanged, SetupRan, ControlApplied, RunFailed)
+
+
+def whole_pipelines(events: Iterator[RunEvent], store: PipelineStore) -> Iterator[RunEvent]:
+    """``events`` with each pipeline they carry read whole, checkpoints included, as the NDJSON
+    sends it (``pipeline.masked()``, as the API shows a pipeline). The runner's events carry the
+    pipeline row only; this reads the rest on the run's thread as each event comes, while the run
+    waits at it, so a line shows the checkpoint as it was at that point of the run."""
+    with closing(events):  # closing this closes the run (its lock, its last checkpoint)
+        for event in events:
+            if isinstance(event, _WITH_PIPELINE):
+                event = replace(event, pipeline=store.get(event.pipeline.id))
+            yield event
+
+
 def start_run(services: Services, pipeline_id: str, run: RunRequest, origin: RunOrigin) -> RunSession:
     """The run on its own thread, recorded in the pipeline's run history."""
     holder = services.holder(f"{origin.value} request")
@@ -104,7 +124,7 @@ def start_run(services: Services, pipeline_id: str, run: RunRequest, origin: Run
     options = replace(run.options, retention=services.settings.retention)
 
     def events() -> Iterator[RunEvent]:
-        stream = runner.run(pipeline_id, run.lanes, options)
+        stream = whole_pipelines(runner.run(pipeline_id, run.lanes, options), services.store)
         return recorded(stream, services.run_log, pipeline_id, origin=origin, holder=holder)
 
     session = RunSession(events, name=pipeline_id)

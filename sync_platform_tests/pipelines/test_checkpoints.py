@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from sync_platform.errors import FailureKind
 from sync_platform.pipelines import (
     CheckpointLane,
     ConcurrentUpdateError,
     PipelineCreate,
     PipelineNotFoundError,
+    PipelineStatus,
     PipelineStore,
     PipelineUpdate,
     StreamSelection,
@@ -201,3 +205,63 @@ def test_when_each_lane_last_saved_is_read_without_its_state(
     stamps = pipeline_store.checkpoints_updated_at(pipeline_id)
     assert stamps == {BACKFILL: pipeline_store.get_checkpoint(pipeline_id, BACKFILL).updated_at, LIVE: None}
     assert stamps[BACKFILL] is not None
+
+
+class _QueryLog:
+    """A store connection that records the SQL it is given (the store's own connection underneath)."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self.queries: list[str] = []
+
+    def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        text = query.as_string(self._connection) if hasattr(query, "as_string") else str(query)
+        self.queries.append(text)
+        return self._connection.execute(query, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+def test_a_status_change_reads_no_checkpoint_and_answers_the_pipeline_row(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    """The runner moves a pipeline to ``ready`` after its backfill: a Connect platform's backfill
+    checkpoint is 21 MB of JSON at 10,000 accounts, which reading it for that set the run's peak."""
+    pipeline_store.save_checkpoint(pipeline_id, backfill_state(300), lane=BACKFILL)
+    pipeline_store.save_checkpoint(pipeline_id, events_state("evt_9"), lane=LIVE)
+    checkpoints = pipeline_store.tables.checkpoints.as_string(None)
+
+    with pipeline_store.transaction() as tx:
+        log = _QueryLog(tx.connection)
+        tx.connection = log  # type: ignore[assignment]  # records, then passes every call through
+        moved = tx.set_status(pipeline_id, PipelineStatus.BACKFILL)
+        failed = tx.record_failure(pipeline_id, kind=FailureKind.TRANSIENT, message="timed out")
+        recovered = tx.record_success(pipeline_id)
+        changes = list(log.queries)
+        tx.get(pipeline_id)  # the log sees a read of them: the whole pipeline's
+
+    assert changes
+    assert not [query for query in changes if checkpoints in query]
+    assert checkpoints in log.queries[-1]
+    assert (moved.status, failed.status, recovered.status) == (
+        PipelineStatus.BACKFILL, PipelineStatus.ERROR, PipelineStatus.BACKFILL,
+    )  # fmt: skip
+    assert [(p.sync_state, p.live_state) for p in (moved, failed, recovered)] == [(None, None)] * 3
+    full = pipeline_store.get(pipeline_id)
+    assert recovered == full.model_copy(update={"sync_state": None, "live_state": None})
+    assert full.sync_state is not None
+    assert full.live_state is not None
+
+
+def test_a_users_change_still_answers_the_whole_pipeline(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    """``pipelines pause``/``update`` and the API's PATCH and DELETE show the pipeline whole."""
+    pipeline_store.save_checkpoint(pipeline_id, backfill_state(300), lane=BACKFILL)
+
+    paused = pipeline_store.pause(pipeline_id)
+    renamed = pipeline_store.update(pipeline_id, PipelineUpdate(streams=[StreamSelection(name="customer")]))
+
+    assert paused.sync_state == pipeline_store.get_checkpoint(pipeline_id).state
+    assert renamed == pipeline_store.get(pipeline_id)

@@ -291,3 +291,23 @@ def test_unknown_lane_and_bad_limits_are_400_naming_the_parameter(
         answer = service.admin.post("/pipelines/shop/sync_batch", params=params)
         assert answer.status_code == 400
         assert answer.json()["error"]["field"] == field
+
+
+def test_a_streamed_runs_pipelines_carry_their_checkpoints_as_the_api_shows_them(
+    service: RunningService, pg: PgTestDatabase
+) -> None:
+    """The runner's events carry the pipeline row only; the NDJSON still sends each one whole."""
+    create(service, pg)
+    assert service.admin.post("/pipelines/shop/sync_batch", params={"state_limit": 3}).status_code == 200
+    resumed_from = service.admin.get("/pipelines/shop").json()["sync_state"]
+
+    stream = lines(service.admin.post("/pipelines/shop/sync", params={"state_limit": 3}))
+
+    [started] = events(stream, "lane_started")
+    assert resumed_from is not None
+    assert started["pipeline"]["sync_state"] == resumed_from
+    [ready] = events(stream, "status_changed")
+    assert (ready["before"], ready["after"]) == ("backfilling", "ready")
+    stored = service.admin.get("/pipelines/shop").json()
+    assert ready["pipeline"]["version"] == stored["version"]
+    assert ready["pipeline"]["sync_state"] == stored["sync_state"] != resumed_from

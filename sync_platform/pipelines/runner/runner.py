@@ -100,12 +100,11 @@ class PipelineRunner:
         run lock while it does, so it never races a run of the pipeline.
         """
         with self.store.run_lock(pipeline_id, holder=self.holder, lane="setup"):
-            pipeline = self.store.get(pipeline_id)
-            config = self.store.resolve_secrets(pipeline)
+            config = self.store.resolve_secrets(self.store.get_without_checkpoints(pipeline_id))
             for message in blocking.iterate(lambda: self.engine.setup(config, only=only)):
                 if isinstance(message, ControlMessage):
-                    pipeline = self.store.apply_control(pipeline_id, message)
-        return pipeline
+                    self.store.apply_control(pipeline_id, message)
+            return self.store.get(pipeline_id)  # whole, checkpoints included: the API answers it
 
     def _lanes_to_run(
         self, pipeline_id: str, lanes_to_run: Sequence[Lane] | None, options: RunOptions
@@ -154,7 +153,7 @@ class PipelineRunner:
             )
 
     def _converge(self, pipeline_id: str) -> Iterator[RunEvent]:
-        before = self.store.get(pipeline_id)
+        before = self.store.get_without_checkpoints(pipeline_id)  # the statuses are enough
         after = converge(self.store, before)
         if after.display_status is not before.display_status:
             yield StatusChanged(before.display_status, after.display_status, after)
