@@ -200,14 +200,13 @@ def recorded(
     records ``cancelled``; an exception records ``failed`` and propagates.
     """
     try:
-        first = next(events)
+        event: RunEvent | None = next(events)  # no other name keeps it (nor its pipeline) for the run
     except StopIteration:
         return
     run_id = log.start(pipeline_id, origin=origin, holder=holder)
     tally = RunTally()
     outcome = RunOutcome.SUCCEEDED
     try:
-        event: RunEvent | None = first
         while event is not None:
             _count(event, tally)
             if isinstance(event, RunFailed):

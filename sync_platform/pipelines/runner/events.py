@@ -4,6 +4,11 @@ The runner yields these and decides nothing based on who consumes them. ``Engine
 the engine's non-record messages through (stream statuses, committed states, progress, connector
 logs) for presenters that show per-stream detail; every decision the runner took is one of the
 other events.
+
+The pipeline an event carries is read without its checkpoints (``sync_state`` and ``live_state``
+``None``): presenters show statuses and configs, and a Connect platform's backfill checkpoint is
+megabytes that every status move would read and every held event keep. The HTTP service reads
+the whole pipeline for the run's NDJSON (``routes_runs``), which sends it as the API shows it.
 """
 
 from __future__ import annotations

@@ -95,11 +95,12 @@ class LaneRun:
     def execute(self) -> Generator[RunEvent, None, bool]:
         """The lane, then its outcome recorded: True when it did not fail.
 
-        The lane gets the pipeline without its checkpoints, and reads them when it needs them:
-        a pipeline read with them and kept for the lane held the checkpoint as the run found it
-        next to every batch's own (on a Connect platform, an entry per account and stream)."""
-        yield LaneStarted(self.lane, self.store.get(self.pipeline_id))  # presenters show it whole
+        The lane, and ``LaneStarted``, get the pipeline without its checkpoints, and the lane
+        reads them when it needs them: a pipeline read with them and kept for the lane (or by a
+        presenter still holding the event) held the checkpoint as the run found it next to the
+        first batch's own (on a Connect platform, an entry per account and stream)."""
         pipeline = self.store.get_without_checkpoints(self.pipeline_id)
+        yield LaneStarted(self.lane, pipeline)
         work = LANES[self.lane]
         try:
             yield from work(self, pipeline)
@@ -114,7 +115,7 @@ class LaneRun:
             if kind is FailureKind.INTERNAL:
                 raise  # an unexpected exception: a bug, whose traceback the caller should see
             return False
-        pipeline = self.store.get(self.pipeline_id)
+        pipeline = self.store.get_without_checkpoints(self.pipeline_id)  # the statuses are enough
         error = pipeline.error if pipeline.status is PipelineStatus.ERROR else None
         recovering = pipeline.consecutive_failures > 0 or error is not None
         if recovering and pipeline.torn_down_at is None and not (error is not None and error.parked):

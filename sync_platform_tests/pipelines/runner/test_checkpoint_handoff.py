@@ -25,9 +25,12 @@ from sync_platform.pipelines.runner import (
     CheckpointSaved,
     EngineMessage,
     Lane,
+    LaneStarted,
     PipelineRunner,
     RunOptions,
+    StatusChanged,
 )
+from sync_platform.pipelines.states import DisplayStatus, PipelineStatus
 from sync_platform.protocol import SyncState
 from sync_platform_tests.pipelines.runner.conftest import create_pipeline, drain
 from sync_platform_tests.plugins.postgres import PgTestDatabase
@@ -104,3 +107,29 @@ def test_a_state_handoff_has_one_receiver() -> None:
     assert handoff.take() == {"source": {}}
     with pytest.raises(RuntimeError, match="already taken"):
         handoff.take()
+
+
+def test_a_runs_events_and_its_status_moves_carry_the_pipeline_without_its_checkpoints(
+    store: PipelineStore, pg: PgTestDatabase, emulator: RunningEmulator
+) -> None:
+    """``LaneStarted`` stayed alive (in the presenters' loops) while a resumed run's first batch
+    loaded its own copy of the checkpoint, and the move to ``ready`` read it whole again: the peak
+    of a 10,000-account run. Presenters show statuses; the stored checkpoints are left as saved."""
+    runner = PipelineRunner(store, Engine(state_interval=0), holder="pytest runner")
+    pipeline_id = create_pipeline(
+        store, emulator, pg, streams=["customer", "product"], connected_accounts="all"
+    )
+    drain(runner.run(pipeline_id, [Lane.BACKFILL], RunOptions(state_limit=6, max_batches=1)))
+    assert store.get(pipeline_id).sync_state is not None  # the resumed run has one to load
+
+    events = drain(runner.run(pipeline_id, [Lane.BACKFILL]))
+
+    carried = [event for event in events if isinstance(event, LaneStarted | StatusChanged)]
+    assert [(e.before, e.after) for e in carried if isinstance(e, StatusChanged)] == [
+        (DisplayStatus.BACKFILLING, DisplayStatus.READY)
+    ]
+    assert [(e.pipeline.sync_state, e.pipeline.live_state) for e in carried] == [(None, None)] * 2
+    final = store.get(pipeline_id)
+    assert final.status is PipelineStatus.READY
+    assert final.sync_state == store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state
+    assert carried[-1].pipeline == final.model_copy(update={"sync_state": None, "live_state": None})
