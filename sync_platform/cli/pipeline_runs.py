@@ -76,10 +76,17 @@ def batch_summary(lane: Lane, number: int, eof: EofPayload, applied: int = 0) ->
 
 @dataclass
 class RunOutcome:
-    """How the run ended, for the command's exit code and ``--json`` output."""
+    """How the run ended, for the command's exit code and ``--json`` output.
+
+    ``last_eof`` is the last batch's eof without its ``ending_state`` unless ``keep_ending_state``
+    (``sync --json`` prints the eof whole): the summary needs its status and progress, and the
+    state is the whole checkpoint (a Connect platform's: an entry per account and stream), which
+    kept here stayed alive next to the next batch's own and the run's last status move.
+    """
 
     last_eof: EofPayload | None = None
     failed: RunFailed | None = None
+    keep_ending_state: bool = False
 
 
 def run_stored_pipeline(
@@ -90,9 +97,11 @@ def run_stored_pipeline(
     lanes: Sequence[Lane] | None,
     options: RunOptions,
     raw: Raw,
+    keep_ending_state: bool = False,
 ) -> RunOutcome:
     """Run the pipeline's lanes through the runner, presenting every event; never raises for a
-    failed lane (it is in the outcome, recorded on the pipeline) but does for a refused run."""
+    failed lane (it is in the outcome, recorded on the pipeline) but does for a refused run.
+    ``keep_ending_state``: the outcome's last eof keeps its ending state (see ``RunOutcome``)."""
     quiet = cli_ctx.json_output or raw is not None
     remote = cli_ctx.remote()
     if remote is not None:  # the service's own retention settings apply there
@@ -104,7 +113,7 @@ def run_stored_pipeline(
         run = runner.run(pipeline_id, lanes, options)
         log = RunLog(cli_ctx.store())
         events = recorded(run, log, pipeline_id, origin=RunOrigin.CLI, holder=holder)
-    outcome = RunOutcome()
+    outcome = RunOutcome(keep_ending_state=keep_ending_state)
     with ProgressView(title=pipeline_id, live=False if quiet else None) as view:
         with closing(events):
             for event in events:
@@ -128,7 +137,8 @@ def _present(event: RunEvent, view: ProgressView, *, raw: Raw, quiet: bool, outc
             elif isinstance(message, LogMessage) and message.log.level in ("warn", "error"):
                 say(f"[{message.log.level}] {message.emitted_by}: {message.log.message}")
         case BatchCommitted(lane=lane, number=number, eof=eof, events_applied=applied):
-            outcome.last_eof = eof
+            keep = outcome.keep_ending_state or eof.ending_state is None
+            outcome.last_eof = eof if keep else eof.model_copy(update={"ending_state": None})
             if raw == "messages":
                 sys.stdout.write(dump_message(EofMessage(eof=eof)))
                 sys.stdout.flush()

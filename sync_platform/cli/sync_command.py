@@ -209,6 +209,7 @@ def sync_command(
             lanes=[Lane(lane)] if lane else None,
             options=options,
             raw="messages" if raw else None,
+            keep_ending_state=cli_ctx.json_output and not raw,  # printed whole below
         )
         if cli_ctx.json_output and not raw and outcome.last_eof is not None:
             print_json(outcome.last_eof.to_wire())

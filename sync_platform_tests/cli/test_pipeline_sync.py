@@ -7,6 +7,8 @@ import json
 import pytest
 
 from sync_platform.cli import EXIT_CONFLICT
+from sync_platform.cli.pipeline_runs import run_stored_pipeline
+from sync_platform.pipelines.runner import RunOptions
 from sync_platform_tests.cli.conftest import CliInvoker, PipelineScenario, get
 from sync_platform_tests.plugins.postgres import PgTestDatabase
 
@@ -193,3 +195,25 @@ def test_the_first_run_sets_the_pipeline_up_before_writing(
     assert get(cli, "shop")["display_status"] == "ready"
     again = cli.ok("sync-batch", "shop", "--loop", "0")
     assert not any(line.startswith("set up ") for line in again.stderr.splitlines())  # set up once
+
+
+def test_a_run_keeps_its_last_eof_without_the_ending_state_unless_it_prints_it_whole(
+    cli: CliInvoker, pipeline_scenario: PipelineScenario
+) -> None:
+    """The summary and the exit code need the last batch's status and progress; its ending state
+    is the whole checkpoint (a Connect platform's: an entry per account and stream), which kept
+    there stayed alive next to the run's last status move. ``sync --json`` prints the eof whole."""
+    create(cli, pipeline_scenario, "shop")
+
+    outcome = run_stored_pipeline(
+        cli.context_factory(), "shop", command="sync", lanes=None, options=RunOptions(), raw=None
+    )
+
+    assert outcome.last_eof is not None
+    assert outcome.last_eof.ending_state is None
+    assert outcome.last_eof.status.value == "succeeded"
+    assert not outcome.last_eof.has_more
+    assert outcome.last_eof.run_progress.derived.total_record_count == len(pipeline_scenario.expected)
+    printed = json.loads(cli.ok("sync", "shop", "--reset-state", "--json").stdout)  # the backfill again
+    stored = get(cli, "shop")["sync_state"]
+    assert printed["ending_state"]["source"] == stored["source"]
