@@ -10,13 +10,12 @@ most a write behind its destination: in practice, each in-flight range repeats o
 A save costs time in proportion to the whole state, and a Connect platform's state holds an entry
 per account and stream (1,000 accounts x 10 streams: about 1.3 MB of JSON: ~1 ms to write with
 orjson, several more to send and for the server to store). Saved back to back, those writes took
-a fifth of the client's CPU, and resting ten times a save's duration still a tenth; so after a
-save that took ``d`` seconds the writer rests ``WRITE_PACING x (d - SMALL_WRITE)`` before the next
-one (woken at once by ``finish``). A small state (one account's: a save of a millisecond or two)
-is saved back to back as before, so a killed run still repeats about one page per range in
-flight; a big one is saved within about thirty writes' time (at 1,000 accounts, about every half
-second: the second of small pages the engine may hold back anyway; at 10,000, every few seconds
-of a backfill that takes many minutes), and saving it takes at most about 3 % of the wall time.
+a fifth of the client's CPU; so after a save that took ``d`` seconds the writer rests
+``WRITE_PACING x (d - SMALL_WRITE)`` before the next one (woken at once by ``finish``). A small
+state (one account's: a save of a millisecond or two) is saved back to back as before, so a
+killed run still repeats about one page per range in flight; a big one is saved within about ten
+writes' time (at 1,000 accounts, about every tenth of a second: less than the second of small
+pages the engine may hold back anyway), and saving it takes at most about a tenth of the wall time.
 
 Saves are version-checked (``expected_version``): a second writer on the same lane (which the run
 lock already prevents) would stop this one with ``ConcurrentUpdateError`` instead of interleaving.
@@ -40,7 +39,7 @@ from sync_platform.protocol import SyncState
 logger = logging.getLogger(__name__)
 
 LOCK_CHECK_SECONDS = 5.0
-WRITE_PACING = 30.0  # rest this many times a big save's duration (beyond SMALL_WRITE) before the next
+WRITE_PACING = 10.0  # rest this many times a big save's duration (beyond SMALL_WRITE) before the next
 SMALL_WRITE = 0.005  # seconds: saves shorter than this are never paced
 
 

@@ -51,8 +51,7 @@ def test_a_big_checkpoint_offered_continuously_is_saved_paced_and_the_newest_at_
     writer.finish(final)
 
     saved = writer.take_saved()
-    # each save rests thirty times its own duration before the next: ~3 % of the time at most
-    # (here a save takes ~30 ms: 3 saves in 1.5 s; back to back it would be ~50)
-    assert 1 <= len(saved) <= offered / 20
+    # each save rests ten times its own duration before the next: a tenth of the time at most
+    assert 1 <= len(saved) <= offered / 4
     stored = pipeline_store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state
     assert stored == final.model_dump(mode="json", by_alias=True)
