@@ -139,12 +139,18 @@ json_values = st.recursive(
 )
 
 
-@given(
-    stream=st.text(min_size=1, max_size=20),
-    data=st.dictionaries(st.text(max_size=10), json_values, max_size=6),
-    deleted=st.booleans(),
-    at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
-)
+RECORD_ARGUMENTS = {
+    "stream": st.text(min_size=1, max_size=20),
+    "data": st.dictionaries(st.text(max_size=10), json_values, max_size=6),
+    "deleted": st.booleans(),
+    "at": st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+}
+"""One record's fields, for the properties every way of making a record must have."""
+
+
+@given(**RECORD_ARGUMENTS)
 def test_records_round_trip_through_ndjson(
     stream: str, data: dict[str, Any], deleted: bool, at: datetime
 ) -> None:
@@ -166,12 +172,7 @@ def test_states_round_trip_through_ndjson(data: Any, stream: str) -> None:
     assert parse_message(json.loads(dump_message(original))) == original
 
 
-@given(
-    stream=st.text(min_size=1, max_size=20),
-    data=st.dictionaries(st.text(max_size=10), json_values, max_size=6),
-    deleted=st.booleans(),
-    at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
-)
+@given(**RECORD_ARGUMENTS)
 def test_a_record_made_without_validation_is_the_validated_record(
     stream: str, data: dict[str, Any], deleted: bool, at: datetime
 ) -> None:
