@@ -71,18 +71,21 @@ def test_a_batch_keeps_no_copy_of_the_loaded_checkpoint_once_its_streams_checkpo
     assert streams
     loaded = [stored, stored["source"], *streams.values()]
 
+    replaced = False
     mid_batch: list[dict[str, Any]] | None = None
     at_commit: list[dict[str, Any]] | None = None
     for event in runner.run(pipeline_id, [Lane.BACKFILL], RunOptions(max_batches=1)):
         # Once a saved checkpoint has every stream's state replaced, nothing may hold the loaded one:
-        # earlier folded states (the checkpoint writer keeps the one it is saving) legitimately did.
-        # The writer runs in its own thread, so whether such a save is reported before the batch
-        # ends is up to the machine; the check when the batch commits (the runner's frames alive,
-        # the final state saved) always runs.
-        if mid_batch is None and isinstance(event, CheckpointSaved):
+        # earlier folded states legitimately did (the checkpoint writer keeps the one it is saving,
+        # and the saves it reports together are listed until the last of them is). So the look is
+        # at the next engine message after such a save. The writer runs in its own thread, so
+        # whether that happens before the batch ends is up to the machine; the look when the batch
+        # commits (the runner's frames alive, the final state saved) always runs.
+        if isinstance(event, CheckpointSaved):
             saved = event.state.source.streams
-            if all(saved.get(name) != state for name, state in streams.items()):
-                mid_batch = live_copies(loaded)  # the batch is still running: every frame of it alive
+            replaced = replaced or all(saved.get(name) != state for name, state in streams.items())
+        elif isinstance(event, EngineMessage) and replaced and mid_batch is None:
+            mid_batch = live_copies(loaded)  # the batch is still running: every frame of it alive
         elif isinstance(event, BatchCommitted):
             at_commit = live_copies(loaded)
     assert mid_batch in (None, []), "the batch still holds the checkpoint it loaded"
