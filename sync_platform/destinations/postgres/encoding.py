@@ -11,10 +11,11 @@ not JSON (Decimals, sets...) are written in their usual JSON form.
 from __future__ import annotations
 
 import json
+import operator
 import re
 from dataclasses import dataclass
 from types import NoneType
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -69,7 +70,9 @@ def encode_json(data: Any) -> tuple[bytes, Any, bool]:
         raw = _dumps(data)
     except (ValueError, UnicodeEncodeError):  # NaN for the standard library; lone surrogates
         raw = b""
-    if raw and b"\\u0000" not in raw:
+    # A NUL is escaped as ``\u0000``. Looking for a backslash first costs a fifth of looking for
+    # that six-byte text (~0.2 vs 1 µs in a 2 kB record), and most records have no escape at all.
+    if raw and (b"\\" not in raw or b"\\u0000" not in raw):
         return raw, data, False
     repaired = storable(data)  # the platform's one repair rule (the version digest assumes it too)
     return _dumps(repaired), repaired, True
@@ -93,8 +96,10 @@ class Mismatch:
     value: Any
 
 
-@dataclass(frozen=True)
-class EncodedRecord:
+class EncodedRecord(NamedTuple):
+    """One record's COPY line and what the writer needs besides (a named tuple: made per record, it
+    costs less than half of a frozen dataclass)."""
+
     line: bytes
     key: tuple[str, ...]
     data: dict[str, Any]
@@ -118,6 +123,9 @@ class RecordEncoder:
         self.staged_date_times = [c for c in columns if c.kind is ColumnKind.DATE_TIME]
         self._checked = [column for column in columns if column.kind in FAST_TYPES]
         self._fields = tuple(column.field for column in self._checked)
+        # ``itemgetter`` reads every field in one C call, twice as fast as ``map(data.get, ...)``;
+        # a stream whose records lack one of them (KeyError) goes back to ``get`` for good.
+        self._read_fields = operator.itemgetter(*self._fields) if len(self._fields) > 1 else None
         self._fast_types = [FAST_TYPES[column.kind][0] for column in self._checked]
         self._fast_or_null = tuple(types | {NoneType} for types in self._fast_types)
         self._bounded: list[tuple[int, frozenset[type], int, int]] = [
@@ -168,7 +176,7 @@ class RecordEncoder:
         sync's peak memory grew with its length. A mismatch is a non-null value its typed column
         will hold as NULL; each column reports one per encoder (one warning per column per write).
         """
-        values = tuple(map(data.get, self._fields))
+        values = self._values(data)
         off: list[int]
         if all(map(frozenset.__contains__, self._fast_or_null, map(type, values))):
             off = []
@@ -195,6 +203,16 @@ class RecordEncoder:
             if value is not None and self._newly_wrong(column, value):
                 found.append(Mismatch(column, value))
         return guarded, found
+
+    def _values(self, data: dict[str, Any]) -> tuple[Any, ...]:
+        """The value of each checked field in ``data``, None where it is missing."""
+        read = self._read_fields
+        if read is not None and type(data) is dict:  # a subclass may define __missing__
+            try:
+                return read(data)  # type: ignore[no-any-return]  # a tuple: itemgetter of 2+ fields
+            except KeyError:
+                self._read_fields = None
+        return tuple(map(data.get, self._fields))
 
     def _newly_wrong(self, column: TypedColumn, value: Any) -> bool:
         if column.name in self._reported or ACCEPTS[column.kind](value):
