@@ -31,17 +31,19 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     @classmethod
-    def trusted(cls, values: dict[str, Any]) -> Self:
+    def trusted(cls, values: dict[str, Any], fields_set: set[str] | None = None) -> Self:
         """An instance of ``values`` as they are: every field, already typed, no validation.
 
-        For the few messages made once per record (``factories.record``), where even pydantic's
-        ``model_construct`` cost ~3.5 µs each (it walks every field for aliases and defaults), a
-        third of a small record's way through the engine. ``values`` must name every field by its
-        Python name; the instance equals and serializes like a validated one (tested).
+        For the few messages made once per record or checkpoint (``factories.record``,
+        ``stream_state``), where even pydantic's ``model_construct`` cost ~3.5 µs each (it walks
+        every field for aliases and defaults), a third of a small record's way through the engine.
+        ``values`` must name every field by its Python name; the instance equals and serializes
+        like a validated one (tested). ``fields_set`` (default: every field) is what
+        ``model_fields_set`` reports: the fields a validated instance would have been given.
         """
         model = _new(cls)
         _set(model, "__dict__", values)
-        _set(model, "__pydantic_fields_set__", set(values))
+        _set(model, "__pydantic_fields_set__", set(values) if fields_set is None else fields_set)
         _set(model, "__pydantic_extra__", None)
         _set(model, "__pydantic_private__", None)
         return model

@@ -1,7 +1,10 @@
 """Short constructors for the messages connectors emit most, so call sites read like the protocol.
 
-``record`` skips pydantic validation on purpose (``WireModel.trusted``): it sits on the hot path
-(every object of a backfill passes through it) and its arguments come from our own code, already typed.
+``record``, ``stream_state`` and ``stream_range_complete`` skip pydantic validation on purpose
+(``WireModel.trusted``): they sit on the hot path (every object of a backfill passes through
+``record``; a Connect backfill checkpoints every page of every account) and their arguments come
+from our own code, already typed. The last two still validate arguments of another type (a str
+subclass, a datetime subclass), which validation would convert.
 """
 
 from __future__ import annotations
@@ -53,7 +56,15 @@ def record(
 
 
 def stream_state(stream: str, data: Any) -> SourceStateMessage:
-    return SourceStateMessage(source_state=StreamStatePayload(stream=stream, data=data))
+    if type(stream) is not str:  # what validation would turn into a str, it still does
+        return SourceStateMessage(source_state=StreamStatePayload(stream=stream, data=data))
+    payload = StreamStatePayload.trusted(
+        {"state_type": "stream", "stream": stream, "data": data}, {"stream", "data"}
+    )
+    return SourceStateMessage.trusted(
+        {"emitted_by": None, "ts": None, "type": "source_state", "source_state": payload},
+        {"source_state"},
+    )
 
 
 def global_state(data: Any) -> SourceStateMessage:
@@ -77,8 +88,18 @@ def stream_start(stream: str, time_range: OpenTimeRange | None = None) -> Stream
 
 
 def stream_range_complete(stream: str, gte: datetime, lt: datetime) -> StreamStatusMessage:
-    return StreamStatusMessage(
-        stream_status=StreamRangeComplete(stream=stream, range_complete=TimeRange(gte=gte, lt=lt))
+    if type(stream) is not str or type(gte) is not datetime or type(lt) is not datetime:
+        return StreamStatusMessage(
+            stream_status=StreamRangeComplete(stream=stream, range_complete=TimeRange(gte=gte, lt=lt))
+        )
+    time_range = TimeRange.trusted({"gte": gte, "lt": lt})
+    payload = StreamRangeComplete.trusted(
+        {"stream": stream, "status": "range_complete", "range_complete": time_range},
+        {"stream", "range_complete"},
+    )
+    return StreamStatusMessage.trusted(
+        {"emitted_by": None, "ts": None, "type": "stream_status", "stream_status": payload},
+        {"stream_status"},
     )
 
 

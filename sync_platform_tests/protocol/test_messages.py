@@ -14,13 +14,19 @@ from sync_platform.protocol import (
     MESSAGE_TYPES,
     ControlMessage,
     GlobalStatePayload,
+    Message,
     ProtocolError,
     RecordMessage,
     SourceStateMessage,
+    StreamRangeComplete,
     StreamStatePayload,
+    StreamStatusMessage,
+    TimeRange,
     dump_message,
     parse_message,
     record,
+    stream_range_complete,
+    stream_state,
 )
 
 NOW = "2026-01-01T00:00:00Z"
@@ -190,3 +196,45 @@ def test_a_record_made_without_validation_is_the_validated_record(
     assert made.model_copy(update={"emitted_by": "source/x"}).emitted_by == "source/x"
     with pytest.raises(ValueError, match="frozen"):
         made.record.stream = "other"  # type: ignore[misc]  # still immutable
+
+
+class _StreamName(str):
+    """A str subclass: validation makes it a plain str, so the factories still validate it."""
+
+
+streams = RECORD_ARGUMENTS["stream"] | RECORD_ARGUMENTS["stream"].map(_StreamName)
+
+
+def _same_as_validated(made: Message, validated: Message) -> None:
+    """Equal, serialized alike, with the same fields set at every level, and still immutable."""
+    assert made == validated
+    assert dump_message(made) == dump_message(validated)
+    assert made.model_dump() == validated.model_dump()
+    assert made.model_dump(exclude_unset=True) == validated.model_dump(exclude_unset=True)
+    with pytest.raises(ValueError, match="frozen"):
+        made.type = "log"  # type: ignore[misc]  # the point of the test
+
+
+@given(stream=streams, data=json_values)
+def test_a_stream_state_made_without_validation_is_the_validated_state(stream: str, data: Any) -> None:
+    made = stream_state(stream, data)
+    validated = SourceStateMessage(source_state=StreamStatePayload(stream=stream, data=data))
+    _same_as_validated(made, validated)
+    assert made == parse_message({"type": "source_state", "source_state": {"stream": stream, "data": data}})
+    assert type(made.source_state.stream) is str  # type: ignore[union-attr]  # a stream state
+
+
+@given(stream=streams, gte=RECORD_ARGUMENTS["at"], lt=RECORD_ARGUMENTS["at"])
+def test_a_range_complete_made_without_validation_is_the_validated_one(
+    stream: str, gte: datetime, lt: datetime
+) -> None:
+    made = stream_range_complete(stream, gte, lt)
+    time_range = TimeRange(gte=gte, lt=lt)
+    validated = StreamStatusMessage(
+        stream_status=StreamRangeComplete(stream=stream, range_complete=time_range)
+    )
+    _same_as_validated(made, validated)
+    wire = {"stream": stream, "status": "range_complete", "range_complete": {"gte": gte, "lt": lt}}
+    assert made == parse_message({"type": "stream_status", "stream_status": wire})
+    assert type(made.stream_status.stream) is str
+    assert made.stream_status.range_complete.gte is gte  # type: ignore[union-attr]  # a range_complete
