@@ -90,6 +90,12 @@ def _splits_anywhere(plan: StreamPlan) -> bool:
     return definition.supports_created_filter and definition.has_created_field
 
 
+def _replaced(remaining: tuple[Range, ...], part: Range, parts: tuple[Range, ...]) -> tuple[Range, ...]:
+    """``remaining`` with ``part`` replaced by ``parts``, in its place."""
+    position = remaining.index(part)
+    return remaining[:position] + parts + remaining[position + 1 :]
+
+
 @dataclass(frozen=True, eq=False)
 class _Job:
     run: StreamRun
@@ -244,7 +250,7 @@ class BackfillRunner:
         if capped:
             assert plan.backfill_limit is not None  # narrowed for the type checker
             objects = objects[: max(0, plan.backfill_limit - lane.listed)]
-            lane.remaining.clear()
+            lane.remaining = ()
             self._drop_lane_work(run, job.account)
             completed = None
         else:
@@ -256,8 +262,7 @@ class BackfillRunner:
                 if density is not None:
                     run.density[job.account] = density
             outcome = after_page(job.part, fetched.page, parts=parts, ordered_by_created=job.filtered)
-            position = lane.remaining.index(job.part)
-            lane.remaining[position : position + 1] = outcome.remaining
+            lane.remaining = _replaced(lane.remaining, job.part, outcome.remaining)
             completed = outcome.completed
         lane.listed += len(objects)
         run.settle(job.account)
@@ -301,8 +306,7 @@ class BackfillRunner:
             if not waiting:
                 return
             widest = max(waiting, key=lambda p: p.lt - p.gte)
-            position = lane.remaining.index(widest)
-            lane.remaining[position : position + 1] = split(widest.gte, widest.lt, widest.cursor, 2)
+            lane.remaining = _replaced(lane.remaining, widest, split(widest.gte, widest.lt, widest.cursor, 2))
 
     def _queue_lane(self, run: StreamRun, account: str) -> None:
         run.queue_lane(account, self._in_flight(run, account))

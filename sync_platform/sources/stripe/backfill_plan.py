@@ -28,6 +28,7 @@ from sync_platform.protocol import ConfiguredStream, to_unix
 from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.backfill_state import (
     LaneState,
+    SharedParts,
     StreamStateError,
     TaggedRendering,
     Window,
@@ -94,11 +95,15 @@ def without_created_filter(definition: StripeStreamDefinition) -> StripeStreamDe
     return replace(definition, supports_created_filter=False)
 
 
-def requested_window(configured: ConfiguredStream, account: StripeAccount, now: int) -> Window:
+def requested_window(
+    configured: ConfiguredStream, account: StripeAccount, now: int, shared: SharedParts | None = None
+) -> Window:
     time_range = configured.time_range
     gte = to_unix(time_range.gte) if time_range is not None and time_range.gte is not None else None
     lt = to_unix(time_range.lt) if time_range is not None and time_range.lt is not None else None
-    return Window(account.created if gte is None else gte, now if lt is None else lt)
+    return (shared or SharedParts()).window(
+        account.created if gte is None else gte, now if lt is None else lt
+    )
 
 
 def _lists_whole(definition: StripeStreamDefinition) -> bool:
@@ -115,13 +120,16 @@ def plan_stream(
     backfill_limit: int | None,
     restart: bool = False,
     tagged: bool | None = None,
+    shared: SharedParts | None = None,
 ) -> tuple[StreamPlan, list[str]]:
     """The stream's plan and any warnings (a discarded checkpoint). ``restart`` ignores ``stored``.
 
     ``accounts`` are the accounts this stream is read for (platform first); ``tagged`` says
     whether the read has Connect accounts at all (default: more than one account here), so a
-    stream read for the platform alone keeps the account-tagged shape of its siblings.
+    stream read for the platform alone keeps the account-tagged shape of its siblings. The plans
+    of one read pass the same ``shared`` so the streams of an account share their equal parts.
     """
+    shared = shared or SharedParts()
     warnings: list[str] = []
     platform = accounts[0].id
     refused = created_filter_refused(stored)
@@ -138,16 +146,16 @@ def plan_stream(
             )
     lanes: dict[str, LaneState] = {}
     for account in accounts:
-        window = requested_window(configured, account, now)
+        window = requested_window(configured, account, now, shared)
         lane = prior.get(account.id)
         if lane is None or (_lists_whole(definition) and lane.complete and lane.accounted != window):
-            lanes[account.id] = fresh_lane(window)
+            lanes[account.id] = fresh_lane(window, shared)
         else:
             lanes[account.id] = reconcile(lane, window)
     limit = configured.backfill_limit or backfill_limit
     for lane in lanes.values():
         if limit is not None and lane.listed >= limit:
-            lane.remaining.clear()  # the stream already listed all it may
+            lane.remaining = ()  # the stream already listed all it may
     if tagged is None:
         tagged = len(accounts) > 1
     plan = StreamPlan(
@@ -157,6 +165,7 @@ def plan_stream(
         tagged=tagged,
         backfill_limit=limit,
         created_filter_refused=refused,
+        _rendering=TaggedRendering(shared),
     )
     plan.compare_with(stored)
     return plan, warnings

@@ -24,6 +24,7 @@ from sync_platform.protocol import ConfiguredStream, Message, RecordMessage, Syn
 from sync_platform.sources.stripe.accounts import ACCOUNT_PATH, resolve_accounts
 from sync_platform.sources.stripe.backfill import BackfillRunner
 from sync_platform.sources.stripe.backfill_plan import plan_stream
+from sync_platform.sources.stripe.backfill_state import SharedParts
 from sync_platform.sources.stripe.catalog import stream_by_name
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.config import StripeSourceConfig
@@ -65,6 +66,7 @@ async def backfill_joined(
     resolved = await resolve_accounts(client, config, list(wanted), max_concurrency=config.max_concurrency)
     accounts = resolved.accounts[1:]  # the platform's own lanes are the backfill lane's business
     plans = []
+    shared = SharedParts()
     for configured in streams:
         if not config.reads_for_connected(configured.name):
             continue
@@ -77,6 +79,7 @@ async def backfill_joined(
             now=now,
             backfill_limit=config.backfill_limit,
             tagged=True,
+            shared=shared,
         )
         plans.append(plan)
     runner = BackfillRunner(client, plans, max_concurrency=config.max_concurrency)

@@ -51,6 +51,7 @@ from sync_platform.protocol import (
 from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.backfill import BackfillRunner
 from sync_platform.sources.stripe.backfill_plan import plan_stream
+from sync_platform.sources.stripe.backfill_state import SharedParts
 from sync_platform.sources.stripe.catalog import StripeStreamDefinition
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.errors import ErrorScope, StripeApiError, error_scope
@@ -154,6 +155,7 @@ class IncrementalRunner:
         started_at = int(marker.get("started_at", self.now))
         known = set(marker.get("streams") or [])
         plans = []
+        shared = SharedParts()  # the pieces every stream of an account repeats, made once
         for definition, configured in self.streams:
             restart = definition.name not in known
             plan, warnings = plan_stream(
@@ -164,6 +166,7 @@ class IncrementalRunner:
                 now=started_at,
                 backfill_limit=self.backfill_limit,
                 restart=restart,
+                shared=shared,
             )
             for warning in warnings:
                 yield log(LogLevel.WARN, warning, {"stream": definition.name})

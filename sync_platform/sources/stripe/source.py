@@ -47,7 +47,7 @@ from sync_platform.sources.stripe.accounts import (
 )
 from sync_platform.sources.stripe.backfill import BackfillRunner
 from sync_platform.sources.stripe.backfill_plan import plan_stream
-from sync_platform.sources.stripe.backfill_state import STREAM_STATE_SCHEMA
+from sync_platform.sources.stripe.backfill_state import STREAM_STATE_SCHEMA, SharedParts
 from sync_platform.sources.stripe.catalog import (
     StripeStreamDefinition,
     UnknownStripeStreamError,
@@ -320,6 +320,7 @@ class StripeSource:
             if global_state.get(EVENTS_CURSOR) is None:  # changes from now on come as events
                 yield global_state.update({EVENTS_CURSOR: now})
             plans = []
+            shared = SharedParts()  # the pieces every stream of an account repeats, made once
             for definition, configured in backfills:
                 plan, plan_warnings = plan_stream(
                     definition,
@@ -329,6 +330,7 @@ class StripeSource:
                     now=now,
                     backfill_limit=config.backfill_limit,
                     tagged=len(accounts) > 1,
+                    shared=shared,
                 )
                 for warning in plan_warnings:
                     yield log(LogLevel.WARN, warning, {"stream": definition.name})
