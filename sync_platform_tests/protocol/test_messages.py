@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from sync_platform.protocol import (
     MESSAGE_TYPES,
@@ -238,3 +239,23 @@ def test_a_range_complete_made_without_validation_is_the_validated_one(
     assert made == parse_message({"type": "stream_status", "stream_status": wire})
     assert type(made.stream_status.stream) is str
     assert made.stream_status.range_complete.gte is gte  # type: ignore[union-attr]  # a range_complete
+
+
+@given(
+    kind=st.sampled_from(MESSAGE_TYPES),
+    update=st.dictionaries(st.sampled_from(["emitted_by", "ts", "type"]), st.none() | st.text(max_size=5)),
+)
+def test_a_wire_model_copies_like_pydantic(kind: str, update: dict[str, Any]) -> None:
+    """``WireModel.model_copy`` takes a shortcut; what it makes is what ``BaseModel``'s makes."""
+    message = parse_message({"type": kind, kind: EXAMPLES[kind]})
+    for argument in (update, None):
+        ours, theirs = message.model_copy(update=argument), BaseModel.model_copy(message, update=argument)
+        assert type(ours) is type(theirs)
+        assert ours.__dict__ == theirs.__dict__
+        assert list(ours.__dict__) == list(theirs.__dict__)
+        assert ours.model_fields_set == theirs.model_fields_set
+        assert (ours.__pydantic_extra__, ours.__pydantic_private__) == (None, None)
+        assert ours.__dict__ is not message.__dict__
+        assert ours.model_fields_set is not message.model_fields_set
+    deep = message.model_copy(update=update, deep=True)
+    assert deep.__dict__ == BaseModel.model_copy(message, update=update, deep=True).__dict__
