@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sync_platform.engine.errors import EngineError
@@ -74,12 +75,18 @@ def _is_untouched(progress: ProgressPayload) -> bool:
     )
 
 
+_RECORD_COUNT = attrgetter("record_count")
+_STATE_COUNT = attrgetter("state_count")
+_STATUS = attrgetter("status")
+
+
 def derive(progress: ProgressPayload) -> DerivedProgress:
     """Totals, rates and the run status; an empty stream map never counts as succeeded."""
-    total_records = sum(s.record_count for s in progress.streams.values())
-    total_states = sum(s.state_count for s in progress.streams.values())
+    streams = progress.streams.values()  # read three times per fold: attrgetter keeps it in C
+    total_records = sum(map(_RECORD_COUNT, streams))
+    total_states = sum(map(_STATE_COUNT, streams))
     seconds = progress.elapsed_ms / 1000
-    statuses = [s.status for s in progress.streams.values()]
+    statuses = set(map(_STATUS, streams))
     if progress.connection_status and progress.connection_status.status == ConnectionStatus.FAILED:
         status = RunStatus.FAILED
     elif any(s in (StreamRunStatus.STARTED, StreamRunStatus.NOT_STARTED) for s in statuses):
