@@ -143,6 +143,15 @@ class SharedParts:
             found = self._parts[key] = {"accounted_range": self.window_json(window), "listed": 0}
         return found
 
+    def order(self, accounts: Iterable[str]) -> tuple[tuple[str, ...], dict[str, int]]:
+        """The accounts in checkpoint order and each one's position there; the streams read for
+        the same accounts share them."""
+        order = tuple(accounts)
+        key = ("order", order)
+        if (found := self._parts.get(key)) is None:
+            found = self._parts[key] = (order, {account: i for i, account in enumerate(order)})
+        return found
+
     def ranges_json(self, account: str, remaining: tuple[Range, ...]) -> tuple[dict[str, Any], ...]:
         """The account-tagged renderings of ``remaining``; a lane's first range is shared."""
         if len(remaining) != 1 or remaining[0].cursor is not None:
@@ -266,13 +275,20 @@ def _dump_lanes(lanes: Mapping[str, LaneState], *, tagged: bool) -> dict[str, An
     }
 
 
+REMAINING_BLOCK = 64
+"""Accounts per block of a rendering's ``remaining`` list, re-flattened only when one changes."""
+
+
 class TaggedRendering:
     """A Connect stream's account-tagged checkpoint, kept rendered between pages.
 
     A Connect stream has a lane per account and a checkpoint after every page; rendering every
     lane each time made a page cost O(accounts) in Python (at 1,000 accounts, a fifth of the
     client's CPU). Here a lane is rendered only when it changed, and a checkpoint is assembled
-    from the rendered parts with C-level copies (``dict(...)``, ``chain``). The parts are shared
+    from the rendered parts with C-level copies (``dict(...)``, list concatenation). The
+    ``remaining`` list is kept flat in blocks of ``REMAINING_BLOCK`` accounts, and only the block
+    of a changed lane is flattened again: chaining every account's tuple on every page cost
+    ~0.4 ms a page at 10,000 accounts, copying the blocks a tenth of it. The parts are shared
     between successive checkpoints but never mutated: a changed lane gets new dicts, so an emitted
     checkpoint never changes afterwards and shares nothing the running backfill will write to
     (reference bug #4).
@@ -283,6 +299,10 @@ class TaggedRendering:
         self._entries: dict[str, dict[str, Any]] = {}  # account -> {"accounted_range", "listed"}
         self._ranges: dict[str, tuple[dict[str, Any], ...]] = {}  # account -> its remaining ranges
         self._listed = 0
+        self._order: tuple[str, ...] = ()  # the accounts, in checkpoint order
+        self._position: dict[str, int] = {}  # account -> its place in ``_order``
+        self._blocks: list[list[dict[str, Any]]] = []  # ``remaining``, flat, by block of accounts
+        self._stale: set[int] = set()  # blocks to flatten again
 
     def render(self, lanes: Mapping[str, LaneState], changed: Iterable[str] | None) -> None:
         """Re-render ``changed`` lanes (every lane when None) and any lane not rendered yet."""
@@ -298,6 +318,9 @@ class TaggedRendering:
                     self._render_lane(account, lane)
             self._entries = {account: self._entries[account] for account in lanes}
             self._ranges = {account: self._ranges[account] for account in lanes}
+            changed = None
+        if changed is None:
+            self._reindex()
 
     def _render_lane(self, account: str, lane: LaneState) -> None:
         previous = self._entries.get(account)
@@ -306,6 +329,16 @@ class TaggedRendering:
         self._entries[account] = self._shared.entry(lane.accounted, lane.listed)
         self._ranges[account] = self._shared.ranges_json(account, lane.remaining)
         self._listed += lane.listed
+        position = self._position.get(account)
+        if position is not None:
+            self._stale.add(position // REMAINING_BLOCK)
+
+    def _reindex(self) -> None:
+        """Every block to flatten again, for the accounts as they now are."""
+        self._order, self._position = self._shared.order(self._ranges)
+        count = -(-len(self._order) // REMAINING_BLOCK)
+        self._blocks = [[] for _ in range(count)]
+        self._stale = set(range(count))
 
     def share(self, stored: Any) -> None:
         """Keep the parts of ``stored`` (the checkpoint the lanes were planned from) that equal
@@ -341,12 +374,19 @@ class TaggedRendering:
             kept_parts = ranges.get(account)
             if kept_parts is not None and tuple(kept_parts) == parts:
                 self._ranges[account] = tuple(kept_parts)
+        self._stale = set(range(len(self._blocks)))
 
     def checkpoint(self, union: Window, *, created_filter_refused: bool = False) -> dict[str, Any]:
         """The checkpoint, equal to ``dump_stream_state(lanes, tagged=True)``'s."""
+        if self._stale:
+            order, ranges = self._order, self._ranges
+            for block in self._stale:
+                accounts = order[block * REMAINING_BLOCK : (block + 1) * REMAINING_BLOCK]
+                self._blocks[block] = list(chain.from_iterable(map(ranges.__getitem__, accounts)))
+            self._stale.clear()
         checkpoint: dict[str, Any] = {
             "accounted_range": _window_json(union),
-            "remaining": list(chain.from_iterable(self._ranges.values())),
+            "remaining": list(chain.from_iterable(self._blocks)),
             "listed": self._listed,
             "accounts": dict(self._entries),
         }

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from sync_platform.sources.stripe.backfill_state import (
+    REMAINING_BLOCK,
     STREAM_STATE_SCHEMA,
     LaneState,
     StreamStateError,
+    TaggedRendering,
     Window,
     dump_stream_state,
     fresh_lane,
     parse_stream_state,
     reconcile,
+    union_window,
 )
 from sync_platform.sources.stripe.subdivision import Range
 
@@ -118,3 +125,39 @@ def test_anything_else_is_not_a_checkpoint(stored: object) -> None:
         assert parse_stream_state(valid, platform_account="acct_p")["acct_x"].listed == 1
     with pytest.raises(StreamStateError):
         parse_stream_state(stored, platform_account="acct_p")
+
+
+_ACCOUNTS = [f"acct_{i:03d}" for i in range(3 * REMAINING_BLOCK + 5)]  # four blocks, the last short
+_change = st.tuples(
+    st.sampled_from(_ACCOUNTS),
+    st.lists(st.tuples(st.integers(0, DAY - 60), st.one_of(st.none(), st.just("cus_x"))), max_size=3),
+    st.integers(0, 500),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(changes=st.lists(_change, min_size=1, max_size=30), joined=st.integers(0, 3))
+def test_a_rendered_checkpoint_always_equals_one_dumped_from_scratch_and_never_changes_once_out(
+    changes: list[tuple[str, list[tuple[int, str | None]], int]], joined: int
+) -> None:
+    """Pages of any accounts, in any order, re-render only their lane (and flatten only its
+    block of ``remaining``): every checkpoint equals the one rendered from scratch, in the same
+    order, and no later page changes one already emitted (reference bug #4). Accounts may join
+    between pages (a new Connect account)."""
+    lanes = {account: fresh_lane(Window(T0, T0 + DAY)) for account in _ACCOUNTS}
+    rendering = TaggedRendering()
+    rendering.render(lanes, None)
+    emitted: list[tuple[dict[str, object], dict[str, object]]] = []
+    for step, (account, starts, listed) in enumerate(changes):
+        lanes[account].remaining = tuple(
+            Range(T0 + s, T0 + s + 60, cursor) for s, cursor in sorted(set(starts))
+        )
+        lanes[account].listed = listed
+        rendering.render(lanes, (account,))
+        if step < joined:
+            lanes[f"acct_joined_{step}"] = fresh_lane(Window(T0, T0 + DAY))
+            rendering.render(lanes, ())
+        checkpoint = rendering.checkpoint(union_window(lane.accounted for lane in lanes.values()))
+        assert checkpoint == dump_stream_state(lanes, tagged=True)
+        emitted.append((checkpoint, copy.deepcopy(checkpoint)))
+    assert all(checkpoint == copy_of for checkpoint, copy_of in emitted)
