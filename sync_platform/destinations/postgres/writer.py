@@ -92,6 +92,7 @@ class StreamWriter:
         self.queue = WriterQueue(config)
         self.fence = CommitFence(on_stream_failed=self._discard)
         self._encoded = 0
+        self._batch_size = config.batch_size  # read per record: a plain attribute is cheaper
         self.streams: dict[str, _Stream] = {}
         for configured in catalog.streams:
             try:
@@ -110,7 +111,10 @@ class StreamWriter:
             self.fence.add(message)
 
     async def _record(self, message: RecordMessage) -> None:
-        stream = self._stream(message.record.stream)
+        record = message.record
+        stream = self.streams.get(record.stream)
+        if stream is None or stream.layout is None:  # the rare cases first: it reports them
+            stream = self._stream(record.stream)
         if self.fence.rejects(stream.name):
             self.fence.drop(stream.name)
             return
@@ -120,9 +124,9 @@ class StreamWriter:
                 self.fence.drop(stream.name)
                 return
         assert stream.encoder is not None  # set by _prepare unless it rejected the stream
-        deleted = is_tombstone(message.record)
+        deleted = is_tombstone(record)
         try:
-            encoded = stream.encoder.encode(message.record.data, deleted=deleted)
+            encoded = stream.encoder.encode(record.data, deleted=deleted)
         except RecordContractError as error:
             self.fence.drop(stream.name)
             self.fence.fail([stream.name], str(error), error.failure_kind)
@@ -132,7 +136,8 @@ class StreamWriter:
             self.fence.add(reports.repaired(stream.name, encoded.key))
         if not deleted:
             guarded, mismatches = stream.encoder.inspect(encoded.data)
-            stream.guarded.update(column.name for column in guarded)
+            if guarded:  # usually not: no generator to make
+                stream.guarded.update(column.name for column in guarded)
             for mismatch in mismatches:
                 self._warn_mismatch(stream, mismatch.column, mismatch.value, encoded.key)
         if encoded.key in stream.keys:
@@ -145,7 +150,7 @@ class StreamWriter:
         stream.lines.append(encoded.line)
         self.fence.record(message, stream.name)
         stream.tombstones += deleted
-        if len(stream.lines) >= self.config.batch_size:
+        if len(stream.lines) >= self._batch_size:
             await self._submit(stream)
 
     async def _state(self, message: SourceStateMessage) -> None:
