@@ -106,6 +106,7 @@ class StreamStatements:
         self._upserts: dict[frozenset[str], sql.Composable] = {}
         self.create_stage = self._create_stage()
         self.copy = self._copy()
+        self._copy_text: bytes | None = None
         self._scripts: dict[
             tuple[bool, bool, bool, frozenset[str]], tuple[str, list[tuple[str, ...] | None]]
         ] = {}
@@ -113,6 +114,12 @@ class StreamStatements:
         self.clear_tombstones = self._clear_tombstones()
         self.delete_rows = self._delete_rows()
         self.record_tombstones = self._record_tombstones()
+
+    def copy_statement(self, connection: AsyncConnection) -> bytes:
+        """``copy`` as the bytes sent, composed once (~10 µs a flush otherwise)."""
+        if self._copy_text is None:
+            self._copy_text = self.copy.as_bytes(connection)
+        return self._copy_text
 
     def script(
         self, connection: AsyncConnection, batch: StagedBatch
@@ -330,7 +337,7 @@ async def flush(session: Session, statements: StreamStatements, batch: StagedBat
             await connection.execute(statements.create_stage)
             session.stages.add(statements.stage_name)
         async with connection.cursor() as cursor:
-            async with cursor.copy(statements.copy) as copy:
+            async with cursor.copy(statements.copy_statement(connection)) as copy:
                 await copy.write(batch.payload)
             counts = await _run_script(cursor, script, readers)
     except BaseException:
