@@ -257,3 +257,15 @@ def test_enforce_catalog_without_a_schema_keeps_fields_but_still_strips_deleted(
 def test_enforce_catalog_passes_global_states_and_non_data_messages() -> None:
     messages = [global_state({"events_cursor": 5}), log("info", "hi"), stream_complete("whatever")]
     assert run(enforce_catalog(catalog("customer")), Upstream(messages)) == messages
+
+
+def test_enforce_catalog_passes_a_record_with_nothing_to_cut_as_it_is() -> None:
+    """No copy per record when there is nothing to remove: the same message object leaves."""
+    plain = record("customer", {"id": "c1", "name": "A", "_updated_at": 5})
+    selected = catalog("customer")
+    selected = ConfiguredCatalog(
+        streams=[selected.streams[0].model_copy(update={"fields": ["name", "id", "_updated_at"]})]
+    )
+    for configured in (catalog("customer"), selected):
+        (out,) = run(enforce_catalog(configured), Upstream([plain]))
+        assert out is plain
