@@ -150,7 +150,7 @@ def test_a_rendered_checkpoint_always_equals_one_dumped_from_scratch_and_never_c
     emitted: list[tuple[dict[str, object], dict[str, object]]] = []
     for step, (account, starts, listed) in enumerate(changes):
         lanes[account].remaining = tuple(
-            Range(T0 + s, T0 + s + 60, cursor) for s, cursor in sorted(set(starts))
+            Range(T0 + s, T0 + s + 60, cursor) for s, cursor in sorted(dict(starts).items())
         )
         lanes[account].listed = listed
         rendering.render(lanes, (account,))
