@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -242,3 +243,74 @@ def test_a_dagster_run_with_a_refused_key_parks_the_pipeline_and_no_further_run_
     assert run is not None
     assert run.tags["sync/failure_kind"] == "auth"
     assert tick(LIFECYCLE_SENSOR).run_requests == []  # parked: nothing is retried
+
+
+def test_a_connect_backfill_materializes_account_counts_and_reads_the_checkpoints_only_for_them(
+    pg: PgTestDatabase,
+    stripe_emulator_factory: Callable[..., RunningEmulator],
+    stack: tuple[PipelineStore, dict[str, Any], dg.DagsterInstance],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each stream's materialization carries how many connected accounts are in each status
+    (counts, never an entry per account). The checkpoints (21 MB of JSON at 10,000 accounts) are
+    read whole only to count them, not to start the run or to find the destination."""
+    store, resources, instance = stack
+    connect = stripe_emulator_factory(objects=2, connected_accounts=4, connected_objects=3, seed=29)
+    monkeypatch.setenv("TEST_STRIPE_KEY", connect.secret_key)
+    store.create(
+        PipelineCreate.model_validate(
+            {
+                "id": "platform",
+                "source": {
+                    "type": "stripe",
+                    "stripe": {
+                        "api_key": {"env": "TEST_STRIPE_KEY"},
+                        "base_url": connect.base_url,
+                        "connected_accounts": "all",
+                    },
+                },
+                "destination": {
+                    "type": "postgres",
+                    "postgres": {"url": {"env": "TEST_WAREHOUSE_URL"}, "schema": f"{pg.schema}_dest"},
+                },
+                "streams": ["customer", "product"],
+            }
+        )
+    )
+    whole_reads: list[str] = []
+    read_whole = PipelineStore.get
+
+    def counted(self: PipelineStore, pipeline_id: str) -> Any:
+        whole_reads.append(sys._getframe(1).f_code.co_name)  # who asked
+        return read_whole(self, pipeline_id)
+
+    monkeypatch.setattr(PipelineStore, "get", counted)  # the real read, with its caller noted
+    definitions = build_definitions(resources=resources)
+    with dg.build_sensor_context(
+        instance=instance, instance_ref=instance.get_ref(), resources=resources, definitions=definitions
+    ) as context:
+        tick = definitions.resolve_sensor_def(LIFECYCLE_SENSOR).evaluate_tick(context)
+    (add,) = tick.dynamic_partitions_requests
+    instance.add_dynamic_partitions(add.partitions_def_name, list(add.partition_keys))
+    (request,) = tick.run_requests
+    whole_reads.clear()
+
+    result = definitions.resolve_job_def("stripe_sync_job").execute_in_process(
+        instance=instance, partition_key=request.partition_key, tags=dict(request.tags), raise_on_error=False
+    )
+
+    assert result.success
+    materialized = {
+        e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()
+    }
+    assert set(materialized) == {"customer", "product"}
+    ready = []
+    for metadata in materialized.values():
+        counts = {key: value.value for key, value in metadata.items() if key.startswith("accounts_")}
+        assert counts["accounts_total"] == counts["accounts_healthy"] == 4
+        assert counts["accounts_ready"] + counts["accounts_backfilling"] == 4
+        assert not [key for key in metadata if key.startswith("acct_")]
+        ready.append(counts["accounts_ready"])
+    assert max(ready) == 4  # once the last stream is done, every account is ready
+    assert set(whole_reads) == {"_account_counts"}
+    assert len(whole_reads) <= len(materialized)

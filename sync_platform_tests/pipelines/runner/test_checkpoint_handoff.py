@@ -147,3 +147,27 @@ def test_a_runs_events_and_its_status_moves_carry_the_pipeline_without_its_check
     assert final.status is PipelineStatus.READY
     assert final.sync_state == store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state
     assert carried[-1].pipeline == final.model_copy(update={"sync_state": None, "live_state": None})
+
+
+def test_a_run_decides_its_lanes_without_reading_the_checkpoints(
+    store: PipelineStore, pg: PgTestDatabase, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which lanes run, and whether they may, is decided from statuses and config: the batch reads
+    the backfill checkpoint itself, once (at 10,000 accounts a whole read is 21 MB of JSON)."""
+    runner = PipelineRunner(store, Engine(state_interval=0), holder="pytest runner")
+    pipeline_id = create_pipeline(
+        store, emulator, pg, streams=["customer", "product"], connected_accounts="all"
+    )
+    drain(runner.run(pipeline_id, [Lane.BACKFILL], RunOptions(state_limit=6, max_batches=1)))
+    assert store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state is not None
+    whole_reads: list[str] = []
+    read_whole = store.get
+
+    def counted(pipeline: str) -> Any:
+        whole_reads.append(pipeline)
+        return read_whole(pipeline)
+
+    monkeypatch.setattr(store, "get", counted)  # the real read, counted
+    events = drain(runner.run(pipeline_id, options=RunOptions(max_batches=1)))
+    assert any(isinstance(event, LaneStarted) and event.lane is Lane.BACKFILL for event in events)
+    assert whole_reads == []
