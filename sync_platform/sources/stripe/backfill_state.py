@@ -27,7 +27,7 @@ mutable object with the running backfill (reference bug #4).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -114,53 +114,47 @@ class SharedParts:
     def __init__(self) -> None:
         self._parts: dict[tuple[Any, ...], Any] = {}
 
-    def window(self, gte: int, lt: int) -> Window:
-        key = ("window", gte, lt)
+    def _made(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """The piece stored under ``key``, made by ``make`` the first time."""
         if (found := self._parts.get(key)) is None:
-            found = self._parts[key] = Window(gte, lt)
+            found = self._parts[key] = make()
         return found
+
+    def window(self, gte: int, lt: int) -> Window:
+        return self._made(("window", gte, lt), lambda: Window(gte, lt))
 
     def first_ranges(self, window: Window) -> tuple[Range, ...]:
         """A lane's ranges before its first page: the whole window, or nothing for an empty one."""
-        key = ("first", window.gte, window.lt)
-        if (found := self._parts.get(key)) is None:
-            found = self._parts[key] = (Range(window.gte, window.lt),) if window.gte < window.lt else ()
-        return found
+        return self._made(
+            ("first", window.gte, window.lt),
+            lambda: (Range(window.gte, window.lt),) if window.gte < window.lt else (),
+        )
 
     def window_json(self, window: Window) -> dict[str, str]:
-        key = ("window_json", window.gte, window.lt)
-        if (found := self._parts.get(key)) is None:
-            found = self._parts[key] = _window_json(window)
-        return found
+        return self._made(("window_json", window.gte, window.lt), lambda: _window_json(window))
 
     def entry(self, window: Window, listed: int) -> dict[str, Any]:
         """An account's entry under ``accounts``: shared while nothing is listed (every stream's
         is then equal), its own dict once its count moves (the counts differ by stream)."""
         if listed:
             return {"accounted_range": self.window_json(window), "listed": listed}
-        key = ("entry", window.gte, window.lt)
-        if (found := self._parts.get(key)) is None:
-            found = self._parts[key] = {"accounted_range": self.window_json(window), "listed": 0}
-        return found
+        return self._made(
+            ("entry", window.gte, window.lt),
+            lambda: {"accounted_range": self.window_json(window), "listed": 0},
+        )
 
     def order(self, accounts: Iterable[str]) -> tuple[tuple[str, ...], dict[str, int]]:
         """The accounts in checkpoint order and each one's position there; the streams read for
         the same accounts share them."""
         order = tuple(accounts)
-        key = ("order", order)
-        if (found := self._parts.get(key)) is None:
-            found = self._parts[key] = (order, {account: i for i, account in enumerate(order)})
-        return found
+        return self._made(("order", order), lambda: (order, {account: i for i, account in enumerate(order)}))
 
     def ranges_json(self, account: str, remaining: tuple[Range, ...]) -> tuple[dict[str, Any], ...]:
         """The account-tagged renderings of ``remaining``; a lane's first range is shared."""
         if len(remaining) != 1 or remaining[0].cursor is not None:
             return tuple(_range_json(part, account) for part in remaining)
         (part,) = remaining
-        key = ("ranges", account, part.gte, part.lt)
-        if (found := self._parts.get(key)) is None:
-            found = self._parts[key] = (_range_json(part, account),)
-        return found
+        return self._made(("ranges", account, part.gte, part.lt), lambda: (_range_json(part, account),))
 
 
 def fresh_lane(window: Window, shared: SharedParts | None = None) -> LaneState:
