@@ -16,10 +16,12 @@ from sync_platform.pipelines import (
     PipelineStore,
     PipelineUpdate,
     StreamSelection,
+    checkpoints,
 )
 from sync_platform.protocol import SourceState, SyncState
 
 BACKFILL, LIVE = CheckpointLane.BACKFILL, CheckpointLane.LIVE
+HOSTILE_TEXT = 'back\\slash \\N \\. "quoted"\ttab\nline\r\u00e9\u2603 \\u0041 end\\'
 
 
 def backfill_state(offset: int) -> SyncState:
@@ -146,12 +148,22 @@ def test_a_checkpoint_for_an_unknown_pipeline_is_refused(pipeline_store: Pipelin
             },
         },
         {"offset": 2**70, "note": "an integer beyond 64 bits"},  # written by the slower, general path
+        {"cursor": HOSTILE_TEXT, HOSTILE_TEXT: [HOSTILE_TEXT, None, 1.5]},
     ],
-    ids=["connect", "big-integer"],
+    ids=["connect", "big-integer", "hostile-text"],
 )
+@pytest.mark.parametrize("sent", ["as-a-parameter", "in-pieces"])
 def test_a_saved_checkpoint_reads_back_exactly_as_the_state_it_was(
-    pipeline_store: PipelineStore, pipeline_id: str, stream_state: dict[str, object]
+    pipeline_store: PipelineStore,
+    pipeline_id: str,
+    stream_state: dict[str, object],
+    sent: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A big state is copied to the server in pieces (one stream's JSON at a time), a small one is
+    a statement parameter; both store exactly the state."""
+    if sent == "in-pieces":
+        monkeypatch.setattr(checkpoints, "INLINE_STATE_BYTES", 0)
     state = SyncState.model_validate(
         {
             "source": {"streams": {"customer": stream_state}, "global": {"events_cursor": "evt_1"}},
@@ -163,6 +175,38 @@ def test_a_saved_checkpoint_reads_back_exactly_as_the_state_it_was(
     stored = pipeline_store.get_checkpoint(pipeline_id).state
     assert stored == state.model_dump(mode="json", by_alias=True)
     assert SyncState.model_validate(stored) == state
+
+
+def big_state(accounts: int, listed: int) -> SyncState:
+    """A Connect-sized state: well over ``INLINE_STATE_BYTES`` of JSON in several streams."""
+    window = {"gte": "2024-01-01T00:00:00Z", "lt": "2026-12-06T00:00:00Z"}
+    entries = {f"acct_{i:016d}": {"accounted_range": window, "listed": listed} for i in range(accounts)}
+    stream = {"accounted_range": window, "remaining": [], "listed": listed * accounts, "accounts": entries}
+    return SyncState(source=SourceState(streams=dict.fromkeys(("charges", "customers", "invoices"), stream)))
+
+
+def test_big_checkpoints_keep_their_version_checks_and_never_mix_with_an_earlier_upload(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    """Saves bigger than ``INLINE_STATE_BYTES`` go through the session's upload table. Several on
+    one connection and in one transaction (as a live run commits its checkpoint with its events)
+    each store their own state, and a refused one changes nothing and leaves nothing behind."""
+    states = [big_state(3_000, listed) for listed in (1, 2, 3, 4)]
+    assert len(b"".join(checkpoints.state_json_pieces(states[0]))) > checkpoints.INLINE_STATE_BYTES
+
+    with pipeline_store.transaction() as tx:
+        version = tx.save_checkpoint(pipeline_id, states[0], expected_version=0)
+        version = tx.save_checkpoint(pipeline_id, states[1], expected_version=version)
+        with pytest.raises(ConcurrentUpdateError):
+            tx.save_checkpoint(pipeline_id, states[2], expected_version=version - 1)
+        with pytest.raises(PipelineNotFoundError):
+            tx.save_checkpoint("ghost", states[2])
+        assert SyncState.model_validate(tx.get_checkpoint(pipeline_id).state) == states[1]
+        version = tx.save_checkpoint(pipeline_id, states[3], expected_version=version)
+
+    stored = pipeline_store.get_checkpoint(pipeline_id)
+    assert stored.version == version == 3
+    assert SyncState.model_validate(stored.state) == states[3]
 
 
 def test_a_pipeline_read_without_checkpoints_leaves_them_out_and_is_otherwise_the_same(
