@@ -20,6 +20,10 @@ readers of the simple shape still see progress::
     {"accounted_range": {union}, "remaining": [{"account": "acct_…", "gte", "lt", "cursor"}, ...],
      "listed": 1234, "accounts": {"acct_…": {"accounted_range": {...}, "listed": 1000}, ...}}
 
+A lane not read at all (its one range is its whole window, no cursor, nothing listed) is only
+under ``remaining``: its entry would repeat that range, and at the start of a Connect backfill
+that is nearly every lane (``LaneState.untouched``).
+
 Checkpoints are built as new dicts every time they are emitted, so no emitted state shares a
 mutable object with the running backfill (reference bug #4).
 """
@@ -95,6 +99,16 @@ class LaneState:
     @property
     def complete(self) -> bool:
         return not self.remaining
+
+    @property
+    def untouched(self) -> bool:
+        """Nothing read yet: the lane's one range is its whole window, without a cursor. A Connect
+        checkpoint lists such a lane only under ``remaining`` (its entry is implied)."""
+        remaining = self.remaining
+        if self.listed or len(remaining) != 1:
+            return False
+        (part,) = remaining
+        return part.cursor is None and part.gte == self.accounted.gte and part.lt == self.accounted.lt
 
 
 class SharedParts:
@@ -265,6 +279,7 @@ def _dump_lanes(lanes: Mapping[str, LaneState], *, tagged: bool) -> dict[str, An
         "accounts": {
             account: {"accounted_range": _window_json(lane.accounted), "listed": lane.listed}
             for account, lane in lanes.items()
+            if not lane.untouched
         },
     }
 
@@ -300,27 +315,28 @@ class TaggedRendering:
 
     def render(self, lanes: Mapping[str, LaneState], changed: Iterable[str] | None) -> None:
         """Re-render ``changed`` lanes (every lane when None) and any lane not rendered yet."""
-        if changed is None or len(self._entries) > len(lanes):
+        if changed is None or len(self._ranges) > len(lanes):
             self._entries, self._ranges, self._listed = {}, {}, 0
             changed = None
         for account in lanes if changed is None else changed:
             if account in lanes:
                 self._render_lane(account, lanes[account])
-        if len(self._entries) != len(lanes):  # lanes joined since (a new Connect account)
+        if len(self._ranges) != len(lanes):  # lanes joined since (a new Connect account)
             for account, lane in lanes.items():
-                if account not in self._entries:
+                if account not in self._ranges:
                     self._render_lane(account, lane)
-            self._entries = {account: self._entries[account] for account in lanes}
+            self._entries = {account: self._entries[account] for account in lanes if account in self._entries}
             self._ranges = {account: self._ranges[account] for account in lanes}
             changed = None
         if changed is None:
             self._reindex()
 
     def _render_lane(self, account: str, lane: LaneState) -> None:
-        previous = self._entries.get(account)
+        previous = self._entries.pop(account, None) if lane.untouched else self._entries.get(account)
         if previous is not None:
             self._listed -= previous["listed"]
-        self._entries[account] = self._shared.entry(lane.accounted, lane.listed)
+        if not lane.untouched:
+            self._entries[account] = self._shared.entry(lane.accounted, lane.listed)
         self._ranges[account] = self._shared.ranges_json(account, lane.remaining)
         self._listed += lane.listed
         position = self._position.get(account)
@@ -422,11 +438,19 @@ def parse_stream_state(raw: Any, *, platform_account: str) -> dict[str, LaneStat
     ranges: dict[str, list[Range]] = {}
     for i, part in enumerate(raw["remaining"]):
         account = part.get("account") if isinstance(part, Mapping) else None
-        if account not in lanes:
-            raise StreamStateError(f"remaining[{i}] names an account that is not under `accounts`")
+        if not isinstance(account, str):
+            raise StreamStateError(f"remaining[{i}] names no account")
         ranges.setdefault(account, []).append(_range(part, f"remaining[{i}]"))
     for account, parts in ranges.items():
-        lanes[account].remaining = tuple(parts)
+        lane = lanes.get(account)
+        if lane is not None:
+            lane.remaining = tuple(parts)
+            continue
+        # Not under `accounts`: a lane not read at all, whose one range is its window.
+        if len(parts) != 1 or parts[0].cursor is not None:
+            raise StreamStateError(f"account {account} has ranges in progress but no entry under `accounts`")
+        (part,) = parts
+        lanes[account] = LaneState(Window(part.gte, part.lt), (part,), 0)
     return lanes
 
 

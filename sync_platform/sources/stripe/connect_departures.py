@@ -85,12 +85,13 @@ def forget_accounts(backfill: Any, live: Any, accounts: Sequence[str]) -> dict[s
 
 def _without(raw: Any, accounts: set[str]) -> Any:
     """A stream's checkpoint without these accounts' lanes (other shapes are left as they are)."""
-    lanes_of = raw.get("accounts") if isinstance(raw, Mapping) else None
-    if not isinstance(lanes_of, Mapping) or not accounts & set(lanes_of):
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("accounts"), Mapping):
         return raw
     try:
         lanes = parse_stream_state(raw, platform_account="")
     except StreamStateError:
+        return raw
+    if not accounts & set(lanes):  # a lane not read yet is only under `remaining`
         return raw
     kept = {account: lane for account, lane in lanes.items() if account not in accounts}
     if not kept:

@@ -92,6 +92,34 @@ def test_the_tagged_shape_keeps_each_accounts_range_and_sums_the_counts() -> Non
     Draft202012Validator(STREAM_STATE_SCHEMA).validate(state)
 
 
+def test_a_lane_not_read_yet_is_only_under_remaining_and_reads_back_whole() -> None:
+    """At the start of a Connect backfill nearly every lane is unread: its entry under `accounts`
+    would only repeat its one range (~115 bytes of JSON per account and stream, and a dict entry
+    copied with every page's checkpoint), so it is left out and implied by the range."""
+    unread = LaneState(Window(T0 - DAY, T0), (Range(T0 - DAY, T0),), 0)
+    lanes = {
+        "acct_p": LaneState(Window(T0, T0 + DAY), (Range(T0, T0 + DAY),), 3),  # read, same shape
+        "acct_a": unread,
+        "acct_b": LaneState(Window(T0, T0 + DAY), (Range(T0, T0 + DAY, "ch_9"),), 0),  # a cursor
+        "acct_c": LaneState(Window(T0, T0 + DAY), (Range(T0, T0 + 60), Range(T0 + 60, T0 + DAY)), 0),
+        "acct_d": LaneState(Window(T0, T0), (), 0),  # an empty window: complete at once
+    }
+    state = dump_stream_state(lanes, tagged=True)
+
+    assert set(state["accounts"]) == {"acct_p", "acct_b", "acct_c", "acct_d"}
+    assert [part["account"] for part in state["remaining"]] == [
+        "acct_p",
+        "acct_a",
+        "acct_b",
+        "acct_c",
+        "acct_c",
+    ]
+    assert parse_stream_state(state, platform_account="acct_p") == lanes
+    rendering = TaggedRendering()
+    rendering.render(lanes, None)
+    assert rendering.checkpoint(union_window(lane.accounted for lane in lanes.values())) == state
+
+
 def test_a_one_account_checkpoint_becomes_the_platforms_lane_when_connect_accounts_are_added() -> None:
     lane = LaneState(Window(T0, T0 + DAY), (), 9)
     lanes = parse_stream_state(dump_stream_state({"x": lane}, tagged=False), platform_account="acct_p")
@@ -107,7 +135,7 @@ def test_a_one_account_checkpoint_becomes_the_platforms_lane_when_connect_accoun
         {"accounted_range": {"gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"}, "remaining": [{}]},
         {
             "accounted_range": {"gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"},
-            "remaining": [{"account": "acct_x", "gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"}],
+            "remaining": [{"account": "acct_x", **WHOLE, "cursor": "ch_1"}],  # read, yet no entry
             "accounts": {},
         },
         # Connect entries and ranges are checked here, not by the published schema (see STREAM_STATE_SCHEMA)
