@@ -191,7 +191,7 @@ def test_big_checkpoints_keep_their_version_checks_and_never_mix_with_an_earlier
     """Saves bigger than ``INLINE_STATE_BYTES`` go through the session's upload table. Several on
     one connection and in one transaction (as a live run commits its checkpoint with its events)
     each store their own state, and a refused one changes nothing and leaves nothing behind."""
-    states = [big_state(3_000, listed) for listed in (1, 2, 3, 4)]
+    states = [big_state(12_000, listed) for listed in (1, 2, 3, 4)]
     assert len(b"".join(checkpoints.state_json_pieces(states[0]))) > checkpoints.INLINE_STATE_BYTES
 
     with pipeline_store.transaction() as tx:
