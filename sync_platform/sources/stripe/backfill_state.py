@@ -332,10 +332,10 @@ class TaggedRendering:
             self._reindex()
 
     def _render_lane(self, account: str, lane: LaneState) -> None:
-        previous = self._entries.pop(account, None) if lane.untouched else self._entries.get(account)
+        previous = self._entries.pop(account, None)
         if previous is not None:
             self._listed -= previous["listed"]
-        if not lane.untouched:
+        if not lane.untouched:  # an unread lane has no entry: its range says it all
             self._entries[account] = self._shared.entry(lane.accounted, lane.listed)
         self._ranges[account] = self._shared.ranges_json(account, lane.remaining)
         self._listed += lane.listed

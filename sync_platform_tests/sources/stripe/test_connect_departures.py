@@ -12,7 +12,7 @@ import pytest
 
 from sync_platform.emulator import RunningEmulator
 from sync_platform.protocol import SourceState
-from sync_platform.sources.stripe import StripeSource
+from sync_platform.sources.stripe import StripeSource, connect_departures
 from sync_platform.sources.stripe.connect_changes import CONNECT_CHANGES, connect_changes
 from sync_platform_tests.sources.stripe.conftest import (
     catalog_for,
@@ -187,3 +187,23 @@ def test_a_purge_is_asked_for_only_when_opted_in_then_recorded_with_the_accounts
     status = source.account_status(forgotten, live)
     assert status is not None
     assert status["accounts"][left] == {"status": "backfilling"}
+
+
+def test_forgetting_an_account_drops_its_unread_lanes_too() -> None:
+    """A lane not read yet is only under its stream's `remaining` (no `accounts` entry): purging a
+    departed account still removes it, so the next read does not list the account again."""
+    window = {"gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"}
+    stream = {
+        "accounted_range": window,
+        "remaining": [{"account": "acct_left", **window, "cursor": None}],
+        "listed": 4,
+        "accounts": {"acct_kept": {"accounted_range": window, "listed": 4}},
+    }
+    backfill = {"streams": {"customer": stream}, "global": {}}
+
+    forgotten = connect_departures.forget_accounts(backfill, {}, ["acct_left"])
+
+    assert forgotten["streams"]["customer"]["remaining"] == []
+    assert forgotten["streams"]["customer"]["accounts"] == stream["accounts"]
+    assert backfill["streams"]["customer"] is stream  # the stored state is not mutated
+    assert len(stream["remaining"]) == 1
