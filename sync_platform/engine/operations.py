@@ -53,6 +53,7 @@ from sync_platform.protocol import (
     RecordMessage,
     SourceStateMessage,
     SyncState,
+    rendered_state,
 )
 from sync_platform.protocol.base import WireModel
 
@@ -185,6 +186,7 @@ class Engine:
                     if isinstance(message, RecordMessage):
                         fold.count_record(message.record.stream, self.clock)
                     else:
+                        message = rendered_state(message)  # no coalescer here: every state leaves
                         fold.fold(message, message.ts or self.clock.now())
                     yield message
         except Exception as error:

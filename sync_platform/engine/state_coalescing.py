@@ -30,6 +30,10 @@ whole checkpoint (21 MB) a hundred times.
 
 So a run killed outright repeats at most ``interval`` seconds of small pages per stream, on top of
 the page per range in flight it always could.
+
+A state whose data is deferred (``DeferredStateData``: a Connect stream's checkpoint, which names
+every account) is rendered here as it leaves, never while held: only the states that will be
+committed are written out, and a replaced one is dropped as the cheap snapshot it is.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from sync_platform.protocol import (
     StreamRangeComplete,
     StreamStatusMessage,
     merge_ranges,
+    rendered_state,
 )
 
 STATE_INTERVAL: Final = 1.0
@@ -144,7 +149,7 @@ class StateCoalescer:
             return []
         entry = self.held.pop(stream, None)
         self.since[stream], self.left_at[stream] = 0, now
-        return [message, *_merged(entry.ranges if entry is not None else [])]
+        return [rendered_state(message), *_merged(entry.ranges if entry is not None else [])]
 
     def _status(self, message: StreamStatusMessage) -> list[Message]:
         status = message.stream_status
@@ -161,7 +166,7 @@ class StateCoalescer:
         if entry is None:
             return []
         self.since[stream], self.left_at[stream] = 0, self.clock.monotonic()
-        return [entry.state, *_merged(entry.ranges)]
+        return [rendered_state(entry.state), *_merged(entry.ranges)]
 
 
 def _merged(ranges: list[StreamStatusMessage]) -> Iterator[StreamStatusMessage]:

@@ -16,6 +16,7 @@ from sync_platform.protocol.catalog import (
     SyncMode,
     TimeRange,
 )
+from sync_platform.protocol.deferred_state import DeferredStateData, rendered_state
 from sync_platform.protocol.eof import EofPayload, EofReason
 from sync_platform.protocol.errors import ProtocolError
 from sync_platform.protocol.factories import (
@@ -105,6 +106,7 @@ __all__ = [
     "ConnectorConfig",
     "ConnectorSpecification",
     "ControlMessage",
+    "DeferredStateData",
     "DerivedProgress",
     "DestinationConfigControl",
     "DestinationSyncMode",
@@ -162,6 +164,7 @@ __all__ = [
     "parse_message",
     "parse_sync_state",
     "record",
+    "rendered_state",
     "source_config_control",
     "stream_complete",
     "stream_error",

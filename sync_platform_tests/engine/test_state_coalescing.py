@@ -13,6 +13,7 @@ from sync_platform.engine import FakeClock
 from sync_platform.engine.state_coalescing import StateCoalescer
 from sync_platform.errors import ConfigError
 from sync_platform.protocol import (
+    DeferredStateData,
     GlobalStatePayload,
     Message,
     RecordMessage,
@@ -21,6 +22,7 @@ from sync_platform.protocol import (
     global_state,
     stream_complete,
     stream_range_complete,
+    stream_state,
 )
 from sync_platform_tests.engine.conftest import collect, make_harness, rec, state
 
@@ -254,3 +256,53 @@ def test_a_batch_cut_by_its_soft_time_limit_commits_what_was_held() -> None:
     # page of ten (cut before its checkpoint) is read again
     assert result.ending_state.source.streams["customer"] == {"cursor": committed[-1]}
     assert len(written) - 10 < committed[-1] <= len(written)
+
+
+class CountedCheckpoint(DeferredStateData):
+    """A deferred checkpoint that counts how often it is written out."""
+
+    __slots__ = ("cursor", "renders")
+
+    def __init__(self, cursor: int) -> None:
+        self.cursor, self.renders = cursor, 0
+
+    def render(self) -> dict[str, Any]:
+        self.renders += 1
+        return {"cursor": self.cursor}
+
+
+def deferred_pages(stream: str, count: int) -> tuple[list[Message], list[CountedCheckpoint]]:
+    """``count`` pages of one record, each checkpoint deferred."""
+    taken = [CountedCheckpoint(n) for n in range(1, count + 1)]
+    messages = [
+        m
+        for n, data in enumerate(taken, 1)
+        for m in (rec(stream, f"{stream}_{n}"), stream_state(stream, data))
+    ]
+    return messages, taken
+
+
+def test_only_the_deferred_checkpoints_that_leave_the_coalescer_are_written_out() -> None:
+    harness = make_harness()
+    harness.source.script, taken = deferred_pages("customer", 30)
+
+    result = asyncio.run(harness.engine.sync_batch(harness.pipeline(["customer"]), state_limit=10))
+
+    # the destination, the folded state and the saved one see plain data, never a snapshot
+    assert cursors(harness.destination.received) == [1, 30]
+    assert result.ending_state.source.streams["customer"] == {"cursor": 30}
+    assert [n for n, checkpoint in enumerate(taken, 1) if checkpoint.renders] == [1, 30]
+    assert {checkpoint.renders for checkpoint in taken} == {0, 1}
+
+
+def test_reading_without_a_destination_writes_out_every_deferred_checkpoint() -> None:
+    harness = make_harness()
+    harness.source.script, taken = deferred_pages("customer", 5)
+
+    async def go() -> list[Message]:
+        return await collect(harness.engine.read(harness.pipeline(["customer"])))
+
+    output = asyncio.run(go())
+    assert cursors(output) == [1, 2, 3, 4, 5]
+    assert output[-1].eof.ending_state.source.streams["customer"] == {"cursor": 5}
+    assert [checkpoint.renders for checkpoint in taken] == [1] * 5

@@ -269,7 +269,7 @@ class BackfillRunner:
         self._rebalance(run, job.account)
         emitted_at = utc_now()
         messages: list[Message] = [record(plan.name, obj, emitted_at=emitted_at) for obj in objects]
-        messages.append(stream_state(plan.name, plan.checkpoint(changed=(job.account,))))
+        messages.append(stream_state(plan.name, plan.snapshot(changed=(job.account,))))
         if completed is not None:
             messages.append(
                 stream_range_complete(plan.name, from_unix(completed.gte), from_unix(completed.lt))

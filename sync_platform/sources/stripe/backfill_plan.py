@@ -30,6 +30,7 @@ from sync_platform.sources.stripe.backfill_state import (
     LaneState,
     SharedParts,
     StreamStateError,
+    TaggedCheckpoint,
     TaggedRendering,
     Window,
     created_filter_refused,
@@ -62,9 +63,15 @@ class StreamPlan:
     _rendering: TaggedRendering = field(default_factory=TaggedRendering, repr=False)
 
     def checkpoint(self, changed: Iterable[str] | None = None) -> dict[str, Any]:
-        """The stream's checkpoint as it stands. ``changed`` names the lanes changed since the
-        last call (None: any may have); the others' rendering is reused, so a page of one account
-        does not cost O(accounts) in Python (``TaggedRendering``)."""
+        """The stream's checkpoint as it stands, written out (``snapshot`` for a page's)."""
+        taken = self.snapshot(changed)
+        return taken.render() if isinstance(taken, TaggedCheckpoint) else taken
+
+    def snapshot(self, changed: Iterable[str] | None = None) -> dict[str, Any] | TaggedCheckpoint:
+        """The stream's checkpoint as it stands: a Connect stream's as a ``TaggedCheckpoint``
+        (written out only if the engine commits it), any other's as its dict. ``changed`` names
+        the lanes changed since the last call (None: any may have); the others' rendering is
+        reused, so a page of one account does not cost O(accounts) in Python."""
         if not self.tagged:
             return dump_stream_state(
                 self.lanes, tagged=False, created_filter_refused=self.created_filter_refused
@@ -72,7 +79,7 @@ class StreamPlan:
         self._rendering.render(self.lanes, changed)
         if changed is None or self._union is None:
             self._union = union_window(lane.accounted for lane in self.lanes.values())
-        return self._rendering.checkpoint(self._union, created_filter_refused=self.created_filter_refused)
+        return self._rendering.snapshot(self._union, created_filter_refused=self.created_filter_refused)
 
     def compare_with(self, stored: Any) -> None:
         """Set ``changed``: whether the checkpoint as planned differs from ``stored``. A Connect

@@ -37,7 +37,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from sync_platform.protocol import from_unix, iso
+from sync_platform.protocol import DeferredStateData, from_unix, iso
 from sync_platform.sources.stripe.errors import StripeSourceError
 from sync_platform.sources.stripe.subdivision import Range
 
@@ -285,7 +285,7 @@ def _dump_lanes(lanes: Mapping[str, LaneState], *, tagged: bool) -> dict[str, An
 
 
 REMAINING_BLOCK = 64
-"""Accounts per block of a rendering's ``remaining`` list, re-flattened only when one changes."""
+"""Accounts per block of a rendering's parts, rebuilt only when one of the block's lanes changes."""
 
 
 class TaggedRendering:
@@ -293,14 +293,14 @@ class TaggedRendering:
 
     A Connect stream has a lane per account and a checkpoint after every page; rendering every
     lane each time made a page cost O(accounts) in Python (at 1,000 accounts, a fifth of the
-    client's CPU). Here a lane is rendered only when it changed, and a checkpoint is assembled
-    from the rendered parts with C-level copies (``dict(...)``, list concatenation). The
-    ``remaining`` list is kept flat in blocks of ``REMAINING_BLOCK`` accounts, and only the block
-    of a changed lane is flattened again: chaining every account's tuple on every page cost
-    ~0.4 ms a page at 10,000 accounts, copying the blocks a tenth of it. The parts are shared
-    between successive checkpoints but never mutated: a changed lane gets new dicts, so an emitted
-    checkpoint never changes afterwards and shares nothing the running backfill will write to
-    (reference bug #4).
+    client's CPU). Here a lane is rendered only when it changed, and both parts that name every
+    account (``remaining`` and ``accounts``) are kept in blocks of ``REMAINING_BLOCK`` accounts:
+    a changed lane's block is rebuilt as a new list and a new dict, and a page's checkpoint is a
+    ``TaggedCheckpoint``, the blocks as they stand (O(blocks): 157 at 10,000 accounts). Only a
+    checkpoint the engine commits is written out as one dict and one list (O(accounts)), about
+    one page in ten (``DeferredStateData``). Blocks are never mutated once built, so a snapshot
+    never changes afterwards and shares nothing the running backfill will write to (reference
+    bug #4).
     """
 
     def __init__(self, shared: SharedParts | None = None) -> None:
@@ -311,7 +311,8 @@ class TaggedRendering:
         self._order: tuple[str, ...] = ()  # the accounts, in checkpoint order
         self._position: dict[str, int] = {}  # account -> its place in ``_order``
         self._blocks: list[list[dict[str, Any]]] = []  # ``remaining``, flat, by block of accounts
-        self._stale: set[int] = set()  # blocks to flatten again
+        self._entry_blocks: list[dict[str, dict[str, Any]]] = []  # ``accounts``, by block
+        self._stale: set[int] = set()  # blocks to build again
 
     def render(self, lanes: Mapping[str, LaneState], changed: Iterable[str] | None) -> None:
         """Re-render ``changed`` lanes (every lane when None) and any lane not rendered yet."""
@@ -344,10 +345,11 @@ class TaggedRendering:
             self._stale.add(position // REMAINING_BLOCK)
 
     def _reindex(self) -> None:
-        """Every block to flatten again, for the accounts as they now are."""
+        """Every block to build again, for the accounts as they now are."""
         self._order, self._position = self._shared.order(self._ranges)
         count = -(-len(self._order) // REMAINING_BLOCK)
         self._blocks = [[] for _ in range(count)]
+        self._entry_blocks = [{} for _ in range(count)]
         self._stale = set(range(count))
 
     def share(self, stored: Any) -> None:
@@ -374,33 +376,64 @@ class TaggedRendering:
                 if type(kept) is dict and kept == entry and _rendered_here(kept, entry):
                     self._entries[account] = kept
         remaining = stored.get("remaining")
-        if not isinstance(remaining, list):
-            return
-        ranges: dict[Any, list[dict[str, Any]]] = {}
-        for part in remaining:
-            if type(part) is dict:
-                ranges.setdefault(part.get("account"), []).append(part)
-        for account, parts in self._ranges.items():
-            kept_parts = ranges.get(account)
-            if kept_parts is not None and tuple(kept_parts) == parts:
-                self._ranges[account] = tuple(kept_parts)
+        if isinstance(remaining, list):
+            ranges: dict[Any, list[dict[str, Any]]] = {}
+            for part in remaining:
+                if type(part) is dict:
+                    ranges.setdefault(part.get("account"), []).append(part)
+            for account, parts in self._ranges.items():
+                kept_parts = ranges.get(account)
+                if kept_parts is not None and tuple(kept_parts) == parts:
+                    self._ranges[account] = tuple(kept_parts)
         self._stale = set(range(len(self._blocks)))
 
-    def checkpoint(self, union: Window, *, created_filter_refused: bool = False) -> dict[str, Any]:
-        """The checkpoint, equal to ``dump_stream_state(lanes, tagged=True)``'s."""
+    def snapshot(self, union: Window, *, created_filter_refused: bool = False) -> TaggedCheckpoint:
+        """The checkpoint as it stands, cheap to take; ``render()`` writes it out."""
         if self._stale:
-            order, ranges = self._order, self._ranges
+            order, ranges, entries = self._order, self._ranges, self._entries
             for block in self._stale:
                 accounts = order[block * REMAINING_BLOCK : (block + 1) * REMAINING_BLOCK]
                 self._blocks[block] = list(chain.from_iterable(map(ranges.__getitem__, accounts)))
+                self._entry_blocks[block] = {
+                    account: entries[account] for account in accounts if account in entries
+                }
             self._stale.clear()
+        return TaggedCheckpoint(
+            union, tuple(self._blocks), tuple(self._entry_blocks), self._listed, created_filter_refused
+        )
+
+    def checkpoint(self, union: Window, *, created_filter_refused: bool = False) -> dict[str, Any]:
+        """The checkpoint, equal to ``dump_stream_state(lanes, tagged=True)``'s."""
+        return self.snapshot(union, created_filter_refused=created_filter_refused).render()
+
+
+class TaggedCheckpoint(DeferredStateData):
+    """A Connect stream's checkpoint at one page: the rendering's blocks as they stood then."""
+
+    __slots__ = ("_blocks", "_entry_blocks", "_listed", "_refused", "_union")
+
+    def __init__(
+        self,
+        union: Window,
+        blocks: tuple[list[dict[str, Any]], ...],
+        entry_blocks: tuple[dict[str, dict[str, Any]], ...],
+        listed: int,
+        created_filter_refused: bool,
+    ) -> None:
+        self._union, self._blocks, self._entry_blocks = union, blocks, entry_blocks
+        self._listed, self._refused = listed, created_filter_refused
+
+    def render(self) -> dict[str, Any]:
+        accounts: dict[str, dict[str, Any]] = {}
+        for block in self._entry_blocks:
+            accounts.update(block)
         checkpoint: dict[str, Any] = {
-            "accounted_range": _window_json(union),
+            "accounted_range": _window_json(self._union),
             "remaining": list(chain.from_iterable(self._blocks)),
             "listed": self._listed,
-            "accounts": dict(self._entries),
+            "accounts": accounts,
         }
-        if created_filter_refused:
+        if self._refused:
             checkpoint[CREATED_FILTER_REFUSED] = True
         return checkpoint
 

@@ -23,6 +23,7 @@ from sync_platform.protocol import (
     OpenTimeRange,
     SourceState,
     SyncMode,
+    rendered_state,
 )
 from sync_platform.sources.stripe import StripeSource, catalog_payload
 
@@ -90,7 +91,10 @@ def catalog_for(
 
 
 async def _collect(messages: AsyncIterator[Message]) -> list[Message]:
-    return [message async for message in messages]
+    """Every message, a deferred checkpoint written out only once the read has ended: each one
+    must still say what it said when the source took it (``DeferredStateData``)."""
+    taken = [message async for message in messages]
+    return [rendered_state(message) for message in taken]
 
 
 def read(

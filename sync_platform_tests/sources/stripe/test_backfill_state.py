@@ -14,6 +14,7 @@ from sync_platform.sources.stripe.backfill_state import (
     STREAM_STATE_SCHEMA,
     LaneState,
     StreamStateError,
+    TaggedCheckpoint,
     TaggedRendering,
     Window,
     dump_stream_state,
@@ -171,11 +172,14 @@ def test_a_rendered_checkpoint_always_equals_one_dumped_from_scratch_and_never_c
     """Pages of any accounts, in any order, re-render only their lane (and flatten only its
     block of ``remaining``): every checkpoint equals the one rendered from scratch, in the same
     order, and no later page changes one already emitted (reference bug #4). Accounts may join
-    between pages (a new Connect account)."""
+    between pages (a new Connect account). A page's snapshot (what the engine holds back until
+    it commits it) written out only after every later page still says what that page's
+    checkpoint said."""
     lanes = {account: fresh_lane(Window(T0, T0 + DAY)) for account in _ACCOUNTS}
     rendering = TaggedRendering()
     rendering.render(lanes, None)
     emitted: list[tuple[dict[str, object], dict[str, object]]] = []
+    snapshots: list[tuple[TaggedCheckpoint, dict[str, object]]] = []
     for step, (account, starts, listed) in enumerate(changes):
         lanes[account].remaining = tuple(
             Range(T0 + s, T0 + s + 60, cursor) for s, cursor in sorted(dict(starts).items())
@@ -185,7 +189,14 @@ def test_a_rendered_checkpoint_always_equals_one_dumped_from_scratch_and_never_c
         if step < joined:
             lanes[f"acct_joined_{step}"] = fresh_lane(Window(T0, T0 + DAY))
             rendering.render(lanes, ())
-        checkpoint = rendering.checkpoint(union_window(lane.accounted for lane in lanes.values()))
+        union = union_window(lane.accounted for lane in lanes.values())
+        snapshots.append((rendering.snapshot(union), dump_stream_state(lanes, tagged=True)))
+        checkpoint = rendering.checkpoint(union)
         assert checkpoint == dump_stream_state(lanes, tagged=True)
         emitted.append((checkpoint, copy.deepcopy(checkpoint)))
     assert all(checkpoint == copy_of for checkpoint, copy_of in emitted)
+    for snapshot, dumped in snapshots:
+        first, second = snapshot.render(), snapshot.render()
+        assert first == second == dumped
+        assert first["accounts"] is not second["accounts"]
+        assert first["remaining"] is not second["remaining"]
