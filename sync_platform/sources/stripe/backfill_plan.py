@@ -52,7 +52,7 @@ class StreamPlan:
     accounts: dict[str, StripeAccount]
     tagged: bool  # the account-tagged checkpoint shape (Connect accounts configured)
     backfill_limit: int | None = None
-    changed: bool = True  # the lanes differ from the stored checkpoint
+    changed: bool = True  # the lanes differ from the stored checkpoint (see ``compare_with``)
     created_filter_refused: bool = False  # the server refused `created` filters: list without them
     _union: Window | None = field(default=None, repr=False)  # accounted windows do not move in a read
 
@@ -84,12 +84,20 @@ class StreamPlan:
     def compare_with(self, stored: Any) -> None:
         """Set ``changed``: whether the checkpoint as planned differs from ``stored``. A Connect
         checkpoint's rendering keeps the stored parts it repeats (``TaggedRendering.share``), so
-        the plan and the stored checkpoint it came from are not two copies of every lane."""
-        checkpoint = self.checkpoint()
-        if self.tagged and stored is not None:
-            self._rendering.share(stored)
-            checkpoint = self.checkpoint(changed=())
-        self.changed = stored != checkpoint
+        the plan and the stored checkpoint it came from are not two copies of every lane.
+
+        Only a plan with nothing left to read needs the answer (it checkpoints a re-aimed range
+        before it completes, and only if that changed anything); any other checkpoints after its
+        first page anyway, so it is not compared: at 10,000 accounts a comparison writes the
+        whole checkpoint out and walks it, per stream and batch."""
+        if self.tagged:
+            self._rendering.render(self.lanes, None)
+            if stored is not None:
+                self._rendering.share(stored)
+        if any(lane.remaining for lane in self.lanes.values()):
+            self.changed = True
+            return
+        self.changed = stored != self.checkpoint(changed=())
 
     def refuse_created_filter(self) -> None:
         """From now on list this stream without ``created`` filters (the server refused them)."""
@@ -102,15 +110,20 @@ def without_created_filter(definition: StripeStreamDefinition) -> StripeStreamDe
     return replace(definition, supports_created_filter=False)
 
 
-def requested_window(
-    configured: ConfiguredStream, account: StripeAccount, now: int, shared: SharedParts | None = None
-) -> Window:
+def _configured_bounds(configured: ConfiguredStream) -> tuple[int | None, int | None]:
+    """The stream's configured ``time_range`` in unix seconds (None where it is open): the same
+    for every account, so a plan converts it once, not once per account."""
     time_range = configured.time_range
     gte = to_unix(time_range.gte) if time_range is not None and time_range.gte is not None else None
     lt = to_unix(time_range.lt) if time_range is not None and time_range.lt is not None else None
-    return (shared or SharedParts()).window(
-        account.created if gte is None else gte, now if lt is None else lt
-    )
+    return gte, lt
+
+
+def _window_of(
+    bounds: tuple[int | None, int | None], account: StripeAccount, now: int, shared: SharedParts
+) -> Window:
+    gte, lt = bounds
+    return shared.window(account.created if gte is None else gte, now if lt is None else lt)
 
 
 def _lists_whole(definition: StripeStreamDefinition) -> bool:
@@ -152,8 +165,9 @@ def plan_stream(
                 "the stream starts its backfill over."
             )
     lanes: dict[str, LaneState] = {}
+    bounds = _configured_bounds(configured)
     for account in accounts:
-        window = requested_window(configured, account, now, shared)
+        window = _window_of(bounds, account, now, shared)
         lane = prior.get(account.id)
         if lane is None or (_lists_whole(definition) and lane.complete and lane.accounted != window):
             lanes[account.id] = fresh_lane(window, shared)

@@ -209,7 +209,6 @@ def test_a_plan_shares_the_stored_checkpoints_parts_it_repeats_and_never_changes
     plan, _ = plan_stream(
         stream_by_name("customer"), configured, stored, accounts, now=1_700_000_000, backfill_limit=None
     )
-    assert not plan.changed
     checkpoint = plan.checkpoint(changed=())
     assert checkpoint == stored == dump_stream_state(plan.lanes, tagged=True)
     kept = {a for a in stored["accounts"] if checkpoint["accounts"][a] is stored["accounts"][a]}
@@ -331,3 +330,30 @@ def test_accounts_the_listing_does_not_reach_within_its_budget_are_looked_up_one
     assert requests[("/v1/accounts", None)] == 10  # ten pages for ten unanswered accounts, then stop
     assert {account for path, account in requests if path == "/v1/account"} == set(deepest)
     assert set(state.source.global_[KNOWN_ACCOUNTS]) == set(deepest)
+
+
+def test_a_plan_with_nothing_to_read_checkpoints_again_only_when_it_was_re_aimed() -> None:
+    """A stream whose lanes are all complete emits a checkpoint before it completes only when
+    planning changed it (a grown window); a plan with work left is not compared at all (it
+    checkpoints after its first page anyway)."""
+    accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(3)]
+    configured = catalog_for(["customer"]).streams[0]
+    first, _ = plan_stream(
+        stream_by_name("customer"), configured, None, accounts, now=1_700_000_000, backfill_limit=None
+    )
+    assert first.changed  # nothing stored yet
+    for lane in first.lanes.values():
+        lane.remaining, lane.listed = (), 2
+    stored = json.loads(json.dumps(first.checkpoint()))
+
+    same, _ = plan_stream(
+        stream_by_name("customer"), configured, stored, accounts, now=1_700_000_000, backfill_limit=None
+    )
+    assert not same.changed
+    assert same.checkpoint() == stored
+    narrowed, _ = plan_stream(  # an earlier end: still nothing to read, but a new window
+        stream_by_name("customer"), configured, stored, accounts, now=1_699_999_000, backfill_limit=None
+    )
+    assert not any(lane.remaining for lane in narrowed.lanes.values())
+    assert narrowed.changed
+    assert narrowed.checkpoint() != stored
