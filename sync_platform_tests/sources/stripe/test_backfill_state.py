@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -153,6 +154,33 @@ def test_anything_else_is_not_a_checkpoint(stored: object) -> None:
         valid = {**stored, "accounts": {"acct_x": {"accounted_range": WHOLE, "listed": 1}}}
         assert parse_stream_state(valid, platform_account="acct_p")["acct_x"].listed == 1
     with pytest.raises(StreamStateError):
+        parse_stream_state(stored, platform_account="acct_p")
+
+
+@pytest.mark.parametrize(
+    ("stored", "named"),
+    [
+        ({"accounted_range": {**WHOLE, "lt": "today"}, "remaining": []}, "accounted_range.lt is not an ISO"),
+        (
+            {"accounted_range": WHOLE, "remaining": [{**WHOLE, "cursor": None}, {**WHOLE, "gte": 7}]},
+            "remaining[1].gte must",
+        ),
+        ({"accounted_range": WHOLE, "remaining": [{**WHOLE, "cursor": 12}]}, "remaining[0].cursor must"),
+        (
+            {
+                "accounted_range": WHOLE,
+                "remaining": [],
+                "accounts": {"acct_x": {"accounted_range": {"gte": WHOLE["gte"]}}},
+            },
+            "accounts.acct_x.accounted_range.lt must",
+        ),
+    ],
+)
+def test_a_checkpoint_that_is_not_one_is_refused_with_the_place_that_is_wrong(
+    stored: object, named: str
+) -> None:
+    """The warning a user sees when a stream starts over names the key to look at."""
+    with pytest.raises(StreamStateError, match=re.escape(named)):
         parse_stream_state(stored, platform_account="acct_p")
 
 
