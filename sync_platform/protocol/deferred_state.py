@@ -1,6 +1,6 @@
 """A stream checkpoint captured now and written out only if the engine commits it.
 
-A source checkpoints after every page, and the engine commits about one checkpoint in ten of a
+A source checkpoints after every page, and the engine commits one checkpoint in ten or fewer of a
 stream that reads small pages (``engine.state_coalescing`` holds each one back and replaces it with
 the next). For most sources a checkpoint is a small dict, and building one that is dropped costs
 nothing worth saving. A Stripe Connect stream's checkpoint names every account (10,000 accounts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -123,6 +124,51 @@ def test_streams_are_held_apart() -> None:
         for stream in ("customer", "invoice")
     }
     assert by_stream == {"customer": [0, 9], "invoice": [0, 9]}
+
+
+def by_stream(messages: Sequence[Message]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for m in messages:
+        if isinstance(m, SourceStateMessage):
+            found.setdefault(m.source_state.stream, []).append(m.source_state.data["cursor"])
+    return found
+
+
+def test_ten_streams_of_small_pages_commit_four_times_an_interval_in_all_each_in_its_turn() -> None:
+    # A Connect platform's default stream set: 10 streams, a small page every 0.05 s in all
+    # (each stream every 0.5 s), for 30 s. One commit per stream per second was 300 commits.
+    streams = [f"stream_{n}" for n in range(10)]
+    inputs = [m for n in range(60) for stream in streams for m in page(stream, n, 1)]
+    output = coalesce(inputs, tick=0.05, interval=1.0)
+    assert records(output) == records(inputs)
+    assert_each_state_after_its_records(inputs, output)
+    committed = by_stream(output)
+    # the first state of each, 4 turns a second, and each stream's last state at the end
+    assert len(cursors(output)) <= 10 + 4 * 30 + 1 + 10
+    for stream in streams:
+        turns = committed[stream]
+        assert turns[0] == 0
+        assert turns[-1] == 59
+        # Between the first turn (all ten came due together) and the end (every held state leaves):
+        # never sooner than the interval (2 pages), and every stream in its turn: 10 turns of 0.25 s.
+        gaps = [b - a for a, b in pairwise(turns[1:-1])]
+        assert all(2 <= gap <= 6 for gap in gaps), (stream, turns)
+
+
+def test_a_stream_with_rare_pages_is_not_starved_by_busy_ones() -> None:
+    # Nine streams page every tick; one pages every 4.5 s, longer than a round of turns (ten
+    # streams, 2.5 s) plus the interval. Each of its checkpoints is then the oldest due within a
+    # round, so each one leaves before the next replaces it: a turn given to the first stream to
+    # checkpoint once it is free would go to a busy one nearly every time.
+    inputs: list[Message] = []
+    for n in range(800):
+        for stream in (f"busy_{k}" for k in range(9)):
+            inputs += page(stream, n, 1)
+        if n % 100 == 0:
+            inputs += page("rare", n // 100, 1)
+    output = coalesce(inputs, tick=0.005, interval=1.0)
+    assert_each_state_after_its_records(inputs, output)
+    assert by_stream(output)["rare"] == list(range(8))
 
 
 def test_a_held_checkpoint_leaves_before_its_stream_completes() -> None:

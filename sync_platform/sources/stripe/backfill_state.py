@@ -319,7 +319,7 @@ class TaggedRendering:
     a changed lane's block is rebuilt as a new list and a new dict, and a page's checkpoint is a
     ``TaggedCheckpoint``, the blocks as they stand (O(blocks): 157 at 10,000 accounts). Only a
     checkpoint the engine commits is written out as one dict and one list (O(accounts)), about
-    one page in ten (``DeferredStateData``). Blocks are never mutated once built, so a snapshot
+    one page in ten or fewer (``DeferredStateData``). Blocks are never mutated once built, so a snapshot
     never changes afterwards and shares nothing the running backfill will write to (reference
     bug #4).
     """
