@@ -21,6 +21,12 @@ to back as before, so a killed run still repeats about one page per range in fli
 is saved about once a second, and a killed Connect run repeats about a second of pages: the
 same as the second of small pages the engine's coalescer may hold back anyway.
 
+The rest never delays a stream's end: the runner calls ``save_now`` when a stream reaches a
+terminal status, which saves the state offered last (the stream's final checkpoint) without
+resting and returns once it is stored. What reads the checkpoints on that status, such as
+Dagster's materialization counting a Connect platform's accounts by status, sees the stream's
+end, not a state a rest behind it.
+
 Saves are version-checked (``expected_version``): a second writer on the same lane (which the run
 lock already prevents) would stop this one with ``ConcurrentUpdateError`` instead of interleaving.
 A save whose connection dropped during COMMIT is retried by the store; if the first attempt had
@@ -70,6 +76,9 @@ class CheckpointWriter:
         self._lock_checked = monotonic()
         self._changed = threading.Condition()
         self._pending: SyncState | None = None
+        self._offered = 0  # states offered so far
+        self._stored = 0  # the number of the offered state saved last
+        self._hurry = False  # ``save_now`` is waiting: no rest before the next save
         self._saved: list[SyncState] = []
         self._last_written: SyncState | None = None
         self._error: BaseException | None = None
@@ -81,7 +90,21 @@ class CheckpointWriter:
         """A newly committed state (called on the engine's event loop: only a hand-over here)."""
         with self._changed:
             self._pending = state
+            self._offered += 1
             self._changed.notify_all()
+
+    def save_now(self) -> None:
+        """Save the state offered last, without the rest after a big save, and return once it is
+        stored (at once if it already is); raises what the writer failed with."""
+        with self._changed:
+            wanted = self._offered
+            self._hurry = True
+            self._changed.notify_all()
+            while self._stored < wanted and self._error is None and self._thread.is_alive():
+                self._changed.wait()
+            self._hurry = False
+            if self._error is not None:
+                raise self._error
 
     def take_saved(self) -> list[SyncState]:
         """States saved since the last call, oldest first; raises what the writer failed with."""
@@ -106,9 +129,11 @@ class CheckpointWriter:
         rest_until = 0.0
         while True:
             with self._changed:
-                while not self._closing and (self._pending is None or self._monotonic() < rest_until):
+                while not self._closing and (
+                    self._pending is None or (self._monotonic() < rest_until and not self._hurry)
+                ):
                     self._changed.wait(None if self._pending is None else rest_until - self._monotonic())
-                state, self._pending = self._pending, None
+                state, self._pending, number = self._pending, None, self._offered
                 if state is None:
                     return
             started = self._monotonic()
@@ -118,10 +143,13 @@ class CheckpointWriter:
                 logger.warning("could not save a %s checkpoint of %s: %s", self.lane, self.pipeline_id, error)
                 with self._changed:
                     self._error = error
+                    self._changed.notify_all()
                 return
             rest_until = self._rest_until(started, self._monotonic())
             with self._changed:
                 self._saved.append(state)
+                self._stored = number
+                self._changed.notify_all()
 
     @staticmethod
     def _rest_until(started: float, finished: float) -> float:

@@ -42,9 +42,14 @@ from sync_platform.protocol import (
     ControlMessage,
     EofMessage,
     EofPayload,
+    Message,
     PipelineConfig,
     SourceConfigControl,
+    StreamComplete,
     StreamConfig,
+    StreamError,
+    StreamSkip,
+    StreamStatusMessage,
     SyncMode,
 )
 
@@ -201,6 +206,8 @@ class LaneRun:
                 if isinstance(message, ControlMessage):
                     pipeline = self.store.apply_control(self.pipeline_id, message)
                     yield ControlApplied(control_side(message), pipeline)
+                if writer is not None and _ends_a_stream(message):
+                    writer.save_now()  # the stream's final checkpoint is stored before its end is told
                 yield EngineMessage(self.lane, number, message)
                 if writer is not None:
                     for saved in writer.take_saved():
@@ -264,6 +271,13 @@ def _catalog_names(engine: Engine, config: PipelineConfig) -> list[str]:
     if catalog is None:
         catalog = blocking.run(engine.discover(config.source))
     return [stream.name for stream in catalog.streams]
+
+
+def _ends_a_stream(message: Message) -> bool:
+    """A stream's terminal status (complete, skip, error)."""
+    return isinstance(message, StreamStatusMessage) and isinstance(
+        message.stream_status, StreamComplete | StreamSkip | StreamError
+    )
 
 
 def control_side(message: ControlMessage) -> str:

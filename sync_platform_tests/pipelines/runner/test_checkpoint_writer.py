@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from typing import Any
 
 import pytest
 
 from sync_platform.pipelines import CheckpointLane, PipelineCreate, PipelineStore
+from sync_platform.pipelines.runner import checkpoint_writer
 from sync_platform.pipelines.runner.checkpoint_writer import CheckpointWriter
 from sync_platform.protocol import SyncState
 
@@ -57,3 +60,39 @@ def test_a_big_checkpoint_offered_continuously_is_saved_paced_and_the_newest_at_
     assert 1 <= len(saved) <= 3 < offered / 10
     stored = pipeline_store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state
     assert stored == final.model_dump(mode="json", by_alias=True)
+
+
+def test_save_now_stores_the_state_offered_last_without_waiting_out_the_rest(
+    pipeline_store: PipelineStore, pipeline_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A clock that moves 10 ms a reading: every save "takes" over 5 ms, so each is followed by a
+    # rest, here of an hour.
+    monkeypatch.setattr(checkpoint_writer, "BIG_SAVE_SECONDS", 3600.0)
+    readings = itertools.count()
+    writer = CheckpointWriter(
+        pipeline_store,
+        pipeline_id,
+        CheckpointLane.BACKFILL,
+        version=0,
+        monotonic=lambda: next(readings) * 0.01,
+    )
+
+    def stored() -> Any:
+        return pipeline_store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state
+
+    first, last = connect_state(1), connect_state(2)
+    writer.offer(first)
+    writer.save_now()
+    assert stored() == first.model_dump(mode="json", by_alias=True)
+
+    writer.offer(last)  # the writer is resting now
+    time.sleep(0.3)
+    assert stored() == first.model_dump(mode="json", by_alias=True)
+    hurried = threading.Thread(target=writer.save_now)
+    hurried.start()
+    hurried.join(timeout=30)
+    assert not hurried.is_alive(), "save_now waited out the rest"
+    assert stored() == last.model_dump(mode="json", by_alias=True)
+    writer.save_now()  # nothing new offered: returns at once
+    writer.finish(None)
+    assert writer.take_saved() == [first, last]

@@ -12,14 +12,17 @@ from sync_platform.pipelines import CheckpointLane, DesiredStatus, DisplayStatus
 from sync_platform.pipelines.runner import (
     BatchCommitted,
     CheckpointSaved,
+    EngineMessage,
     Lane,
     LaneFinished,
     PipelineNotRunnableError,
     PipelineRunner,
     RunOptions,
     StatusChanged,
+    checkpoint_writer,
     default_lanes,
 )
+from sync_platform.protocol import StreamComplete, StreamStatusMessage
 from sync_platform_tests.pipelines.runner.conftest import create_pipeline, drain, rows
 from sync_platform_tests.plugins.postgres import PgTestDatabase
 
@@ -56,6 +59,32 @@ def test_a_backfill_sets_up_lists_every_stream_and_ends_ready(
         assert saved.state.sync_run.run_id == batches[-1].eof.ending_state.sync_run.run_id
     stored = store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL)
     assert stored.state == batches[-1].eof.ending_state.model_dump(mode="json", by_alias=True)
+
+
+def test_a_streams_end_is_told_only_once_its_final_checkpoint_is_stored(
+    store: PipelineStore,
+    runner: PipelineRunner,
+    emulator: RunningEmulator,
+    pg: PgTestDatabase,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every save rests an hour before the next (a big state's rest, stretched): without the save
+    # at a stream's end, the store would keep the batch's first save until the batch ended, and
+    # whatever reads it on that status (Dagster's account counts) would see the stream unfinished.
+    monkeypatch.setattr(checkpoint_writer, "SMALL_WRITE", 0.0)
+    monkeypatch.setattr(checkpoint_writer, "BIG_SAVE_SECONDS", 3600.0)
+    pipeline_id = create_pipeline(store, emulator, pg)
+    ended: list[str] = []
+    for event in runner.run(pipeline_id, [Lane.BACKFILL]):
+        if not isinstance(event, EngineMessage) or not isinstance(event.message, StreamStatusMessage):
+            continue
+        status = event.message.stream_status
+        if isinstance(status, StreamComplete):
+            stored = store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state
+            assert stored is not None
+            assert stored["source"]["streams"][status.stream]["remaining"] == [], status.stream
+            ended.append(status.stream)
+    assert sorted(ended) == ["customer", "invoice", "product"]
 
 
 def test_once_ready_a_run_without_a_lane_applies_the_inbox_and_polls_nothing_twice(
