@@ -23,7 +23,7 @@ destination commits a few more records with it. The rule, per stream:
   of every one. Each commit costs the same whatever it holds (a PostgreSQL transaction of two
   round trips and the wake-ups around them, the fold, a Connect checkpoint written out naming
   every account), so per stream it was a cost per second of wall that grew with the streams
-  read, not with the data: at 100 requests a second over 10 streams, ~8 % of the client's CPU;
+  read, not with the data: at 100 requests a second over 10 streams, ~11 % of the client's CPU;
   at 53 streams it would have been 53 commits a second. Turns go oldest first, so a stream whose
   pages are rare is not starved by busy ones;
 - a held state leaves before its stream's next terminal status (``complete``, ``error``,

@@ -18,8 +18,9 @@ second). So a save that took ``d`` seconds, more than
 started, or ``WRITE_PACING x (d - SMALL_WRITE)`` after it finished if that is later (woken at
 once by ``finish``). A small state (one account's: a save of a millisecond or two) is saved back
 to back as before, so a killed run still repeats about one page per range in flight. A big one
-is saved about once a second, and a killed Connect run repeats about a second of pages: the
-same as the second of small pages the engine's coalescer may hold back anyway.
+is saved about once a second, and a killed Connect run repeats about a second of pages: no more
+than the small pages the engine's coalescer may hold back anyway (2.5 s of them per stream for
+ten streams).
 
 The rest never delays a stream's end: the runner calls ``save_now`` when a stream reaches a
 terminal status, which saves the state offered last (the stream's final checkpoint) without
