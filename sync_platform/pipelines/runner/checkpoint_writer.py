@@ -10,17 +10,15 @@ most a write behind its destination: in practice, each in-flight range repeats o
 A save costs time in proportion to the whole state, and a Connect platform's state holds an entry
 per account and stream (1,000 accounts x 10 streams: about 1.3 MB of JSON: ~1 ms to write with
 orjson, several more to send and for the server to store). Saved back to back, those writes took
-a fifth of the client's CPU. Paced to a tenth of the time they still came about twice a second
-at 1,000 accounts (a save waits on the server and on the event loop's thread, ~35 ms), a cost
-per second of wall that no request rate pays back (~8 % of the client's CPU at 100 requests a
-second). So a save that took ``d`` seconds, more than
-``SMALL_WRITE``, is followed by a rest: the next save starts ``BIG_SAVE_SECONDS`` after this one
-started, or ``WRITE_PACING x (d - SMALL_WRITE)`` after it finished if that is later (woken at
-once by ``finish``). A small state (one account's: a save of a millisecond or two) is saved back
-to back as before, so a killed run still repeats about one page per range in flight. A big one
-is saved about once a second, and a killed Connect run repeats about a second of pages: no more
-than the small pages the engine's coalescer may hold back anyway (2.5 s of them per stream for
-ten streams).
+a fifth of the client's CPU; so after a save that took ``d`` seconds the writer rests
+``WRITE_PACING x (d - SMALL_WRITE)`` before the next one (woken at once by ``finish`` and
+``save_now``). A small state (one account's: a save of a millisecond or two) is saved back to
+back as before, so a killed run still repeats about one page per range in flight; a big one is
+saved within about ten writes' time (at 1,000 accounts, about twice a second: less than the small
+pages the engine's coalescer may hold back anyway), and saving it takes at most about a tenth of
+the wall time. A floor of a second between big saves was tried and not kept: the duration says
+"big" only on a quiet machine, and on a loaded one a small state's 6 ms save rested a whole
+second, so a kill repeated many pages.
 
 The rest never delays a stream's end: the runner calls ``save_now`` when a stream reaches a
 terminal status, which saves the state offered last (the stream's final checkpoint) without
@@ -50,9 +48,8 @@ from sync_platform.protocol import SyncState
 logger = logging.getLogger(__name__)
 
 LOCK_CHECK_SECONDS = 5.0
-WRITE_PACING = 10.0  # rest at least this many times a big save's duration (beyond SMALL_WRITE)
+WRITE_PACING = 10.0  # rest this many times a big save's duration (beyond SMALL_WRITE) before the next
 SMALL_WRITE = 0.005  # seconds: saves shorter than this are never paced
-BIG_SAVE_SECONDS = 1.0  # a big save starts at most this often (the coalescer's interval)
 
 
 class CheckpointWriter:
@@ -155,10 +152,7 @@ class CheckpointWriter:
     @staticmethod
     def _rest_until(started: float, finished: float) -> float:
         """When the next save may start, after one that ran from ``started`` to ``finished``."""
-        took = finished - started
-        if took <= SMALL_WRITE:
-            return finished
-        return max(started + BIG_SAVE_SECONDS, finished + WRITE_PACING * (took - SMALL_WRITE))
+        return finished + WRITE_PACING * max(0.0, finished - started - SMALL_WRITE)
 
     def _write(self, state: SyncState) -> None:
         if self.lock is not None and self._monotonic() - self._lock_checked >= LOCK_CHECK_SECONDS:

@@ -59,7 +59,6 @@ def test_a_batch_keeps_no_copy_of_the_loaded_checkpoint_once_its_streams_checkpo
     # Saves back to back, so a save of a state with every stream replaced is reported mid-batch
     # as often as the machine allows (a loaded machine paces even small saves).
     monkeypatch.setattr(checkpoint_writer, "WRITE_PACING", 0.0)
-    monkeypatch.setattr(checkpoint_writer, "BIG_SAVE_SECONDS", 0.0)
     runner = PipelineRunner(store, Engine(state_interval=0), holder="pytest runner")
     pipeline_id = create_pipeline(
         store, emulator, pg, streams=["customer", "product"], connected_accounts="all"

@@ -68,11 +68,11 @@ def test_a_streams_end_is_told_only_once_its_final_checkpoint_is_stored(
     pg: PgTestDatabase,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Every save rests an hour before the next (a big state's rest, stretched): without the save
-    # at a stream's end, the store would keep the batch's first save until the batch ended, and
+    # Every save rests hours before the next (a big state's rest, stretched): without the save at
+    # a stream's end, the store would keep the batch's first save until the batch ended, and
     # whatever reads it on that status (Dagster's account counts) would see the stream unfinished.
     monkeypatch.setattr(checkpoint_writer, "SMALL_WRITE", 0.0)
-    monkeypatch.setattr(checkpoint_writer, "BIG_SAVE_SECONDS", 3600.0)
+    monkeypatch.setattr(checkpoint_writer, "WRITE_PACING", 1e7)
     pipeline_id = create_pipeline(store, emulator, pg)
     ended: list[str] = []
     for event in runner.run(pipeline_id, [Lane.BACKFILL]):
