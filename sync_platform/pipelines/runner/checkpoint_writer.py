@@ -143,16 +143,12 @@ class CheckpointWriter:
                     self._error = error
                     self._changed.notify_all()
                 return
-            rest_until = self._rest_until(started, self._monotonic())
+            finished = self._monotonic()
+            rest_until = finished + WRITE_PACING * max(0.0, finished - started - SMALL_WRITE)
             with self._changed:
                 self._saved.append(state)
                 self._stored = number
                 self._changed.notify_all()
-
-    @staticmethod
-    def _rest_until(started: float, finished: float) -> float:
-        """When the next save may start, after one that ran from ``started`` to ``finished``."""
-        return finished + WRITE_PACING * max(0.0, finished - started - SMALL_WRITE)
 
     def _write(self, state: SyncState) -> None:
         if self.lock is not None and self._monotonic() - self._lock_checked >= LOCK_CHECK_SECONDS:
