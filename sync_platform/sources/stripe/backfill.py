@@ -167,7 +167,7 @@ class BackfillRunner:
         while self._pending and len(self._active) < self.max_concurrency:
             plan = self._pending.popleft()
             run = StreamRun(plan)
-            self._pending_open -= len(run.open_accounts)
+            self._pending_open -= run.open_count
             window = union_window(lane.accounted for lane in plan.lanes.values())
             time_range = OpenTimeRange(gte=from_unix(window.gte), lt=from_unix(window.lt))
             messages.append(stream_start(plan.name, time_range))
@@ -204,7 +204,7 @@ class BackfillRunner:
         for run in self._active:
             if (entry := run.pop_chain()) is not None:
                 return run, *entry
-        while candidates := [run for run in self._active if run.ready]:
+        while candidates := [run for run in self._active if run.has_waiting]:
             run = candidates[self._turn % len(candidates)]
             self._turn += 1
             if (entry := run.pop()) is not None:
@@ -228,7 +228,7 @@ class BackfillRunner:
     def _target(self) -> int:
         """Ranges a lane may keep open: its share of the useful concurrency among the lanes not
         done, of started streams and of streams still waiting to start (each needs a request)."""
-        open_lanes = max(1, self._pending_open + sum(len(run.open_accounts) for run in self._active))
+        open_lanes = max(1, self._pending_open + sum(run.open_count for run in self._active))
         return max(1, math.ceil(self.client.useful_concurrency() / open_lanes))
 
     # --- one finished fetch ----------------------------------------------------------------------
@@ -363,7 +363,7 @@ class BackfillRunner:
 
     def _finish_if_done(self, run: StreamRun) -> list[Message]:
         """The stream's terminal status once every lane is complete or skipped."""
-        if run.finished or run.open_accounts:
+        if run.finished or run.open_count:
             return []
         self._retire(run)
         name = run.plan.name
