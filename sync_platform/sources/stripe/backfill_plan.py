@@ -169,7 +169,14 @@ def plan_stream(
     for account in accounts:
         window = _window_of(bounds, account, now, shared)
         lane = prior.get(account.id)
-        if lane is None or (_lists_whole(definition) and lane.complete and lane.accounted != window):
+        # A lane not read at all starts afresh on the shared parts, whatever its window was: the
+        # ranges parsed for it were a tuple and a range of its own per lane (~8 MiB at 10,000
+        # accounts in every batch after the first).
+        if (
+            lane is None
+            or lane.untouched
+            or (_lists_whole(definition) and lane.complete and lane.accounted != window)
+        ):
             lanes[account.id] = fresh_lane(window, shared)
         else:
             lanes[account.id] = reconcile(lane, window)
@@ -182,7 +189,7 @@ def plan_stream(
     plan = StreamPlan(
         definition=definition,
         lanes=lanes,
-        accounts={account.id: account for account in accounts},
+        accounts=shared.by_id(accounts),
         tagged=tagged,
         backfill_limit=limit,
         created_filter_refused=refused,

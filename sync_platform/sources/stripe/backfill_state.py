@@ -31,13 +31,15 @@ mutable object with the running backfill (reference bug #4).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
 from typing import Any
 
 from sync_platform.protocol import DeferredStateData, from_unix, iso
+from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.errors import StripeSourceError
 from sync_platform.sources.stripe.subdivision import Range
 
@@ -166,6 +168,12 @@ class SharedParts:
         the same accounts share them."""
         order = tuple(accounts)
         return self._made(("order", order), lambda: (order, {account: i for i, account in enumerate(order)}))
+
+    def by_id(self, accounts: Sequence[StripeAccount]) -> dict[str, StripeAccount]:
+        """``accounts`` by id, one dict for every stream read for the same accounts."""
+        return self._made(
+            ("by_id", *(account.id for account in accounts)), lambda: {a.id: a for a in accounts}
+        )
 
     def ranges_json(self, account: str, remaining: tuple[Range, ...]) -> tuple[dict[str, Any], ...]:
         """The account-tagged renderings of ``remaining``; a lane's first range is shared."""
@@ -404,7 +412,14 @@ class TaggedRendering:
                     ranges.setdefault(part.get("account"), []).append(part)
             for account, parts in self._ranges.items():
                 kept_parts = ranges.get(account)
-                if kept_parts is not None and tuple(kept_parts) == parts:
+                # Parts that are already the rendering's own (a batch after the first plans from
+                # the checkpoint this process rendered) keep the rendering's tuple, often one
+                # shared by every stream of the account, rather than a new tuple per lane.
+                if (
+                    kept_parts is not None
+                    and tuple(kept_parts) == parts
+                    and not _same_objects(kept_parts, parts)
+                ):
                     self._ranges[account] = tuple(kept_parts)
         self._stale = set(range(len(self._blocks)))
 
@@ -457,6 +472,10 @@ class TaggedCheckpoint(DeferredStateData):
         if self._refused:
             checkpoint[CREATED_FILTER_REFUSED] = True
         return checkpoint
+
+
+def _same_objects(found: Sequence[Any], ours: Sequence[Any]) -> bool:
+    return all(map(operator.is_, found, ours))
 
 
 def _rendered_here(kept: dict[str, Any], entry: dict[str, Any]) -> bool:

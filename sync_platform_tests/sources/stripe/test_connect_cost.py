@@ -24,7 +24,7 @@ from sync_platform.errors import ConfigError
 from sync_platform.protocol import PipelineConfig, RunStatus, SyncState, from_unix, iso
 from sync_platform.sources.stripe import stream_by_name
 from sync_platform.sources.stripe.accounts import KNOWN_ACCOUNTS, StripeAccount
-from sync_platform.sources.stripe.backfill_plan import plan_stream
+from sync_platform.sources.stripe.backfill_plan import StreamPlan, plan_stream
 from sync_platform.sources.stripe.backfill_state import SharedParts, dump_stream_state
 from sync_platform.sources.stripe.config import parse_config
 from sync_platform.sources.stripe.subdivision import Range
@@ -263,6 +263,48 @@ def test_the_streams_of_an_account_share_their_unread_lanes_and_progress_apart()
     assert plans[1].checkpoint(changed=()) == dump_stream_state(plans[1].lanes, tagged=True) == emitted
     assert charges == emitted
     assert plans[1].lanes["acct_1"].remaining == (part,)
+
+
+@pytest.mark.parametrize("saved", ["in memory", "as JSON"])
+def test_a_later_batch_shares_the_unread_lanes_again(saved: str) -> None:
+    """A batch after the first plans from the checkpoints the first one committed; its unread
+    lanes share their parts across streams as the first batch's did (their parsed ranges were a
+    tuple and a range per lane and stream: ~8 MiB at 10,000 accounts), and so do the accounts."""
+    accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(4)]
+    names = ["customer", "charge"]
+    catalog = catalog_for(names).streams
+
+    def plans(stored: list[object]) -> list[StreamPlan]:
+        shared = SharedParts()
+        return [
+            plan_stream(
+                stream_by_name(name),
+                configured,
+                state,
+                accounts,
+                now=1_700_000_000,
+                backfill_limit=None,
+                shared=shared,
+            )[0]
+            for name, configured, state in zip(names, catalog, stored, strict=True)
+        ]
+
+    first = plans([None, None])
+    lane = first[0].lanes["acct_1"]
+    (part,) = lane.remaining
+    lane.remaining, lane.listed = (Range(part.gte, part.gte + 500, "cus_x"),), 100
+    checkpoints = [first[0].checkpoint(changed=("acct_1",)), first[1].checkpoint()]
+    if saved == "as JSON":
+        checkpoints = json.loads(json.dumps(checkpoints))
+    later = plans(checkpoints)
+    assert later[0].lanes["acct_2"].remaining is later[1].lanes["acct_2"].remaining
+    assert later[0].lanes["acct_1"].remaining == (Range(part.gte, part.gte + 500, "cus_x"),)
+    assert later[0].accounts is later[1].accounts
+    assert [plan.checkpoint(changed=()) for plan in later] == checkpoints
+    if saved == "in memory":  # the rendering keeps its own parts, one for every stream of an account
+        rendered = [plan.checkpoint(changed=()) for plan in later]
+        unread = [next(r for r in c["remaining"] if r["account"] == "acct_3") for c in rendered]
+        assert unread[0] is unread[1]
 
 
 def test_a_plan_whose_window_moved_shares_nothing_it_does_not_repeat() -> None:
