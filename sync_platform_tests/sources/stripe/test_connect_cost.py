@@ -265,6 +265,45 @@ def test_the_streams_of_an_account_share_their_unread_lanes_and_progress_apart()
     assert plans[1].lanes["acct_1"].remaining == (part,)
 
 
+def test_the_streams_of_an_account_that_finished_with_the_same_count_share_its_entry() -> None:
+    """A finished lane's entry never changes again, so the streams of an account that listed the
+    same number of objects hold one (near the end of a 10,000-account read every lane has an
+    entry); a lane still reading has its own, and no emitted checkpoint ever changes (bug #4)."""
+    accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(3)]
+    shared = SharedParts()
+    names = ["customer", "charge"]
+    plans = [
+        plan_stream(
+            stream_by_name(name),
+            configured,
+            None,
+            accounts,
+            now=1_700_000_000,
+            backfill_limit=None,
+            shared=shared,
+        )[0]
+        for name, configured in zip(names, catalog_for(names).streams, strict=True)
+    ]
+    (part,) = plans[0].lanes["acct_1"].remaining
+    reading, done = plans[0].lanes["acct_1"], plans[1].lanes["acct_1"]
+    reading.remaining, reading.listed = (Range(part.gte, part.gte + 500, "cus_x"),), 2
+    done.remaining, done.listed = (), 2
+    during = [plans[0].checkpoint(changed=("acct_1",)), plans[1].checkpoint(changed=("acct_1",))]
+    emitted = copy.deepcopy(during)
+    assert during[0]["accounts"]["acct_1"] == during[1]["accounts"]["acct_1"]
+    assert during[0]["accounts"]["acct_1"] is not during[1]["accounts"]["acct_1"]
+
+    reading.remaining, reading.listed = (), 5
+    after = plans[0].checkpoint(changed=("acct_1",))
+    assert after == dump_stream_state(plans[0].lanes, tagged=True)
+    assert after["accounts"]["acct_1"]["listed"] == 5
+    assert after["accounts"]["acct_1"] is not during[1]["accounts"]["acct_1"]  # other counts, apart
+    plans[1].lanes["acct_1"].listed = 5
+    other = plans[1].checkpoint(changed=("acct_1",))
+    assert other["accounts"]["acct_1"] is after["accounts"]["acct_1"]
+    assert during == emitted
+
+
 @pytest.mark.parametrize("saved", ["in memory", "as JSON"])
 def test_a_later_batch_shares_the_unread_lanes_again(saved: str) -> None:
     """A batch after the first plans from the checkpoints the first one committed; its unread
