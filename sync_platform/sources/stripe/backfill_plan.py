@@ -93,7 +93,7 @@ class StreamPlan:
         if self.tagged:
             self._rendering.render(self.lanes, None)
             if stored is not None:
-                self._rendering.share(stored)
+                self._rendering.share(stored, self.lanes)
         if any(lane.remaining for lane in self.lanes.values()):
             self.changed = True
             return

@@ -31,7 +31,6 @@ mutable object with the running backfill (reference bug #4).
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -168,6 +167,12 @@ class SharedParts:
         if found is None:
             found = by_count[listed] = {"accounted_range": self.window_json(window), "listed": listed}
         return found
+
+    def adopt_entry(self, window: Window, entry: dict[str, Any]) -> None:
+        """Make ``entry`` (equal to what ``entry(window, listed, final=True)`` gives, from an
+        earlier read of this process) the shared one, its window rendering with it."""
+        self._final_entries.setdefault(window, {})[entry["listed"]] = entry
+        self._parts[("window_json", window.gte, window.lt)] = entry["accounted_range"]
 
     def order(self, accounts: Iterable[str]) -> tuple[tuple[str, ...], dict[str, int]]:
         """The accounts in checkpoint order and each one's position there; the streams read for
@@ -387,8 +392,8 @@ class TaggedRendering:
         self._entry_blocks = [{} for _ in range(count)]
         self._stale = set(range(count))
 
-    def share(self, stored: Any) -> None:
-        """Keep the parts of ``stored`` (the checkpoint the lanes were planned from) that equal
+    def share(self, stored: Any, lanes: Mapping[str, LaneState]) -> None:
+        """Keep the parts of ``stored`` (the checkpoint ``lanes`` were planned from) that equal
         their rendering, instead of the rendering: a batch plans from a checkpoint whose stream
         states the engine holds anyway until each stream checkpoints again, and rendering every
         lane anew kept a second copy of it alive (at 10,000 accounts ~60 MiB of the ~100 MiB the
@@ -400,7 +405,12 @@ class TaggedRendering:
         starts from what the previous one saved, in memory): an entry parsed from stored JSON
         holds its own window dict and strings (~500 bytes against ~180 rendered), and the parsed
         checkpoint is released once each stream checkpoints again. A rendered window's strings
-        are the ones ``_iso`` caches, so they are the same objects as this rendering's.
+        are the ones ``_iso`` caches, so they are the same objects as this rendering's. A kept
+        entry that this read shares between streams (``SharedParts.entry``) becomes the shared
+        one, so the streams planned next keep the same object, not a copy made by this read.
+
+        A lane's one range without a cursor keeps this read's rendering: that one is shared by
+        every stream of the account, the stored ones were a tuple per lane.
         """
         if not isinstance(stored, Mapping):
             return
@@ -408,8 +418,17 @@ class TaggedRendering:
         if isinstance(entries, Mapping):
             for account, entry in self._entries.items():
                 kept = entries.get(account)
-                if type(kept) is dict and kept == entry and _rendered_here(kept, entry):
-                    self._entries[account] = kept
+                if (
+                    kept is entry
+                    or type(kept) is not dict
+                    or kept != entry
+                    or not _rendered_here(kept, entry)
+                ):
+                    continue
+                self._entries[account] = kept
+                lane = lanes[account]
+                if lane.complete or not lane.listed:
+                    self._shared.adopt_entry(lane.accounted, kept)
         remaining = stored.get("remaining")
         if isinstance(remaining, list):
             ranges: dict[Any, list[dict[str, Any]]] = {}
@@ -417,15 +436,10 @@ class TaggedRendering:
                 if type(part) is dict:
                     ranges.setdefault(part.get("account"), []).append(part)
             for account, parts in self._ranges.items():
+                if len(parts) == 1 and parts[0]["cursor"] is None:  # shared by the account's streams
+                    continue
                 kept_parts = ranges.get(account)
-                # Parts that are already the rendering's own (a batch after the first plans from
-                # the checkpoint this process rendered) keep the rendering's tuple, often one
-                # shared by every stream of the account, rather than a new tuple per lane.
-                if (
-                    kept_parts is not None
-                    and tuple(kept_parts) == parts
-                    and not _same_objects(kept_parts, parts)
-                ):
+                if kept_parts is not None and tuple(kept_parts) == parts:
                     self._ranges[account] = tuple(kept_parts)
         self._stale = set(range(len(self._blocks)))
 
@@ -478,10 +492,6 @@ class TaggedCheckpoint(DeferredStateData):
         if self._refused:
             checkpoint[CREATED_FILTER_REFUSED] = True
         return checkpoint
-
-
-def _same_objects(found: Sequence[Any], ours: Sequence[Any]) -> bool:
-    return all(map(operator.is_, found, ours))
 
 
 def _rendered_here(kept: dict[str, Any], entry: dict[str, Any]) -> bool:

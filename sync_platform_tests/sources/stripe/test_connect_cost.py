@@ -191,7 +191,8 @@ def test_a_plan_shares_the_stored_checkpoints_parts_it_repeats_and_never_changes
     (the engine holds them anyway until the stream checkpoints again) instead of a second copy;
     a lane that changes gets new parts, and the stored checkpoint stays as it was loaded. An
     account's entry parsed from JSON is rendered anew instead (smaller than the parsed one, which
-    is released once the stream checkpoints again); one a batch of this run saved is kept."""
+    is released once the stream checkpoints again); one a batch of this run saved is kept. An
+    unread lane's range is this read's rendering, which the account's streams share."""
     accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(4)]
     configured = catalog_for(["customer"]).streams[0]
     first, _ = plan_stream(
@@ -213,8 +214,9 @@ def test_a_plan_shares_the_stored_checkpoints_parts_it_repeats_and_never_changes
     assert checkpoint == stored == dump_stream_state(plan.lanes, tagged=True)
     kept = {a for a in stored["accounts"] if checkpoint["accounts"][a] is stored["accounts"][a]}
     assert kept == (set(stored["accounts"]) if saved == "in memory" else set())
-    pairs = zip(checkpoint["remaining"], stored["remaining"], strict=True)
-    assert all(mine is theirs for mine, theirs in pairs)
+    # a range being read is the stored one; an unread lane's is this read's, shared by its streams
+    for mine, theirs in zip(checkpoint["remaining"], stored["remaining"], strict=True):
+        assert (mine is theirs) == (theirs["cursor"] is not None)
 
     lane = plan.lanes["acct_1"]
     lane.remaining = (Range(1_600_000_001, 1_640_000_000, "cus_z"),)
@@ -308,13 +310,13 @@ def test_the_streams_of_an_account_that_finished_with_the_same_count_share_its_e
 def test_a_later_batch_shares_the_unread_lanes_again(saved: str) -> None:
     """A batch after the first plans from the checkpoints the first one committed; its unread
     lanes share their parts across streams as the first batch's did (their parsed ranges were a
-    tuple and a range per lane and stream: ~8 MiB at 10,000 accounts), and so do the accounts."""
+    tuple and a range per lane and stream: ~8 MiB at 10,000 accounts), and so do the accounts and
+    the entries of lanes that finished alike (one object, the stored one when it is in memory)."""
     accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(4)]
     names = ["customer", "charge"]
     catalog = catalog_for(names).streams
 
-    def plans(stored: list[object]) -> list[StreamPlan]:
-        shared = SharedParts()
+    def plans(stored: list[object], shared: SharedParts) -> list[StreamPlan]:
         return [
             plan_stream(
                 stream_by_name(name),
@@ -328,15 +330,26 @@ def test_a_later_batch_shares_the_unread_lanes_again(saved: str) -> None:
             for name, configured, state in zip(names, catalog, stored, strict=True)
         ]
 
-    first = plans([None, None])
+    first = plans([None, None], SharedParts())
     lane = first[0].lanes["acct_1"]
     (part,) = lane.remaining
     lane.remaining, lane.listed = (Range(part.gte, part.gte + 500, "cus_x"),), 100
-    checkpoints = [first[0].checkpoint(changed=("acct_1",)), first[1].checkpoint()]
+    for plan in first:  # acct_2 finished alike in both streams
+        plan.lanes["acct_2"].remaining, plan.lanes["acct_2"].listed = (), 3
+    checkpoints = [
+        first[0].checkpoint(changed=("acct_1", "acct_2")),
+        first[1].checkpoint(changed=("acct_2",)),
+    ]
     if saved == "as JSON":
         checkpoints = json.loads(json.dumps(checkpoints))
-    later = plans(checkpoints)
-    assert later[0].lanes["acct_2"].remaining is later[1].lanes["acct_2"].remaining
+    shared = SharedParts()
+    later = plans(checkpoints, shared)
+    assert later[0].lanes["acct_3"].remaining is later[1].lanes["acct_3"].remaining
+    finished = [plan.checkpoint(changed=())["accounts"]["acct_2"] for plan in later]
+    assert finished[0] is finished[1]
+    assert (finished[0] is checkpoints[0]["accounts"]["acct_2"]) == (saved == "in memory")
+    window = later[0].lanes["acct_2"].accounted
+    assert shared.entry(window, 3, final=True) is finished[0]  # the read holds no copy of its own
     assert later[0].lanes["acct_1"].remaining == (Range(part.gte, part.gte + 500, "cus_x"),)
     assert later[0].accounts is later[1].accounts
     assert [plan.checkpoint(changed=()) for plan in later] == checkpoints
