@@ -230,26 +230,32 @@ def test_a_plan_shares_the_stored_checkpoints_parts_it_repeats_and_never_changes
     assert stored == loaded  # shared, never written to
 
 
-def test_the_streams_of_an_account_share_their_unread_lanes_and_progress_apart() -> None:
-    """One read's plans share what every stream of an account repeats before its first page (the
-    window, the first range, their JSON: ~900 -> ~300 bytes a lane at 10,000 accounts); a page of
-    one stream changes only that stream's checkpoint, never one already emitted (bug #4)."""
-    accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(3)]
-    shared = SharedParts()
-    plans = [
+STREAM_PAIR = ["customer", "charge"]
+
+
+def _read_plans(accounts: list[StripeAccount], stored: list[object], shared: SharedParts) -> list[StreamPlan]:
+    """One read's plans of ``STREAM_PAIR`` (from ``stored``, a state per stream), sharing ``shared``."""
+    catalog = catalog_for(STREAM_PAIR).streams
+    return [
         plan_stream(
             stream_by_name(name),
             configured,
-            None,
+            state,
             accounts,
             now=1_700_000_000,
             backfill_limit=None,
             shared=shared,
         )[0]
-        for name, configured in zip(
-            ["customer", "charge"], catalog_for(["customer", "charge"]).streams, strict=True
-        )
+        for name, configured, state in zip(STREAM_PAIR, catalog, stored, strict=True)
     ]
+
+
+def test_the_streams_of_an_account_share_their_unread_lanes_and_progress_apart() -> None:
+    """One read's plans share what every stream of an account repeats before its first page (the
+    window, the first range, their JSON: ~900 -> ~300 bytes a lane at 10,000 accounts); a page of
+    one stream changes only that stream's checkpoint, never one already emitted (bug #4)."""
+    accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(3)]
+    plans = _read_plans(accounts, [None, None], SharedParts())
     customers, charges = (plan.checkpoint() for plan in plans)
     emitted = copy.deepcopy(charges)
     assert customers["accounts"] == charges["accounts"] == {}  # no lane read yet: only their ranges
@@ -272,20 +278,7 @@ def test_the_streams_of_an_account_that_finished_with_the_same_count_share_its_e
     same number of objects hold one (near the end of a 10,000-account read every lane has an
     entry); a lane still reading has its own, and no emitted checkpoint ever changes (bug #4)."""
     accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(3)]
-    shared = SharedParts()
-    names = ["customer", "charge"]
-    plans = [
-        plan_stream(
-            stream_by_name(name),
-            configured,
-            None,
-            accounts,
-            now=1_700_000_000,
-            backfill_limit=None,
-            shared=shared,
-        )[0]
-        for name, configured in zip(names, catalog_for(names).streams, strict=True)
-    ]
+    plans = _read_plans(accounts, [None, None], SharedParts())
     (part,) = plans[0].lanes["acct_1"].remaining
     reading, done = plans[0].lanes["acct_1"], plans[1].lanes["acct_1"]
     reading.remaining, reading.listed = (Range(part.gte, part.gte + 500, "cus_x"),), 2
@@ -313,24 +306,7 @@ def test_a_later_batch_shares_the_unread_lanes_again(saved: str) -> None:
     tuple and a range per lane and stream: ~8 MiB at 10,000 accounts), and so do the accounts and
     the entries of lanes that finished alike (one object, the stored one when it is in memory)."""
     accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(4)]
-    names = ["customer", "charge"]
-    catalog = catalog_for(names).streams
-
-    def plans(stored: list[object], shared: SharedParts) -> list[StreamPlan]:
-        return [
-            plan_stream(
-                stream_by_name(name),
-                configured,
-                state,
-                accounts,
-                now=1_700_000_000,
-                backfill_limit=None,
-                shared=shared,
-            )[0]
-            for name, configured, state in zip(names, catalog, stored, strict=True)
-        ]
-
-    first = plans([None, None], SharedParts())
+    first = _read_plans(accounts, [None, None], SharedParts())
     lane = first[0].lanes["acct_1"]
     (part,) = lane.remaining
     lane.remaining, lane.listed = (Range(part.gte, part.gte + 500, "cus_x"),), 100
@@ -343,7 +319,7 @@ def test_a_later_batch_shares_the_unread_lanes_again(saved: str) -> None:
     if saved == "as JSON":
         checkpoints = json.loads(json.dumps(checkpoints))
     shared = SharedParts()
-    later = plans(checkpoints, shared)
+    later = _read_plans(accounts, checkpoints, shared)
     assert later[0].lanes["acct_3"].remaining is later[1].lanes["acct_3"].remaining
     finished = [plan.checkpoint(changed=())["accounts"]["acct_2"] for plan in later]
     assert finished[0] is finished[1]
