@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from sync_platform.pipelines.checkpoints import CheckpointLane, state_json
@@ -78,7 +79,10 @@ class CheckpointWriter:
         self._stored = 0  # the number of the offered state saved last
         self._hurry = False  # ``save_now`` is waiting: no rest before the next save
         self._saved: list[SyncState] = []
-        self._last_written: SyncState | None = None
+        # Weak: only ``finish`` asks whether its state is the one written last, and a strong
+        # reference kept that state (a save behind the fold) alive: at 10,000 Connect accounts an
+        # extra copy of every stream checkpoint that had moved on since (~0.3 MB each).
+        self._last_written: weakref.ref[SyncState] | None = None
         self._error: BaseException | None = None
         self._closing = False
         self._thread = threading.Thread(target=self._loop, name=f"checkpoints {pipeline_id}", daemon=True)
@@ -120,7 +124,7 @@ class CheckpointWriter:
         self._thread.join()
         if self._error is not None:
             raise self._error
-        if final is not None and final is not self._last_written:
+        if final is not None and (self._last_written is None or final is not self._last_written()):
             self._write(final)
 
     def _loop(self) -> None:
@@ -135,20 +139,28 @@ class CheckpointWriter:
                 if state is None:
                     return
             started = self._monotonic()
-            try:
-                self._write(state)
-            except BaseException as error:  # reported to the run by take_saved / finish
-                logger.warning("could not save a %s checkpoint of %s: %s", self.lane, self.pipeline_id, error)
-                with self._changed:
-                    self._error = error
-                    self._changed.notify_all()
+            if not self._save(state, number):
                 return
+            del state  # not kept while this thread waits: the fold has newer stream checkpoints
             finished = self._monotonic()
             rest_until = finished + WRITE_PACING * max(0.0, finished - started - SMALL_WRITE)
+
+    def _save(self, state: SyncState, number: int) -> bool:
+        """Write ``state`` (offered as ``number``) and hand it to ``take_saved``; False if the
+        write failed (the error is kept for ``take_saved`` and ``finish``)."""
+        try:
+            self._write(state)
+        except BaseException as error:  # reported to the run by take_saved / finish
+            logger.warning("could not save a %s checkpoint of %s: %s", self.lane, self.pipeline_id, error)
             with self._changed:
-                self._saved.append(state)
-                self._stored = number
+                self._error = error
                 self._changed.notify_all()
+            return False
+        with self._changed:
+            self._saved.append(state)
+            self._stored = number
+            self._changed.notify_all()
+        return True
 
     def _write(self, state: SyncState) -> None:
         if self.lock is not None and self._monotonic() - self._lock_checked >= LOCK_CHECK_SECONDS:
@@ -163,4 +175,4 @@ class CheckpointWriter:
             if current.state != state_json(state) or current.version != self.version + 1:
                 raise
             self.version = current.version  # our own write had committed before its connection died
-        self._last_written = state
+        self._last_written = weakref.ref(state)

@@ -210,8 +210,9 @@ class LaneRun:
                     writer.save_now()  # the stream's final checkpoint is stored before its end is told
                 yield EngineMessage(self.lane, number, message)
                 if writer is not None:
-                    for saved in writer.take_saved():
-                        yield CheckpointSaved(self.lane, number, saved)
+                    # Not a loop variable of this frame: it would keep the state saved last (and
+                    # every stream checkpoint in it) alive until the next save, while the fold moves on.
+                    yield from (CheckpointSaved(self.lane, number, saved) for saved in writer.take_saved())
         except GeneratorExit:
             # The caller stopped consuming (Ctrl-C, an HTTP client that went away): stop the engine,
             # then save the last committed state the writer was handed, so nothing committed is lost.

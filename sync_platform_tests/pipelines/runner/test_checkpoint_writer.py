@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -94,3 +96,35 @@ def test_save_now_stores_the_state_offered_last_without_waiting_out_the_rest(
     writer.save_now()  # nothing new offered: returns at once
     writer.finish(None)
     assert writer.take_saved() == [first, last]
+
+
+def test_the_writer_keeps_no_saved_state_alive_and_writes_the_final_one_once(
+    pipeline_store: PipelineStore, pipeline_id: str
+) -> None:
+    """A Connect platform's state is megabytes: a writer that held the state it saved last kept an
+    older copy of every stream's checkpoint alive next to the fold's newer one."""
+    writer = CheckpointWriter(pipeline_store, pipeline_id, CheckpointLane.BACKFILL, version=0)
+    state = connect_state(1)
+    gone = weakref.ref(state)
+    writer.offer(state)
+    writer.save_now()
+    assert writer.take_saved() == [state]
+    del state
+    gc.collect()
+    assert gone() is None
+
+    final = connect_state(2)
+    writer.offer(final)
+    writer.save_now()
+    saved_version = writer.version
+    writer.finish(final)  # already written: not written again
+    assert writer.version == saved_version
+    stored = pipeline_store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL)
+    assert (stored.state, stored.version) == (final.model_dump(mode="json", by_alias=True), saved_version)
+    writer.finish(connect_state(3))  # a state it never wrote is
+    assert (
+        pipeline_store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state["source"]["streams"][
+            "stream_0"
+        ]["listed"]
+        == 3
+    )
