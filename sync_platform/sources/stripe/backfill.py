@@ -58,7 +58,6 @@ from sync_platform.protocol import (
 from sync_platform.redaction import redact
 from sync_platform.sources.stripe.backfill_plan import StreamPlan
 from sync_platform.sources.stripe.backfill_queue import StreamRun, is_chain, lanes_summary
-from sync_platform.sources.stripe.backfill_state import union_window
 from sync_platform.sources.stripe.client import StripeApiClient
 from sync_platform.sources.stripe.errors import (
     ErrorScope,
@@ -131,7 +130,7 @@ class BackfillRunner:
         self.account_failures: dict[str, tuple[str, FailureKind]] = {}
         self.connection_failed = False
         self._pending = deque(plans)
-        self._pending_open = sum(1 for plan in plans for lane in plan.lanes.values() if not lane.complete)
+        self._pending_open = sum(plan.lanes.open_count() for plan in plans)
         self._active: list[StreamRun] = []
         self._tasks: dict[asyncio.Task[FetchedPage], _Job] = {}
         self._order = itertools.count()
@@ -168,7 +167,7 @@ class BackfillRunner:
             plan = self._pending.popleft()
             run = StreamRun(plan)
             self._pending_open -= run.open_count
-            window = union_window(lane.accounted for lane in plan.lanes.values())
+            window = plan.lanes.union()
             time_range = OpenTimeRange(gte=from_unix(window.gte), lt=from_unix(window.lt))
             messages.append(stream_start(plan.name, time_range))
             self._active.append(run)

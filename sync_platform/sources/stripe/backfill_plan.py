@@ -35,12 +35,12 @@ from sync_platform.sources.stripe.backfill_state import (
     Window,
     created_filter_refused,
     dump_stream_state,
-    fresh_lane,
     parse_stream_state,
     reconcile,
-    union_window,
 )
 from sync_platform.sources.stripe.catalog import StripeStreamDefinition
+from sync_platform.sources.stripe.lane_table import LaneTable
+from sync_platform.sources.stripe.subdivision import Range
 
 
 @dataclass
@@ -48,7 +48,7 @@ class StreamPlan:
     """One stream's backfill for this read. ``lanes`` are committed state, by account id."""
 
     definition: StripeStreamDefinition
-    lanes: dict[str, LaneState]
+    lanes: LaneTable
     accounts: dict[str, StripeAccount]
     tagged: bool  # the account-tagged checkpoint shape (Connect accounts configured)
     backfill_limit: int | None = None
@@ -78,7 +78,7 @@ class StreamPlan:
             )
         self._rendering.render(self.lanes, changed)
         if changed is None or self._union is None:
-            self._union = union_window(lane.accounted for lane in self.lanes.values())
+            self._union = self.lanes.union()
         return self._rendering.snapshot(self._union, created_filter_refused=self.created_filter_refused)
 
     def compare_with(self, stored: Any) -> None:
@@ -93,8 +93,8 @@ class StreamPlan:
         if self.tagged:
             self._rendering.render(self.lanes, None)
             if stored is not None:
-                self._rendering.share(stored, self.lanes)
-        if any(lane.remaining for lane in self.lanes.values()):
+                self._rendering.share(stored)
+        if self.lanes.open_count():
             self.changed = True
             return
         self.changed = stored != self.checkpoint(changed=())
@@ -164,32 +164,40 @@ def plan_stream(
                 f"The stored state of stream {definition.name!r} is not a backfill checkpoint ({error}); "
                 "the stream starts its backfill over."
             )
-    lanes: dict[str, LaneState] = {}
     bounds = _configured_bounds(configured)
-    for account in accounts:
-        window = _window_of(bounds, account, now, shared)
-        lane = prior.get(account.id)
+    by_id = shared.by_id(accounts)  # one lane per account, even if one is named twice
+    order, position = shared.order(by_id)
+    windows = shared.windows(
+        (bounds, now, order), lambda: [_window_of(bounds, account, now, shared) for account in by_id.values()]
+    )
+    remaining: list[tuple[Range, ...]] = []
+    listed: list[int] = []
+    lists_whole = _lists_whole(definition)
+    for account, window in zip(order, windows, strict=True):
+        lane = prior.get(account)
         # A lane not read at all starts afresh on the shared parts, whatever its window was: the
         # ranges parsed for it were a tuple and a range of its own per lane (~8 MiB at 10,000
         # accounts in every batch after the first).
-        if (
-            lane is None
-            or lane.untouched
-            or (_lists_whole(definition) and lane.complete and lane.accounted != window)
-        ):
-            lanes[account.id] = fresh_lane(window, shared)
+        if lane is None or lane.untouched or (lists_whole and lane.complete and lane.accounted != window):
+            remaining.append(shared.first_ranges(window))
+            listed.append(0)
         else:
-            lanes[account.id] = reconcile(lane, window)
+            lane = reconcile(lane, window)
+            remaining.append(lane.remaining)
+            listed.append(lane.listed)
+    prior.clear()  # the parsed checkpoint's lanes are not needed past here
     limit = configured.backfill_limit or backfill_limit
-    for lane in lanes.values():
-        if limit is not None and lane.listed >= limit:
-            lane.remaining = ()  # the stream already listed all it may
+    if limit is not None:
+        for at, count in enumerate(listed):
+            if count >= limit:
+                remaining[at] = ()  # the stream already listed all it may
+    lanes = LaneTable(order, position, windows, remaining, listed)
     if tagged is None:
         tagged = len(accounts) > 1
     plan = StreamPlan(
         definition=definition,
         lanes=lanes,
-        accounts=shared.by_id(accounts),
+        accounts=by_id,
         tagged=tagged,
         backfill_limit=limit,
         created_filter_refused=refused,

@@ -30,7 +30,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sync_platform.sources.stripe.backfill_plan import StreamPlan
-from sync_platform.sources.stripe.backfill_state import LaneState
 from sync_platform.sources.stripe.subdivision import MIN_SPLIT_SECONDS, Range
 
 Entry = tuple[str, Range]
@@ -56,22 +55,23 @@ class StreamRun:
     density: dict[str, float] = field(default_factory=dict)  # account -> objects/s of its last full page
     open: set[str] = field(default_factory=set)  # drawn lanes neither complete nor skipped
     finished: bool = False
-    _undrawn: Iterator[tuple[str, LaneState]] = field(default_factory=lambda: iter(()))
+    _undrawn: Iterator[tuple[int, str]] = field(default_factory=lambda: iter(()))  # (position, account)
     _undrawn_open: int = 0  # lanes not drawn yet that are open
     _drawn_early: set[str] = field(default_factory=set)  # lanes drawn at the start (they had chains)
 
     def __post_init__(self) -> None:
-        for account, lane in self.plan.lanes.items():
-            if lane.complete:
+        table = self.plan.lanes
+        for account, parts in zip(table.accounts, table.remaining, strict=True):
+            if not parts:
                 continue
-            if any(map(is_chain, lane.remaining)):
+            if any(map(is_chain, parts)):
                 self._drawn_early.add(account)
                 self.open.add(account)
-                self._push(account, lane.remaining, self.drawn)
+                self._push(account, parts, self.drawn)
             else:
                 self._undrawn_open += 1
         # The plan's lanes are never added or removed during a read, so the iterator stays valid.
-        self._undrawn = iter(self.plan.lanes.items())
+        self._undrawn = enumerate(table.accounts)
 
     @property
     def open_count(self) -> int:
@@ -138,12 +138,14 @@ class StreamRun:
         """Queue the next open lane not drawn yet; False when there is none."""
         if not self._undrawn_open:
             return False
-        for account, lane in self._undrawn:
-            if lane.complete or account in self._drawn_early:
+        remaining = self.plan.lanes.remaining
+        for position, account in self._undrawn:
+            parts = remaining[position]
+            if not parts or account in self._drawn_early:
                 continue
             self._undrawn_open -= 1
             self.open.add(account)
-            self._push(account, lane.remaining, self.drawn)
+            self._push(account, parts, self.drawn)
             return True
         self._undrawn_open = 0  # unreachable while the count is right: never wait on a lane that is not there
         return False

@@ -35,12 +35,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sync_platform.protocol import DeferredStateData, from_unix, iso
 from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.errors import StripeSourceError
 from sync_platform.sources.stripe.subdivision import Range
+
+if TYPE_CHECKING:  # the table is built on these lanes and windows
+    from sync_platform.sources.stripe.lane_table import LaneTable
 
 CREATED_FILTER_REFUSED = "created_filter_refused"
 _ISO = {"type": "string", "format": "date-time"}
@@ -84,18 +87,14 @@ class Window:
     lt: int
 
 
-@dataclass(slots=True)
-class LaneState:
-    """The backfill of one stream in one account: what is asked, what is left, what was listed.
+class LaneFacts:
+    """What a lane's window, ranges and count say about it: the same for a ``LaneState`` and for a
+    lane of a ``lane_table.LaneTable``."""
 
-    Slotted, and ``remaining`` is a tuple replaced whole when a page changes it: a Connect
-    platform's plans hold one lane per account and stream (100,000 at 10,000 accounts), an
-    instance ``__dict__`` cost ~100 bytes more each, and immutable parts can be shared between the
-    streams of one account (``SharedParts``): a lane not started yet costs only its own slots."""
-
+    __slots__ = ()
     accounted: Window
-    remaining: tuple[Range, ...] = ()
-    listed: int = 0
+    remaining: tuple[Range, ...]
+    listed: int
 
     @property
     def complete(self) -> bool:
@@ -103,13 +102,29 @@ class LaneState:
 
     @property
     def untouched(self) -> bool:
-        """Nothing read yet: the lane's one range is its whole window, without a cursor. A Connect
-        checkpoint lists such a lane only under ``remaining`` (its entry is implied)."""
-        remaining = self.remaining
-        if self.listed or len(remaining) != 1:
-            return False
-        (part,) = remaining
-        return part.cursor is None and part.gte == self.accounted.gte and part.lt == self.accounted.lt
+        return untouched(self.accounted, self.remaining, self.listed)
+
+
+def untouched(accounted: Window, remaining: tuple[Range, ...], listed: int) -> bool:
+    """Nothing read yet: the lane's one range is its whole window, without a cursor. A Connect
+    checkpoint lists such a lane only under ``remaining`` (its entry is implied)."""
+    if listed or len(remaining) != 1:
+        return False
+    (part,) = remaining
+    return part.cursor is None and part.gte == accounted.gte and part.lt == accounted.lt
+
+
+@dataclass(slots=True)
+class LaneState(LaneFacts):
+    """The backfill of one stream in one account: what is asked, what is left, what was listed.
+
+    What a checkpoint is parsed into, and what ``reconcile`` re-aims; a read holds its lanes as
+    columns (``lane_table.LaneTable``). ``remaining`` is a tuple replaced whole when a page changes
+    it, so immutable parts can be shared between the streams of one account (``SharedParts``)."""
+
+    accounted: Window
+    remaining: tuple[Range, ...] = ()
+    listed: int = 0
 
 
 class SharedParts:
@@ -180,6 +195,12 @@ class SharedParts:
         order = tuple(accounts)
         return self._made(("order", order), lambda: (order, {account: i for i, account in enumerate(order)}))
 
+    def windows(self, key: tuple[Any, ...], make: Callable[[], list[Window]]) -> list[Window]:
+        """The windows of a read's lanes by position, made by ``make`` once per ``key`` (the
+        stream's configured bounds, the accounts' order and the read's time): the streams of a
+        read with the same bounds share one list, which nothing writes to."""
+        return self._made(("windows", *key), make)
+
     def by_id(self, accounts: Sequence[StripeAccount]) -> dict[str, StripeAccount]:
         """``accounts`` by id, one dict for every stream read for the same accounts."""
         return self._made(
@@ -188,6 +209,8 @@ class SharedParts:
 
     def ranges_json(self, account: str, remaining: tuple[Range, ...]) -> tuple[dict[str, Any], ...]:
         """The account-tagged renderings of ``remaining``; a lane's first range is shared."""
+        if not remaining:
+            return ()
         if len(remaining) != 1 or remaining[0].cursor is not None:
             return tuple(_range_json(part, account) for part in remaining)
         (part,) = remaining
@@ -333,7 +356,8 @@ class TaggedRendering:
 
     A Connect stream has a lane per account and a checkpoint after every page; rendering every
     lane each time made a page cost O(accounts) in Python (at 1,000 accounts, a fifth of the
-    client's CPU). Here a lane is rendered only when it changed, and both parts that name every
+    client's CPU). Here a lane is rendered only when it changed, into columns by the lane's
+    position in its ``LaneTable`` (an entry, and its ranges), and both parts that name every
     account (``remaining`` and ``accounts``) are kept in blocks of ``REMAINING_BLOCK`` accounts:
     a changed lane's block is rebuilt as a new list and a new dict, and a page's checkpoint is a
     ``TaggedCheckpoint``, the blocks as they stand (O(blocks): 157 at 10,000 accounts). Only a
@@ -345,55 +369,55 @@ class TaggedRendering:
 
     def __init__(self, shared: SharedParts | None = None) -> None:
         self._shared = shared or SharedParts()
-        self._entries: dict[str, dict[str, Any]] = {}  # account -> {"accounted_range", "listed"}
-        self._ranges: dict[str, tuple[dict[str, Any], ...]] = {}  # account -> its remaining ranges
+        self._table: LaneTable | None = None  # the lanes rendered
+        self._entries: list[dict[str, Any] | None] = []  # by position: {"accounted_range", "listed"}
+        self._ranges: list[tuple[dict[str, Any], ...]] = []  # by position: the lane's remaining ranges
         self._listed = 0
-        self._order: tuple[str, ...] = ()  # the accounts, in checkpoint order
-        self._position: dict[str, int] = {}  # account -> its place in ``_order``
         self._blocks: list[list[dict[str, Any]]] = []  # ``remaining``, flat, by block of accounts
         self._entry_blocks: list[dict[str, dict[str, Any]]] = []  # ``accounts``, by block
         self._stale: set[int] = set()  # blocks to build again
 
-    def render(self, lanes: Mapping[str, LaneState], changed: Iterable[str] | None) -> None:
-        """Re-render ``changed`` lanes (every lane when None) and any lane not rendered yet."""
-        if changed is None or len(self._ranges) > len(lanes):
-            self._entries, self._ranges, self._listed = {}, {}, 0
-            changed = None
-        for account in lanes if changed is None else changed:
-            if account in lanes:
-                self._render_lane(account, lanes[account])
-        if len(self._ranges) != len(lanes):  # lanes joined since (a new Connect account)
-            for account, lane in lanes.items():
-                if account not in self._ranges:
-                    self._render_lane(account, lane)
-            self._entries = {account: self._entries[account] for account in lanes if account in self._entries}
-            self._ranges = {account: self._ranges[account] for account in lanes}
-            changed = None
-        if changed is None:
+    def render(self, lanes: LaneTable, changed: Iterable[str] | None) -> None:
+        """Re-render ``changed`` lanes (every lane when None, or when ``lanes`` is a new table)."""
+        if changed is None or lanes is not self._table:
+            self._table = lanes
+            count = len(lanes)
+            self._entries, self._ranges, self._listed = [None] * count, [()] * count, 0
+            for position in range(count):
+                self._render_lane(lanes, position)
             self._reindex()
+            return
+        for account in changed:
+            position = lanes.position.get(account)
+            if position is not None:
+                self._render_lane(lanes, position)
+                self._stale.add(position // REMAINING_BLOCK)
 
-    def _render_lane(self, account: str, lane: LaneState) -> None:
-        previous = self._entries.pop(account, None)
+    def _render_lane(self, table: LaneTable, position: int) -> None:
+        """Render the lane's slots from the table's columns (no ``Lane`` view: a full render
+        walks every lane of the stream, per stream and batch)."""
+        window, remaining, listed = table.windows[position], table.remaining[position], table.listed[position]
+        previous = self._entries[position]
         if previous is not None:
             self._listed -= previous["listed"]
-        if not lane.untouched:  # an unread lane has no entry: its range says it all
-            self._entries[account] = self._shared.entry(lane.accounted, lane.listed, final=lane.complete)
-        self._ranges[account] = self._shared.ranges_json(account, lane.remaining)
-        self._listed += lane.listed
-        position = self._position.get(account)
-        if position is not None:
-            self._stale.add(position // REMAINING_BLOCK)
+        # an unread lane has no entry: its range says it all
+        self._entries[position] = (
+            None
+            if untouched(window, remaining, listed)
+            else self._shared.entry(window, listed, final=not remaining)
+        )
+        self._ranges[position] = self._shared.ranges_json(table.accounts[position], remaining)
+        self._listed += listed
 
     def _reindex(self) -> None:
-        """Every block to build again, for the accounts as they now are."""
-        self._order, self._position = self._shared.order(self._ranges)
-        count = -(-len(self._order) // REMAINING_BLOCK)
+        """Every block to build again, for the lanes as they now are."""
+        count = -(-len(self._ranges) // REMAINING_BLOCK)
         self._blocks = [[] for _ in range(count)]
         self._entry_blocks = [{} for _ in range(count)]
         self._stale = set(range(count))
 
-    def share(self, stored: Any, lanes: Mapping[str, LaneState]) -> None:
-        """Keep the parts of ``stored`` (the checkpoint ``lanes`` were planned from) that equal
+    def share(self, stored: Any) -> None:
+        """Keep the parts of ``stored`` (the checkpoint the lanes were planned from) that equal
         their rendering, instead of the rendering: a batch plans from a checkpoint whose stream
         states the engine holds anyway until each stream checkpoints again, and rendering every
         lane anew kept a second copy of it alive (at 10,000 accounts ~60 MiB of the ~100 MiB the
@@ -412,12 +436,16 @@ class TaggedRendering:
         A lane's one range without a cursor keeps this read's rendering: that one is shared by
         every stream of the account, the stored ones were a tuple per lane.
         """
-        if not isinstance(stored, Mapping):
+        table = self._table
+        if not isinstance(stored, Mapping) or table is None:
             return
+        accounts = table.accounts
         entries = stored.get("accounts")
         if isinstance(entries, Mapping):
-            for account, entry in self._entries.items():
-                kept = entries.get(account)
+            for position, entry in enumerate(self._entries):
+                if entry is None:
+                    continue
+                kept = entries.get(accounts[position])
                 if (
                     kept is entry
                     or type(kept) is not dict
@@ -425,8 +453,8 @@ class TaggedRendering:
                     or not _rendered_here(kept, entry)
                 ):
                     continue
-                self._entries[account] = kept
-                lane = lanes[account]
+                self._entries[position] = kept
+                lane = table.at(position)
                 if lane.complete or not lane.listed:
                     self._shared.adopt_entry(lane.accounted, kept)
         remaining = stored.get("remaining")
@@ -435,23 +463,25 @@ class TaggedRendering:
             for part in remaining:
                 if type(part) is dict:
                     ranges.setdefault(part.get("account"), []).append(part)
-            for account, parts in self._ranges.items():
-                if len(parts) == 1 and parts[0]["cursor"] is None:  # shared by the account's streams
+            for position, parts in enumerate(self._ranges):
+                if not parts or (len(parts) == 1 and parts[0]["cursor"] is None):  # shared already
                     continue
-                kept_parts = ranges.get(account)
+                kept_parts = ranges.get(accounts[position])
                 if kept_parts is not None and tuple(kept_parts) == parts:
-                    self._ranges[account] = tuple(kept_parts)
+                    self._ranges[position] = tuple(kept_parts)
         self._stale = set(range(len(self._blocks)))
 
     def snapshot(self, union: Window, *, created_filter_refused: bool = False) -> TaggedCheckpoint:
         """The checkpoint as it stands, cheap to take; ``render()`` writes it out."""
-        if self._stale:
-            order, ranges, entries = self._order, self._ranges, self._entries
+        if self._stale and self._table is not None:
+            accounts, ranges, entries = self._table.accounts, self._ranges, self._entries
             for block in self._stale:
-                accounts = order[block * REMAINING_BLOCK : (block + 1) * REMAINING_BLOCK]
-                self._blocks[block] = list(chain.from_iterable(map(ranges.__getitem__, accounts)))
+                start, end = block * REMAINING_BLOCK, (block + 1) * REMAINING_BLOCK
+                self._blocks[block] = list(chain.from_iterable(ranges[start:end]))
                 self._entry_blocks[block] = {
-                    account: entries[account] for account in accounts if account in entries
+                    account: entry
+                    for account, entry in zip(accounts[start:end], entries[start:end], strict=True)
+                    if entry is not None
                 }
             self._stale.clear()
         return TaggedCheckpoint(

@@ -24,6 +24,7 @@ from sync_platform.sources.stripe.backfill_state import (
     reconcile,
     union_window,
 )
+from sync_platform.sources.stripe.lane_table import LaneTable
 from sync_platform.sources.stripe.subdivision import Range
 
 DAY = 86_400
@@ -118,7 +119,7 @@ def test_a_lane_not_read_yet_is_only_under_remaining_and_reads_back_whole() -> N
     ]
     assert parse_stream_state(state, platform_account="acct_p") == lanes
     rendering = TaggedRendering()
-    rendering.render(lanes, None)
+    rendering.render(LaneTable.of(lanes), None)
     assert rendering.checkpoint(union_window(lane.accounted for lane in lanes.values())) == state
 
 
@@ -200,10 +201,10 @@ def test_a_rendered_checkpoint_always_equals_one_dumped_from_scratch_and_never_c
     """Pages of any accounts, in any order, re-render only their lane (and flatten only its
     block of ``remaining``): every checkpoint equals the one rendered from scratch, in the same
     order, and no later page changes one already emitted (reference bug #4). Accounts may join
-    between pages (a new Connect account). A page's snapshot (what the engine holds back until
-    it commits it) written out only after every later page still says what that page's
-    checkpoint said."""
-    lanes = {account: fresh_lane(Window(T0, T0 + DAY)) for account in _ACCOUNTS}
+    between pages (the next read's table, with a new Connect account). A page's snapshot (what
+    the engine holds back until it commits it) written out only after every later page still
+    says what that page's checkpoint said."""
+    lanes = LaneTable.of({account: fresh_lane(Window(T0, T0 + DAY)) for account in _ACCOUNTS})
     rendering = TaggedRendering()
     rendering.render(lanes, None)
     emitted: list[tuple[dict[str, object], dict[str, object]]] = []
@@ -214,10 +215,10 @@ def test_a_rendered_checkpoint_always_equals_one_dumped_from_scratch_and_never_c
         )
         lanes[account].listed = listed
         rendering.render(lanes, (account,))
-        if step < joined:
-            lanes[f"acct_joined_{step}"] = fresh_lane(Window(T0, T0 + DAY))
+        if step < joined:  # the next read's table: every lane rendered again
+            lanes = LaneTable.of({**lanes.states(), f"acct_joined_{step}": fresh_lane(Window(T0, T0 + DAY))})
             rendering.render(lanes, ())
-        union = union_window(lane.accounted for lane in lanes.values())
+        union = lanes.union()
         snapshots.append((rendering.snapshot(union), dump_stream_state(lanes, tagged=True)))
         checkpoint = rendering.checkpoint(union)
         assert checkpoint == dump_stream_state(lanes, tagged=True)

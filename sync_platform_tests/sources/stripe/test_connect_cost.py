@@ -261,6 +261,9 @@ def test_the_streams_of_an_account_share_their_unread_lanes_and_progress_apart()
     assert customers["accounts"] == charges["accounts"] == {}  # no lane read yet: only their ranges
     assert plans[0].lanes["acct_1"].remaining is plans[1].lanes["acct_1"].remaining
     assert customers["remaining"][1] is charges["remaining"][1]
+    # a read's lanes are columns, and its streams share the accounts' order and windows
+    assert plans[0].lanes.accounts is plans[1].lanes.accounts
+    assert plans[0].lanes.windows is plans[1].lanes.windows
 
     lane = plans[0].lanes["acct_1"]
     (part,) = lane.remaining
@@ -271,6 +274,13 @@ def test_the_streams_of_an_account_share_their_unread_lanes_and_progress_apart()
     assert plans[1].checkpoint(changed=()) == dump_stream_state(plans[1].lanes, tagged=True) == emitted
     assert charges == emitted
     assert plans[1].lanes["acct_1"].remaining == (part,)
+
+
+def test_an_account_named_twice_has_one_lane_per_stream() -> None:
+    accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(3)]
+    plans = _read_plans([*accounts, accounts[1]], [None, None], SharedParts())
+    assert [list(plan.lanes) for plan in plans] == [["acct_0", "acct_1", "acct_2"]] * 2
+    assert [plan.lanes.open_count() for plan in plans] == [3, 3]
 
 
 def test_the_streams_of_an_account_that_finished_with_the_same_count_share_its_entry() -> None:

@@ -1,0 +1,122 @@
+"""A stream's lanes for one read, held as columns: a slot per account in each, not an object per lane.
+
+A Connect read has a lane per account and stream: 100,000 at 10,000 accounts and the default
+connected stream set. As a dict of ``LaneState`` objects each lane cost a dict slot and a slotted
+object (~90 bytes), and the checkpoint rendering mirrored every lane in two more dicts keyed by
+account: ~11 MiB at 10,000 accounts, one of the parts of the client's memory that grew with
+accounts. Here a stream's lanes are three columns in checkpoint order (window, remaining ranges,
+listed count) beside the account order and positions that every stream of the read shares
+(``SharedParts.order``), and so are the rendering's (``TaggedRendering``): a lane costs a few
+8-byte slots. The windows column is shared too: a read gives each account's lanes of every stream
+the same window.
+
+``LaneTable`` reads like the ``dict[str, LaneState]`` it replaces: ``table[account]`` is a
+``Lane``, a view that reads and writes the lane's slots in place, so the backfill runner and the
+queue change a lane exactly as they changed a ``LaneState``. A read's accounts are fixed: lanes
+are neither added nor removed once the table is built (a newly authorized account gets a read of
+its own).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+
+from sync_platform.sources.stripe.backfill_state import LaneFacts, LaneState, Window, union_window
+from sync_platform.sources.stripe.subdivision import Range
+
+
+class LaneTable(Mapping[str, "Lane"]):
+    """One stream's lanes of a read, by account (see the module docstring)."""
+
+    __slots__ = ("accounts", "listed", "position", "remaining", "windows")
+
+    def __init__(
+        self,
+        accounts: tuple[str, ...],
+        position: Mapping[str, int],
+        windows: Sequence[Window],
+        remaining: list[tuple[Range, ...]],
+        listed: Sequence[int],
+    ) -> None:
+        if not len(accounts) == len(position) == len(windows) == len(remaining) == len(listed):
+            raise ValueError("every column of a lane table has one slot per account")
+        self.accounts = accounts  # in checkpoint order; shared by the streams of the read
+        self.position = position  # account -> its slot; shared likewise
+        self.windows = windows  # never written: a lane's window is fixed for the read
+        self.remaining = remaining
+        self.listed = array("q", listed)
+
+    @classmethod
+    def of(cls, lanes: Mapping[str, LaneState]) -> LaneTable:
+        """A table holding ``lanes`` (in their order)."""
+        accounts = tuple(lanes)
+        return cls(
+            accounts,
+            {account: i for i, account in enumerate(accounts)},
+            [lane.accounted for lane in lanes.values()],
+            [lane.remaining for lane in lanes.values()],
+            [lane.listed for lane in lanes.values()],
+        )
+
+    def __getitem__(self, account: str) -> Lane:
+        return Lane(self, self.position[account])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.accounts)
+
+    def __len__(self) -> int:
+        return len(self.accounts)
+
+    def __contains__(self, account: object) -> bool:
+        return account in self.position
+
+    def at(self, position: int) -> Lane:
+        return Lane(self, position)
+
+    def open_count(self) -> int:
+        """Lanes with ranges left (C-level: called per stream and batch over every account)."""
+        return len(self.remaining) - self.remaining.count(())
+
+    def union(self) -> Window:
+        """The smallest window holding every lane's."""
+        return union_window(self.windows)
+
+    def states(self) -> dict[str, LaneState]:
+        """The lanes as ``LaneState`` copies, by account (for tests and one-off reports)."""
+        return {account: self.at(i).state() for i, account in enumerate(self.accounts)}
+
+
+class Lane(LaneFacts):
+    """One lane of a ``LaneTable``: reads and writes its slots in place, like a ``LaneState``."""
+
+    __slots__ = ("_at", "_table")
+
+    def __init__(self, table: LaneTable, at: int) -> None:
+        self._table, self._at = table, at
+
+    @property
+    def accounted(self) -> Window:
+        return self._table.windows[self._at]
+
+    @property
+    def remaining(self) -> tuple[Range, ...]:
+        return self._table.remaining[self._at]
+
+    @remaining.setter
+    def remaining(self, value: tuple[Range, ...]) -> None:
+        self._table.remaining[self._at] = value
+
+    @property
+    def listed(self) -> int:
+        return self._table.listed[self._at]
+
+    @listed.setter
+    def listed(self, value: int) -> None:
+        self._table.listed[self._at] = value
+
+    def state(self) -> LaneState:
+        return LaneState(self.accounted, self.remaining, self.listed)
+
+    def __repr__(self) -> str:
+        return f"Lane({self._table.accounts[self._at]!r}, {self.state()!r})"
