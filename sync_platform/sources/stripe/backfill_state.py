@@ -127,6 +127,19 @@ class LaneState(LaneFacts):
     listed: int = 0
 
 
+class _WindowParts:
+    """What a read shares for one window: the ``Window``, a lane's first ranges, the window's JSON
+    and the entries of lanes finished over it, by count (``SharedParts``)."""
+
+    __slots__ = ("entries", "first", "json", "window")
+
+    def __init__(self, gte: int, lt: int) -> None:
+        self.window = Window(gte, lt)
+        self.first: tuple[Range, ...] = (Range(gte, lt),) if gte < lt else ()
+        self.json: dict[str, str] | None = None  # rendered when a lane over it is
+        self.entries: dict[int, dict[str, Any]] | None = None  # listed -> a finished lane's entry
+
+
 class SharedParts:
     """Immutable pieces that every stream of an account repeats, made once per read.
 
@@ -137,13 +150,18 @@ class SharedParts:
     piece is immutable (frozen dataclasses, tuples, and JSON dicts that nothing mutates once
     rendered: the same rule that lets successive checkpoints share rendered lanes), so sharing
     is safe. One instance lives as long as its read.
+
+    The pieces of a window are kept together (``_WindowParts``, by ``(gte, lt)``) and an account's
+    first range's JSON by account: a cache key per piece (a tuple naming its kind, per window and
+    account) cost more than most pieces, ~4 MiB at 10,000 accounts.
     """
 
-    __slots__ = ("_final_entries", "_parts")
+    __slots__ = ("_first_json", "_parts", "_windows")
 
     def __init__(self) -> None:
-        self._parts: dict[tuple[Any, ...], Any] = {}
-        self._final_entries: dict[Window, dict[int, dict[str, Any]]] = {}  # window -> count -> entry
+        self._parts: dict[tuple[Any, ...], Any] = {}  # pieces made once per read, not per account
+        self._windows: dict[tuple[int, int], _WindowParts] = {}
+        self._first_json: dict[str, tuple[Range, tuple[dict[str, Any]]]] = {}  # account -> range, JSON
 
     def _made(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
         """The piece stored under ``key``, made by ``make`` the first time."""
@@ -151,22 +169,25 @@ class SharedParts:
             found = self._parts[key] = make()
         return found
 
-    def window(self, gte: int, lt: int) -> Window:
-        """Made once per distinct window (without ``_made``'s closure: called per lane and batch)."""
-        key = ("window", gte, lt)
-        if (found := self._parts.get(key)) is None:
-            found = self._parts[key] = Window(gte, lt)
+    def _of(self, gte: int, lt: int) -> _WindowParts:
+        key = (gte, lt)
+        if (found := self._windows.get(key)) is None:
+            found = self._windows[key] = _WindowParts(gte, lt)
         return found
+
+    def window(self, gte: int, lt: int) -> Window:
+        """Made once per distinct window (called per lane and batch)."""
+        return self._of(gte, lt).window
 
     def first_ranges(self, window: Window) -> tuple[Range, ...]:
         """A lane's ranges before its first page: the whole window, or nothing for an empty one."""
-        return self._made(
-            ("first", window.gte, window.lt),
-            lambda: (Range(window.gte, window.lt),) if window.gte < window.lt else (),
-        )
+        return self._of(window.gte, window.lt).first
 
     def window_json(self, window: Window) -> dict[str, str]:
-        return self._made(("window_json", window.gte, window.lt), lambda: _window_json(window))
+        parts = self._of(window.gte, window.lt)
+        if parts.json is None:
+            parts.json = _window_json(window)
+        return parts.json
 
     def entry(self, window: Window, listed: int, *, final: bool = False) -> dict[str, Any]:
         """An account's entry under ``accounts``: its own dict while its count moves, shared once
@@ -175,19 +196,22 @@ class SharedParts:
         end of a 10,000-account read, every lane of every stream has an entry (~180 bytes)."""
         if listed and not final:
             return {"accounted_range": self.window_json(window), "listed": listed}
-        by_count = self._final_entries.get(window)
-        if by_count is None:
-            by_count = self._final_entries[window] = {}
-        found = by_count.get(listed)
+        parts = self._of(window.gte, window.lt)
+        if parts.entries is None:
+            parts.entries = {}
+        found = parts.entries.get(listed)
         if found is None:
-            found = by_count[listed] = {"accounted_range": self.window_json(window), "listed": listed}
+            found = parts.entries[listed] = {"accounted_range": self.window_json(window), "listed": listed}
         return found
 
     def adopt_entry(self, window: Window, entry: dict[str, Any]) -> None:
         """Make ``entry`` (equal to what ``entry(window, listed, final=True)`` gives, from an
         earlier read of this process) the shared one, its window rendering with it."""
-        self._final_entries.setdefault(window, {})[entry["listed"]] = entry
-        self._parts[("window_json", window.gte, window.lt)] = entry["accounted_range"]
+        parts = self._of(window.gte, window.lt)
+        if parts.entries is None:
+            parts.entries = {}
+        parts.entries[entry["listed"]] = entry
+        parts.json = entry["accounted_range"]
 
     def order(self, accounts: Iterable[str]) -> tuple[tuple[str, ...], dict[str, int]]:
         """The accounts in checkpoint order and each one's position there; the streams read for
@@ -208,13 +232,18 @@ class SharedParts:
         )
 
     def ranges_json(self, account: str, remaining: tuple[Range, ...]) -> tuple[dict[str, Any], ...]:
-        """The account-tagged renderings of ``remaining``; a lane's first range is shared."""
+        """The account-tagged renderings of ``remaining``; a lane's one range without a cursor is
+        shared by the account's streams (kept for the account's last such range: within a read
+        an account's lanes all start from the same window)."""
         if not remaining:
             return ()
         if len(remaining) != 1 or remaining[0].cursor is not None:
             return tuple(_range_json(part, account) for part in remaining)
         (part,) = remaining
-        return self._made(("ranges", account, part.gte, part.lt), lambda: (_range_json(part, account),))
+        found = self._first_json.get(account)
+        if found is None or (found[0] is not part and found[0] != part):
+            found = self._first_json[account] = (part, (_range_json(part, account),))
+        return found[1]
 
 
 def fresh_lane(window: Window, shared: SharedParts | None = None) -> LaneState:
