@@ -140,6 +140,26 @@ class _WindowParts:
         self.entries: dict[int, dict[str, Any]] | None = None  # listed -> a finished lane's entry
 
 
+class _Entry:
+    """Holds an entry's two keys only to lend them its instance dict (see ``_entry``)."""
+
+    accounted_range: dict[str, str]
+    listed: int
+
+
+def _entry(window_json: dict[str, str], listed: int) -> dict[str, Any]:
+    """A lane's entry under ``accounts``, ``{"accounted_range": ..., "listed": n}``, made as an
+    instance's ``__dict__``: CPython's instance dicts share one keys table among all instances of a
+    class (PEP 412), so the entry holds only its two values (~100 bytes against ~190 for a dict
+    literal). Near the end of a 10,000-account read there are ~70,000-100,000 distinct entries.
+    It is a plain ``dict`` to everyone else (equality, JSON, copies), and, like every part of a
+    rendered checkpoint, never mutated."""
+    holder = _Entry()
+    holder.accounted_range = window_json
+    holder.listed = listed
+    return holder.__dict__
+
+
 class SharedParts:
     """Immutable pieces that every stream of an account repeats, made once per read.
 
@@ -195,13 +215,13 @@ class SharedParts:
         account that finished with the same count then hold one entry, not one each: near the
         end of a 10,000-account read, every lane of every stream has an entry (~180 bytes)."""
         if listed and not final:
-            return {"accounted_range": self.window_json(window), "listed": listed}
+            return _entry(self.window_json(window), listed)
         parts = self._of(window.gte, window.lt)
         if parts.entries is None:
             parts.entries = {}
         found = parts.entries.get(listed)
         if found is None:
-            found = parts.entries[listed] = {"accounted_range": self.window_json(window), "listed": listed}
+            found = parts.entries[listed] = _entry(self.window_json(window), listed)
         return found
 
     def adopt_entry(self, window: Window, entry: dict[str, Any]) -> None:
