@@ -141,23 +141,35 @@ class _WindowParts:
 
 
 class _Entry:
-    """Holds an entry's two keys only to lend them its instance dict (see ``_entry``)."""
+    """Lends its instance dict to a lane's entry under ``accounts`` (see ``_sharing_keys``)."""
 
-    accounted_range: dict[str, str]
-    listed: int
+
+class _WindowJson:
+    """Lends its instance dict to a window's JSON, ``{"gte", "lt"}``."""
+
+
+class _TaggedRangeJson:
+    """Lends its instance dict to an account-tagged range's JSON, ``{"account", "gte", "lt", "cursor"}``."""
+
+
+def _sharing_keys(kind: type, **values: Any) -> dict[str, Any]:
+    """``values`` as a dict made as an instance's ``__dict__``: CPython's instance dicts share one
+    keys table among all instances of a class (PEP 412), so the dict holds only its values. A
+    Connect checkpoint's parts repeat the same keys per account and lane: an entry costs ~100
+    bytes against ~190 for a dict literal, and near the end of a 10,000-account read there are
+    70,000-100,000 distinct entries. It is a plain ``dict`` to everyone else (equality, JSON,
+    copies), and, like every part of a rendered checkpoint, never mutated. Keys are set in the
+    order given, the same for every instance of ``kind``, so the keys table stays shared and the
+    JSON is the same as a literal's."""
+    holder = kind()
+    for key, value in values.items():
+        setattr(holder, key, value)
+    return holder.__dict__
 
 
 def _entry(window_json: dict[str, str], listed: int) -> dict[str, Any]:
-    """A lane's entry under ``accounts``, ``{"accounted_range": ..., "listed": n}``, made as an
-    instance's ``__dict__``: CPython's instance dicts share one keys table among all instances of a
-    class (PEP 412), so the entry holds only its two values (~100 bytes against ~190 for a dict
-    literal). Near the end of a 10,000-account read there are ~70,000-100,000 distinct entries.
-    It is a plain ``dict`` to everyone else (equality, JSON, copies), and, like every part of a
-    rendered checkpoint, never mutated."""
-    holder = _Entry()
-    holder.accounted_range = window_json
-    holder.listed = listed
-    return holder.__dict__
+    """A lane's entry under ``accounts``."""
+    return _sharing_keys(_Entry, accounted_range=window_json, listed=listed)
 
 
 class SharedParts:
@@ -328,13 +340,15 @@ def _seconds(value: Any, where: tuple[object, ...]) -> int:
 
 
 def _window_json(window: Window) -> dict[str, str]:
-    return {"gte": _iso(window.gte), "lt": _iso(window.lt)}
+    return _sharing_keys(_WindowJson, gte=_iso(window.gte), lt=_iso(window.lt))
 
 
 def _range_json(part: Range, account: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"account": account} if account is not None else {}
-    data.update(gte=_iso(part.gte), lt=_iso(part.lt), cursor=part.cursor)
-    return data
+    if account is None:
+        return {"gte": _iso(part.gte), "lt": _iso(part.lt), "cursor": part.cursor}
+    return _sharing_keys(
+        _TaggedRangeJson, account=account, gte=_iso(part.gte), lt=_iso(part.lt), cursor=part.cursor
+    )
 
 
 def _window(raw: Any, *where: object) -> Window:
