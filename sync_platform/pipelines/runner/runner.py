@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from sync_platform.engine import Engine, blocking, source_lanes
+from sync_platform.native_memory import trimming_freed_memory
 from sync_platform.pipelines.lifecycle import target_status
 from sync_platform.pipelines.model import Pipeline
 from sync_platform.pipelines.runner.events import RunEvent, StatusChanged
@@ -82,7 +83,10 @@ class PipelineRunner:
         chosen = self._lanes_to_run(pipeline_id, lanes_to_run, options)
         if not chosen:
             return
-        with self.store.run_lock(pipeline_id, holder=self.holder, lane=chosen[0].value) as lock:
+        with (
+            self.store.run_lock(pipeline_id, holder=self.holder, lane=chosen[0].value) as lock,
+            trimming_freed_memory(),  # a long run's freed blocks go back to the system as it goes
+        ):
             started = self.monotonic()
             for lane in chosen:
                 lock.set_lane(lane.value)
