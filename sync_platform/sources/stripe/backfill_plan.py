@@ -155,17 +155,17 @@ def plan_stream(
     refused = created_filter_refused(stored)
     if refused:
         definition = without_created_filter(definition)
+    by_id = shared.by_id(accounts)  # one lane per account, even if one is named twice
     prior: dict[str, LaneState] = {}
     if stored is not None and not restart:
         try:
-            prior = parse_stream_state(stored, platform_account=platform)
+            prior = parse_stream_state(stored, platform_account=platform, accounts=by_id)
         except StreamStateError as error:
             warnings.append(
                 f"The stored state of stream {definition.name!r} is not a backfill checkpoint ({error}); "
                 "the stream starts its backfill over."
             )
     bounds = _configured_bounds(configured)
-    by_id = shared.by_id(accounts)  # one lane per account, even if one is named twice
     order, position = shared.order(by_id)
     windows = shared.windows(
         (bounds, now, order), lambda: [_window_of(bounds, account, now, shared) for account in by_id.values()]
@@ -201,7 +201,8 @@ def plan_stream(
         tagged=tagged,
         backfill_limit=limit,
         created_filter_refused=refused,
-        _rendering=TaggedRendering(shared),
+        # without a configured start every lane's window starts at its account's creation
+        _rendering=TaggedRendering(shared, since_creation=bounds[0] is None),
     )
     plan.compare_with(stored)
     return plan, warnings

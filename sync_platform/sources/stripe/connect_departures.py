@@ -22,12 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sync_platform.sources.stripe.accounts import ACCOUNT_ERRORS
-from sync_platform.sources.stripe.backfill_state import (
-    StreamStateError,
-    created_filter_refused,
-    dump_stream_state,
-    parse_stream_state,
-)
+from sync_platform.sources.stripe.backfill_state import StreamStateError, entry_listed, parse_stream_state
 from sync_platform.sources.stripe.config import StripeSourceConfig
 from sync_platform.sources.stripe.connect_changes import CONNECT_CHANGES, mark_purged, to_purge, with_changes
 from sync_platform.sources.stripe.poll_parking import POLL_PARKED
@@ -84,16 +79,24 @@ def forget_accounts(backfill: Any, live: Any, accounts: Sequence[str]) -> dict[s
 
 
 def _without(raw: Any, accounts: set[str]) -> Any:
-    """A stream's checkpoint without these accounts' lanes (other shapes are left as they are)."""
+    """A stream's checkpoint without these accounts' lanes (other shapes are left as they are).
+
+    The other lanes' entries and ranges are kept as stored, and so is ``accounted_range``: a
+    finished lane stored as its count ends where it ends (``backfill_state``), so it is not
+    narrowed to the lanes left."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get("accounts"), Mapping):
         return raw
     try:
-        lanes = parse_stream_state(raw, platform_account="")
+        parse_stream_state(raw, platform_account="")  # only a checkpoint is edited
     except StreamStateError:
         return raw
-    if not accounts & set(lanes):  # a lane not read yet is only under `remaining`
+    entries: Mapping[str, Any] = raw["accounts"]
+    ranges: list[Mapping[str, Any]] = raw["remaining"]
+    if not accounts & {*entries, *(part["account"] for part in ranges)}:  # an unread lane: ranges only
         return raw
-    kept = {account: lane for account, lane in lanes.items() if account not in accounts}
-    if not kept:
+    kept = {account: entry for account, entry in entries.items() if account not in accounts}
+    kept_ranges = [part for part in ranges if part["account"] not in accounts]
+    if not kept and not kept_ranges:
         return None
-    return dump_stream_state(kept, tagged=True, created_filter_refused=created_filter_refused(raw))
+    listed = sum(entry_listed(entry) for entry in kept.values())
+    return {**raw, "remaining": kept_ranges, "listed": listed, "accounts": kept}

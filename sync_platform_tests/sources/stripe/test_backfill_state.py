@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from sync_platform.protocol import from_unix, iso
+from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.backfill_state import (
     REMAINING_BLOCK,
     STREAM_STATE_SCHEMA,
@@ -123,6 +125,59 @@ def test_a_lane_not_read_yet_is_only_under_remaining_and_reads_back_whole() -> N
     assert rendering.checkpoint(union_window(lane.accounted for lane in lanes.values())) == state
 
 
+def test_a_finished_lane_over_its_accounts_whole_window_is_stored_as_its_count() -> None:
+    """At the end of a Connect backfill nearly every lane is finished over [its account's creation,
+    the read's end): its entry is the count alone (~25 bytes of JSON against ~105), and reading
+    it back resolves the window from the accounts the read covers."""
+    accounts = {
+        "acct_p": StripeAccount("acct_p", T0 - 9 * DAY, None),
+        "acct_a": StripeAccount("acct_a", T0 - DAY, "acct_a"),
+        "acct_b": StripeAccount("acct_b", T0, "acct_b"),
+    }
+    end = T0 + DAY
+    lanes = {
+        "acct_p": LaneState(Window(T0 - 9 * DAY, end), (), 40),
+        "acct_a": LaneState(Window(T0 - DAY, end), (Range(T0, end, "ch_1"),), 7),  # still reading
+        "acct_b": LaneState(Window(T0, end), (), 0),  # finished with nothing
+    }
+    state = dump_stream_state(lanes, tagged=True, since_creation=True)
+
+    reading = {"gte": iso(from_unix(T0 - DAY)), "lt": iso(from_unix(end))}
+    assert state["accounts"] == {
+        "acct_p": 40,
+        "acct_a": {"accounted_range": reading, "listed": 7},
+        "acct_b": 0,
+    }
+    assert state["listed"] == 47
+    assert parse_stream_state(state, platform_account="acct_p", accounts=accounts) == lanes
+    Draft202012Validator(STREAM_STATE_SCHEMA).validate(state)
+    # a count of an account the read does not cover is left out (its lanes are not planned)
+    assert set(parse_stream_state(state, platform_account="acct_p", accounts={})) == {"acct_a"}
+    rendering = TaggedRendering(since_creation=True)
+    rendering.render(LaneTable.of(lanes), None)
+    assert rendering.checkpoint(union_window(lane.accounted for lane in lanes.values())) == state
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [(-1, "accounts.acct_x must be an object or a finished lane's count"), (True, "accounts.acct_x must")],
+)
+def test_a_count_entry_is_a_whole_number(entry: object, named: str) -> None:
+    stored = {"accounted_range": WHOLE, "remaining": [], "accounts": {"acct_x": entry}}
+    with pytest.raises(StreamStateError, match=re.escape(named)):
+        parse_stream_state(stored, platform_account="acct_p", accounts={})
+
+
+def test_a_finished_lane_with_ranges_left_is_not_a_checkpoint() -> None:
+    stored = {
+        "accounted_range": WHOLE,
+        "remaining": [{"account": "acct_x", **WHOLE, "cursor": None}],
+        "accounts": {"acct_x": 3},
+    }
+    with pytest.raises(StreamStateError, match="account acct_x is finished"):
+        parse_stream_state(stored, platform_account="acct_p", accounts={})
+
+
 def test_a_one_account_checkpoint_becomes_the_platforms_lane_when_connect_accounts_are_added() -> None:
     lane = LaneState(Window(T0, T0 + DAY), (), 9)
     lanes = parse_stream_state(dump_stream_state({"x": lane}, tagged=False), platform_account="acct_p")
@@ -194,9 +249,11 @@ _change = st.tuples(
 
 
 @settings(max_examples=40, deadline=None)
-@given(changes=st.lists(_change, min_size=1, max_size=30), joined=st.integers(0, 3))
+@given(
+    changes=st.lists(_change, min_size=1, max_size=30), joined=st.integers(0, 3), since_creation=st.booleans()
+)
 def test_a_rendered_checkpoint_always_equals_one_dumped_from_scratch_and_never_changes_once_out(
-    changes: list[tuple[str, list[tuple[int, str | None]], int]], joined: int
+    changes: list[tuple[str, list[tuple[int, str | None]], int]], joined: int, since_creation: bool
 ) -> None:
     """Pages of any accounts, in any order, re-render only their lane (and flatten only its
     block of ``remaining``): every checkpoint equals the one rendered from scratch, in the same
@@ -205,7 +262,7 @@ def test_a_rendered_checkpoint_always_equals_one_dumped_from_scratch_and_never_c
     the engine holds back until it commits it) written out only after every later page still
     says what that page's checkpoint said."""
     lanes = LaneTable.of({account: fresh_lane(Window(T0, T0 + DAY)) for account in _ACCOUNTS})
-    rendering = TaggedRendering()
+    rendering = TaggedRendering(since_creation=since_creation)  # every account created at T0
     rendering.render(lanes, None)
     emitted: list[tuple[dict[str, object], dict[str, object]]] = []
     snapshots: list[tuple[TaggedCheckpoint, dict[str, object]]] = []
@@ -219,9 +276,10 @@ def test_a_rendered_checkpoint_always_equals_one_dumped_from_scratch_and_never_c
             lanes = LaneTable.of({**lanes.states(), f"acct_joined_{step}": fresh_lane(Window(T0, T0 + DAY))})
             rendering.render(lanes, ())
         union = lanes.union()
-        snapshots.append((rendering.snapshot(union), dump_stream_state(lanes, tagged=True)))
+        dumped = dump_stream_state(lanes, tagged=True, since_creation=since_creation)
+        snapshots.append((rendering.snapshot(union), dumped))
         checkpoint = rendering.checkpoint(union)
-        assert checkpoint == dump_stream_state(lanes, tagged=True)
+        assert checkpoint == dumped
         emitted.append((checkpoint, copy.deepcopy(checkpoint)))
     assert all(checkpoint == copy_of for checkpoint, copy_of in emitted)
     for snapshot, dumped in snapshots:

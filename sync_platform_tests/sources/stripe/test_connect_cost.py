@@ -12,6 +12,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 
 import httpx
 import pytest
@@ -21,14 +22,14 @@ from sync_platform.emulator import RunningEmulator
 from sync_platform.engine import ConnectorRegistry, Engine
 from sync_platform.engine.registry import BUILTIN_SOURCES
 from sync_platform.errors import ConfigError
-from sync_platform.protocol import PipelineConfig, RunStatus, SyncState, from_unix, iso
+from sync_platform.protocol import OpenTimeRange, PipelineConfig, RunStatus, SyncState, from_unix
 from sync_platform.sources.stripe import stream_by_name
 from sync_platform.sources.stripe.accounts import KNOWN_ACCOUNTS, StripeAccount
 from sync_platform.sources.stripe.backfill_plan import StreamPlan, plan_stream
 from sync_platform.sources.stripe.backfill_state import SharedParts, dump_stream_state
 from sync_platform.sources.stripe.config import parse_config
 from sync_platform.sources.stripe.subdivision import Range
-from sync_platform_tests.sources.stripe.conftest import catalog_for, live_ids, source_config
+from sync_platform_tests.sources.stripe.conftest import catalog_for, list_calls, live_ids, source_config
 
 # customer filters by `created`; quote cannot be filtered but has `created`; payment_link has neither
 STREAMS = ["customer", "quote", "payment_link"]
@@ -174,13 +175,13 @@ def test_a_checkpoint_after_one_accounts_page_equals_one_rendered_from_scratch()
     lane.remaining = (Range(part.gte, part.gte + 500, "cus_x"), Range(part.gte + 500, part.lt))
     lane.listed += 7
     second = plan.checkpoint(changed=("acct_2",))
-    assert second == dump_stream_state(plan.lanes, tagged=True)
+    assert second == dump_stream_state(plan.lanes, tagged=True, since_creation=True)
     assert second != first
     assert first == emitted  # a later page never changes a checkpoint already emitted (bug #4)
     lane.remaining = ()
     lane.listed += 3
     third = plan.checkpoint(changed=("acct_2",))
-    assert third == dump_stream_state(plan.lanes, tagged=True)
+    assert third == dump_stream_state(plan.lanes, tagged=True, since_creation=True)
     assert second["accounts"]["acct_2"]["listed"] == 7
     assert second["remaining"] != third["remaining"]
 
@@ -211,9 +212,10 @@ def test_a_plan_shares_the_stored_checkpoints_parts_it_repeats_and_never_changes
         stream_by_name("customer"), configured, stored, accounts, now=1_700_000_000, backfill_limit=None
     )
     checkpoint = plan.checkpoint(changed=())
-    assert checkpoint == stored == dump_stream_state(plan.lanes, tagged=True)
-    kept = {a for a in stored["accounts"] if checkpoint["accounts"][a] is stored["accounts"][a]}
-    assert kept == (set(stored["accounts"]) if saved == "in memory" else set())
+    assert checkpoint == stored == dump_stream_state(plan.lanes, tagged=True, since_creation=True)
+    assert stored["accounts"]["acct_3"] == 3  # finished over its account's window: the count alone
+    (reading,) = (a for a, entry in stored["accounts"].items() if isinstance(entry, dict))
+    assert (checkpoint["accounts"][reading] is stored["accounts"][reading]) == (saved == "in memory")
     # a range being read is the stored one; an unread lane's is this read's, shared by its streams
     for mine, theirs in zip(checkpoint["remaining"], stored["remaining"], strict=True):
         assert (mine is theirs) == (theirs["cursor"] is not None)
@@ -222,10 +224,10 @@ def test_a_plan_shares_the_stored_checkpoints_parts_it_repeats_and_never_changes
     lane.remaining = (Range(1_600_000_001, 1_640_000_000, "cus_z"),)
     lane.listed += 100
     after = plan.checkpoint(changed=("acct_1",))
-    assert after == dump_stream_state(plan.lanes, tagged=True)
+    assert after == dump_stream_state(plan.lanes, tagged=True, since_creation=True)
     assert after["accounts"]["acct_1"] is not stored["accounts"]["acct_1"]
     assert after["accounts"]["acct_1"]["listed"] == 200
-    assert (after["accounts"]["acct_3"] is stored["accounts"]["acct_3"]) == (saved == "in memory")
+    assert after["accounts"]["acct_3"] == 3
     assert "acct_2" not in after["accounts"]  # not read yet: only its range, under `remaining`
     assert stored == loaded  # shared, never written to
 
@@ -233,9 +235,15 @@ def test_a_plan_shares_the_stored_checkpoints_parts_it_repeats_and_never_changes
 STREAM_PAIR = ["customer", "charge"]
 
 
-def _read_plans(accounts: list[StripeAccount], stored: list[object], shared: SharedParts) -> list[StreamPlan]:
-    """One read's plans of ``STREAM_PAIR`` (from ``stored``, a state per stream), sharing ``shared``."""
-    catalog = catalog_for(STREAM_PAIR).streams
+START = from_unix(1_500_000_000)  # a configured start: every lane's window begins there, not at its account's
+
+
+def _read_plans(
+    accounts: list[StripeAccount], stored: list[object], shared: SharedParts, *, start: datetime | None = None
+) -> list[StreamPlan]:
+    """One read's plans of ``STREAM_PAIR`` (from ``stored``, a state per stream), sharing ``shared``;
+    ``start`` is the streams' configured start."""
+    catalog = catalog_for(STREAM_PAIR, time_range=OpenTimeRange(gte=start) if start else None).streams
     return [
         plan_stream(
             stream_by_name(name),
@@ -270,8 +278,9 @@ def test_the_streams_of_an_account_share_their_unread_lanes_and_progress_apart()
     lane.remaining = (Range(part.gte, part.gte + 500, "cus_x"),)
     lane.listed += 100
     after = plans[0].checkpoint(changed=("acct_1",))
-    assert after == dump_stream_state(plans[0].lanes, tagged=True)
-    assert plans[1].checkpoint(changed=()) == dump_stream_state(plans[1].lanes, tagged=True) == emitted
+    assert after == dump_stream_state(plans[0].lanes, tagged=True, since_creation=True)
+    dumped = dump_stream_state(plans[1].lanes, tagged=True, since_creation=True)
+    assert plans[1].checkpoint(changed=()) == dumped == emitted
     assert charges == emitted
     assert plans[1].lanes["acct_1"].remaining == (part,)
 
@@ -284,11 +293,12 @@ def test_an_account_named_twice_has_one_lane_per_stream() -> None:
 
 
 def test_the_streams_of_an_account_that_finished_with_the_same_count_share_its_entry() -> None:
-    """A finished lane's entry never changes again, so the streams of an account that listed the
-    same number of objects hold one (near the end of a 10,000-account read every lane has an
-    entry); a lane still reading has its own, and no emitted checkpoint ever changes (bug #4)."""
+    """With a configured start (a finished lane's window is then not its account's, so its entry
+    is an object, not the count), a finished lane's entry never changes again, so the streams of
+    an account that listed the same number of objects hold one; a lane still reading has its own,
+    and no emitted checkpoint ever changes (bug #4)."""
     accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(3)]
-    plans = _read_plans(accounts, [None, None], SharedParts())
+    plans = _read_plans(accounts, [None, None], SharedParts(), start=START)
     (part,) = plans[0].lanes["acct_1"].remaining
     reading, done = plans[0].lanes["acct_1"], plans[1].lanes["acct_1"]
     reading.remaining, reading.listed = (Range(part.gte, part.gte + 500, "cus_x"),), 2
@@ -314,9 +324,10 @@ def test_a_later_batch_shares_the_unread_lanes_again(saved: str) -> None:
     """A batch after the first plans from the checkpoints the first one committed; its unread
     lanes share their parts across streams as the first batch's did (their parsed ranges were a
     tuple and a range per lane and stream: ~8 MiB at 10,000 accounts), and so do the accounts and
-    the entries of lanes that finished alike (one object, the stored one when it is in memory)."""
+    the entries of lanes that finished alike (one object, the stored one when it is in memory; with
+    a configured start, as without one a finished lane's entry is its count)."""
     accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(4)]
-    first = _read_plans(accounts, [None, None], SharedParts())
+    first = _read_plans(accounts, [None, None], SharedParts(), start=START)
     lane = first[0].lanes["acct_1"]
     (part,) = lane.remaining
     lane.remaining, lane.listed = (Range(part.gte, part.gte + 500, "cus_x"),), 100
@@ -329,7 +340,7 @@ def test_a_later_batch_shares_the_unread_lanes_again(saved: str) -> None:
     if saved == "as JSON":
         checkpoints = json.loads(json.dumps(checkpoints))
     shared = SharedParts()
-    later = _read_plans(accounts, checkpoints, shared)
+    later = _read_plans(accounts, checkpoints, shared, start=START)
     assert later[0].lanes["acct_3"].remaining is later[1].lanes["acct_3"].remaining
     finished = [plan.checkpoint(changed=())["accounts"]["acct_2"] for plan in later]
     assert finished[0] is finished[1]
@@ -357,7 +368,7 @@ def test_a_plan_whose_window_moved_shares_nothing_it_does_not_repeat() -> None:
     )
     assert plan.changed
     checkpoint = plan.checkpoint(changed=())
-    assert checkpoint == dump_stream_state(plan.lanes, tagged=True)
+    assert checkpoint == dump_stream_state(plan.lanes, tagged=True, since_creation=True)
     assert not any(checkpoint["accounts"][a] is stored["accounts"][a] for a in stored["accounts"])
 
 
@@ -390,10 +401,10 @@ def test_a_long_hand_kept_list_is_answered_by_the_accounts_listing_not_one_looku
     assert requests[("/v1/accounts", None)] == 1
     assert not any(path == "/v1/account" for path, _ in requests)
     assert state.source.global_[KNOWN_ACCOUNTS] == created
-    lanes = state.source.streams["customer"]["accounts"]
-    assert {a: lanes[a]["accounted_range"]["gte"] for a in chosen} == {
-        a: iso(from_unix(created[a])) for a in chosen
+    first_asked = {
+        a: int(list_calls(emulator, "/v1/customers", account=a)[0].params["created"]["gte"]) for a in chosen
     }
+    assert first_asked == created
 
 
 def test_accounts_the_listing_does_not_reach_within_its_budget_are_looked_up_one_by_one(

@@ -13,6 +13,7 @@ import pytest
 from sync_platform.emulator import RunningEmulator
 from sync_platform.protocol import SourceState
 from sync_platform.sources.stripe import StripeSource, connect_departures
+from sync_platform.sources.stripe.backfill_state import entry_listed
 from sync_platform.sources.stripe.connect_changes import CONNECT_CHANGES, connect_changes
 from sync_platform_tests.sources.stripe.conftest import (
     catalog_for,
@@ -176,8 +177,11 @@ def test_a_purge_is_asked_for_only_when_opted_in_then_recorded_with_the_accounts
     forgotten = source.forget_accounts(backfill, live, [left])
     assert source.accounts_to_purge(opted_in, forgotten, live) == []  # never purged twice
     for name in STREAMS:
-        assert set(forgotten["streams"][name]["accounts"]) == {platform.account_id, kept}
-        assert all(part["account"] != left for part in forgotten["streams"][name]["remaining"])
+        before, after = backfill["streams"][name], forgotten["streams"][name]
+        assert set(after["accounts"]) == {platform.account_id, kept}
+        assert after["accounts"] == {a: entry for a, entry in before["accounts"].items() if a != left}
+        assert after["listed"] == before["listed"] - entry_listed(before["accounts"][left])
+        assert all(part["account"] != left for part in after["remaining"])
     status = source.account_status(forgotten, live)
     assert status is not None
     assert status["accounts"][left] == {"status": "deauthorized", "purged": True}
