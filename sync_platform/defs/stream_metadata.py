@@ -59,16 +59,19 @@ def summarize_cursor(state: Any) -> Any:
     """A compact, readable form of a stream checkpoint for the UI.
 
     A Stripe backfill state ``{accounted_range, remaining: [...]}`` becomes the covered range, the
-    number of ranges still to read and whether the stream is complete; other states are shown as
-    they are, cut to a readable size.
+    number of ranges still to read (and of Connect accounts not read yet, ``unread``) and whether
+    the stream is complete; other states are shown as they are, cut to a readable size.
     """
     if isinstance(state, dict) and isinstance(state.get("remaining"), list):
         remaining = state["remaining"]
+        unread = state["unread"] if isinstance(state.get("unread"), list) else []
         summary: dict[str, Any] = {
             "accounted_range": state.get("accounted_range"),
             "remaining_ranges": len(remaining),
-            "complete": not remaining,
+            "complete": not remaining and not unread,
         }
+        if unread:
+            summary["unread_accounts"] = len(unread)
         if "listed" in state:
             summary["listed"] = state["listed"]
         return summary

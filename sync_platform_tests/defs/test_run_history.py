@@ -5,9 +5,15 @@ from __future__ import annotations
 import dagster as dg
 
 from sync_platform.defs.run_history import DagsterRunHistory
-from sync_platform.defs.stream_metadata import StreamTally, materialization_metadata, pipeline_page_url
+from sync_platform.defs.stream_metadata import (
+    StreamTally,
+    materialization_metadata,
+    pipeline_page_url,
+    summarize_cursor,
+)
 from sync_platform.defs.tags import BATCHES_TAG, LANE_TAG, PIPELINE_TAG, RECORDS_TAG
 from sync_platform.pipelines.run_log import RunOrigin, RunOutcome
+from sync_platform.service.console.views import position_in_words
 
 
 @dg.op
@@ -51,3 +57,24 @@ def test_each_materialization_links_back_to_its_pipeline_page(monkeypatch: objec
     assert metadata["sync/pipeline"] == dg.MetadataValue.url(
         "https://sync.example.com/console/pipelines/shop"
     )
+
+
+def test_a_connect_checkpoint_with_accounts_not_read_yet_is_shown_as_not_complete() -> None:
+    """A Connect stream's lanes not read yet are named under `unread`, not as ranges: the UI's
+    checkpoint summary (and the console's words for it) still say the stream has work left."""
+    window = {"gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"}
+    starting = {
+        "accounted_range": window,
+        "remaining": [],
+        "unread": ["acct_a", "acct_b"],
+        "listed": 0,
+        "accounts": {},
+    }
+    summary = summarize_cursor(starting)
+    assert summary["complete"] is False
+    assert summary["unread_accounts"] == 2
+    assert position_in_words(starting) == "0 listed, 2 account(s) not started"
+    done = {**starting, "unread": [], "listed": 12, "accounts": {"acct_a": 5, "acct_b": 7}}
+    assert summarize_cursor(done)["complete"] is True
+    assert "unread_accounts" not in summarize_cursor(done)
+    assert position_in_words(done) == "12 listed, complete"

@@ -61,12 +61,17 @@ def ago(moment: datetime | str | None, now: datetime | None = None) -> str:
     return f"{moment:%Y-%m-%d %H:%M}"
 
 
-def _position(state: Any) -> str:
-    """A stream's checkpoint in words (Stripe: objects listed, ranges left; else its JSON, short)."""
+def position_in_words(state: Any) -> str:
+    """A stream's checkpoint in words (Stripe: objects listed, ranges and accounts left; else its
+    JSON, short)."""
     if isinstance(state, dict) and isinstance(state.get("remaining"), list):
         left = len(state["remaining"])
+        unread = len(state["unread"]) if isinstance(state.get("unread"), list) else 0
         listed = state.get("listed")
-        done = "complete" if not left else f"{left} range(s) to read"
+        to_read = [f"{left} range(s) to read"] * bool(left) + [f"{unread} account(s) not started"] * bool(
+            unread
+        )
+        done = ", ".join(to_read) or "complete"
         return f"{listed:,} listed, {done}" if isinstance(listed, int) else done
     if state is None:
         return "not started"
@@ -85,14 +90,16 @@ def stream_rows(pipeline: Pipeline) -> list[StreamRow]:
     for name in dict.fromkeys(names):
         run = progress.get(name) or {}
         position = positions.get(name)
-        status = run.get("status") or ("completed" if _position(position).endswith("complete") else "pending")
+        status = run.get("status") or (
+            "completed" if position_in_words(position).endswith("complete") else "pending"
+        )
         rows.append(
             StreamRow(
                 name=name,
                 status=str(status),
                 records=run.get("record_count"),
                 checkpoints=run.get("state_count"),
-                position=_position(position),
+                position=position_in_words(position),
             )
         )
     return rows
@@ -102,7 +109,7 @@ def live_position(pipeline: Pipeline) -> str:
     cursor = ((pipeline.live_state or {}).get("source") or {}).get("global")
     if not cursor:
         return "not started (starts from the backfill's events cursor)"
-    return _position(cursor)
+    return position_in_words(cursor)
 
 
 def config_json(masked: dict[str, Any]) -> str:

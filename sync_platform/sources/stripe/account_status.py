@@ -85,6 +85,9 @@ def summarize(backfill_state: Any, live_state: Any = None) -> dict[str, Any] | N
         for part in raw.get("remaining") or ():
             if isinstance(part, Mapping) and isinstance(part.get("account"), str):
                 open_lanes.add(part["account"])
+        unread = raw.get("unread")
+        if isinstance(unread, list):
+            open_lanes.update(account for account in unread if isinstance(account, str))
     accounts: dict[str, dict[str, str]] = {}
     for account in ids:
         if changes.get(account) == "deauthorized":

@@ -18,11 +18,16 @@ creation), so ranges are tagged with their account and per-account figures sit u
 readers of the simple shape still see progress::
 
     {"accounted_range": {union}, "remaining": [{"account": "acct_…", "gte", "lt", "cursor"}, ...],
-     "listed": 1234, "accounts": {"acct_…": {"accounted_range": {...}, "listed": 1000}, ...}}
+     "unread": ["acct_…", ...], "listed": 1234,
+     "accounts": {"acct_…": {"accounted_range": {...}, "listed": 1000}, ...}}
 
-A lane not read at all (its one range is its whole window, no cursor, nothing listed) is only
-under ``remaining``: its entry would repeat that range, and at the start of a Connect backfill
-that is nearly every lane (``LaneState.untouched``).
+A lane not read at all (its one range is its whole window, no cursor, nothing listed:
+``LaneState.untouched``) is named only under ``unread``. Its window is whatever the next read plans
+for it (a read plans an unread lane afresh), so neither an entry nor a range would say more, and
+at the start of a Connect backfill that is nearly every lane: a range of its own was ~105 bytes
+of JSON per account and stream in every save, an id is ~25. The stream is complete when both
+``remaining`` and ``unread`` are empty. (A checkpoint from before ``unread`` names such a lane
+under ``remaining`` alone, without an entry, and reads as it always did.)
 
 A finished lane whose window starts at its account's creation and ends where the stream's
 ``accounted_range`` ends (every finished lane of a stream without a configured start) has its
@@ -66,6 +71,11 @@ STREAM_STATE_SCHEMA: dict[str, Any] = {
         # Connect platform's unread lanes are all here (10,000 at the start of a 1,000-account
         # backfill), and walking them at every batch was 5 % of the client's CPU.
         "remaining": {"type": "array", "description": "The ranges left to list: [{gte, lt, cursor}]."},
+        "unread": {
+            # Checked by ``parse_stream_state`` too: 10,000 ids at the start of a Connect backfill.
+            "type": "array",
+            "description": "Connect accounts whose lane is not read yet: each one's whole window is left.",
+        },
         "listed": {"type": "integer", "minimum": 0},
         "created_filter_refused": {"type": "boolean"},
         "accounts": {
@@ -421,8 +431,12 @@ def _dump_lanes(lanes: Mapping[str, LaneState], *, tagged: bool, since_creation:
     return {
         "accounted_range": _window_json(union_window(lane.accounted for lane in lanes.values())),
         "remaining": [
-            _range_json(part, account) for account, lane in lanes.items() for part in lane.remaining
+            _range_json(part, account)
+            for account, lane in lanes.items()
+            if not lane.untouched
+            for part in lane.remaining
         ],
+        "unread": [account for account, lane in lanes.items() if lane.untouched],
         "listed": sum(lane.listed for lane in lanes.values()),
         "accounts": {
             account: lane.listed
@@ -468,6 +482,7 @@ class TaggedRendering:
         self._ranges: list[tuple[dict[str, Any], ...]] = []  # by position: the lane's remaining ranges
         self._listed = 0
         self._blocks: list[list[dict[str, Any]]] = []  # ``remaining``, flat, by block of accounts
+        self._unread_blocks: list[list[str]] = []  # ``unread``, by block
         self._entry_blocks: list[dict[str, dict[str, Any] | int]] = []  # ``accounts``, by block
         self._stale: set[int] = set()  # blocks to build again
 
@@ -502,13 +517,17 @@ class TaggedRendering:
         else:
             entry = self._shared.entry(window, listed, final=not remaining)
         self._entries[position] = entry
-        self._ranges[position] = self._shared.ranges_json(table.accounts[position], remaining)
+        # an unread lane is named under ``unread``, its range implied
+        self._ranges[position] = (
+            () if entry is None else self._shared.ranges_json(table.accounts[position], remaining)
+        )
         self._listed += listed
 
     def _reindex(self) -> None:
         """Every block to build again, for the lanes as they now are."""
         count = -(-len(self._ranges) // REMAINING_BLOCK)
         self._blocks = [[] for _ in range(count)]
+        self._unread_blocks = [[] for _ in range(count)]
         self._entry_blocks = [{} for _ in range(count)]
         self._stale = set(range(count))
 
@@ -573,15 +592,18 @@ class TaggedRendering:
             accounts, ranges, entries = self._table.accounts, self._ranges, self._entries
             for block in self._stale:
                 start, end = block * REMAINING_BLOCK, (block + 1) * REMAINING_BLOCK
+                pairs = tuple(zip(accounts[start:end], entries[start:end], strict=True))
                 self._blocks[block] = list(chain.from_iterable(ranges[start:end]))
-                self._entry_blocks[block] = {
-                    account: entry
-                    for account, entry in zip(accounts[start:end], entries[start:end], strict=True)
-                    if entry is not None
-                }
+                self._unread_blocks[block] = [account for account, entry in pairs if entry is None]
+                self._entry_blocks[block] = {account: entry for account, entry in pairs if entry is not None}
             self._stale.clear()
         return TaggedCheckpoint(
-            union, tuple(self._blocks), tuple(self._entry_blocks), self._listed, created_filter_refused
+            union,
+            tuple(self._blocks),
+            tuple(self._unread_blocks),
+            tuple(self._entry_blocks),
+            self._listed,
+            created_filter_refused,
         )
 
     def checkpoint(self, union: Window, *, created_filter_refused: bool = False) -> dict[str, Any]:
@@ -592,17 +614,19 @@ class TaggedRendering:
 class TaggedCheckpoint(DeferredStateData):
     """A Connect stream's checkpoint at one page: the rendering's blocks as they stood then."""
 
-    __slots__ = ("_blocks", "_entry_blocks", "_listed", "_refused", "_union")
+    __slots__ = ("_blocks", "_entry_blocks", "_listed", "_refused", "_union", "_unread_blocks")
 
     def __init__(
         self,
         union: Window,
         blocks: tuple[list[dict[str, Any]], ...],
+        unread_blocks: tuple[list[str], ...],
         entry_blocks: tuple[dict[str, dict[str, Any] | int], ...],
         listed: int,
         created_filter_refused: bool,
     ) -> None:
         self._union, self._blocks, self._entry_blocks = union, blocks, entry_blocks
+        self._unread_blocks = unread_blocks
         self._listed, self._refused = listed, created_filter_refused
 
     def render(self) -> dict[str, Any]:
@@ -612,6 +636,7 @@ class TaggedCheckpoint(DeferredStateData):
         checkpoint: dict[str, Any] = {
             "accounted_range": _window_json(self._union),
             "remaining": list(chain.from_iterable(self._blocks)),
+            "unread": list(chain.from_iterable(self._unread_blocks)),
             "listed": self._listed,
             "accounts": accounts,
         }
@@ -634,7 +659,8 @@ def parse_stream_state(
     The one-account shape belongs to ``platform_account``, so adding Connect accounts later keeps
     the platform's progress. A finished lane stored as its count has its window resolved from
     ``accounts`` (the account's creation to where the stream's ``accounted_range`` ends); a count
-    of an account not among them is left out, as the read it is parsed for does not cover it.
+    of an account not among them is left out, as the read it is parsed for does not cover it. An
+    account under ``unread`` has no lane here either: a read plans an unread lane afresh.
     """
     if not isinstance(raw, Mapping) or not isinstance(raw.get("remaining"), list):
         raise StreamStateError("a backfill checkpoint has `accounted_range` and a `remaining` list")
@@ -648,6 +674,9 @@ def parse_stream_state(
         return {platform_account: lane}
     if not isinstance(entries, Mapping):
         raise StreamStateError("`accounts` must map account ids to their range and count")
+    unread = raw.get("unread", [])
+    if not isinstance(unread, list) or not all(type(account) is str for account in unread):
+        raise StreamStateError("`unread` must be a list of account ids")
     lanes: dict[str, LaneState] = {}
     ends: int | None = None  # where the stream's accounted range ends: a count's window ends there
     for account, entry in entries.items():
@@ -680,6 +709,8 @@ def parse_stream_state(
             raise StreamStateError(f"account {account} has ranges in progress but no entry under `accounts`")
         (part,) = parts
         lanes[account] = LaneState(Window(part.gte, part.lt), (part,), 0)
+    if unread and (both := set(unread) & (entries.keys() | ranges.keys())):
+        raise StreamStateError(f"account {min(both)} is unread but has an entry or ranges")
     return lanes
 
 

@@ -92,11 +92,16 @@ def _without(raw: Any, accounts: set[str]) -> Any:
         return raw
     entries: Mapping[str, Any] = raw["accounts"]
     ranges: list[Mapping[str, Any]] = raw["remaining"]
-    if not accounts & {*entries, *(part["account"] for part in ranges)}:  # an unread lane: ranges only
+    unread: list[str] = raw.get("unread", [])
+    if not accounts & {*entries, *(part["account"] for part in ranges), *unread}:
         return raw
     kept = {account: entry for account, entry in entries.items() if account not in accounts}
     kept_ranges = [part for part in ranges if part["account"] not in accounts]
-    if not kept and not kept_ranges:
+    kept_unread = [account for account in unread if account not in accounts]
+    if not kept and not kept_ranges and not kept_unread:
         return None
     listed = sum(entry_listed(entry) for entry in kept.values())
-    return {**raw, "remaining": kept_ranges, "listed": listed, "accounts": kept}
+    edited = {**raw, "remaining": kept_ranges, "listed": listed, "accounts": kept}
+    if "unread" in raw:
+        edited["unread"] = kept_unread
+    return edited

@@ -97,32 +97,57 @@ def test_the_tagged_shape_keeps_each_accounts_range_and_sums_the_counts() -> Non
     Draft202012Validator(STREAM_STATE_SCHEMA).validate(state)
 
 
-def test_a_lane_not_read_yet_is_only_under_remaining_and_reads_back_whole() -> None:
-    """At the start of a Connect backfill nearly every lane is unread: its entry under `accounts`
-    would only repeat its one range (~115 bytes of JSON per account and stream, and a dict entry
-    copied with every page's checkpoint), so it is left out and implied by the range."""
-    unread = LaneState(Window(T0 - DAY, T0), (Range(T0 - DAY, T0),), 0)
+def test_a_lane_not_read_yet_is_named_only_under_unread_and_is_planned_afresh() -> None:
+    """At the start of a Connect backfill nearly every lane is unread: a range and an entry would
+    only repeat the window the next read plans for it anyway (a range was ~105 bytes of JSON per
+    account and stream in every save), so only its account is named, under `unread`."""
     lanes = {
         "acct_p": LaneState(Window(T0, T0 + DAY), (Range(T0, T0 + DAY),), 3),  # read, same shape
-        "acct_a": unread,
+        "acct_a": LaneState(Window(T0 - DAY, T0), (Range(T0 - DAY, T0),), 0),  # not read yet
         "acct_b": LaneState(Window(T0, T0 + DAY), (Range(T0, T0 + DAY, "ch_9"),), 0),  # a cursor
         "acct_c": LaneState(Window(T0, T0 + DAY), (Range(T0, T0 + 60), Range(T0 + 60, T0 + DAY)), 0),
         "acct_d": LaneState(Window(T0, T0), (), 0),  # an empty window: complete at once
+        "acct_e": LaneState(Window(T0, T0 + DAY), (Range(T0, T0 + DAY),), 0),  # not read yet
     }
     state = dump_stream_state(lanes, tagged=True)
 
     assert set(state["accounts"]) == {"acct_p", "acct_b", "acct_c", "acct_d"}
-    assert [part["account"] for part in state["remaining"]] == [
-        "acct_p",
-        "acct_a",
-        "acct_b",
-        "acct_c",
-        "acct_c",
-    ]
-    assert parse_stream_state(state, platform_account="acct_p") == lanes
+    assert [part["account"] for part in state["remaining"]] == ["acct_p", "acct_b", "acct_c", "acct_c"]
+    assert state["unread"] == ["acct_a", "acct_e"]
+    read = {account: lane for account, lane in lanes.items() if not lane.untouched}
+    assert parse_stream_state(state, platform_account="acct_p") == read
+    Draft202012Validator(STREAM_STATE_SCHEMA).validate(state)
     rendering = TaggedRendering()
     rendering.render(LaneTable.of(lanes), None)
     assert rendering.checkpoint(union_window(lane.accounted for lane in lanes.values())) == state
+
+
+def test_a_checkpoint_from_before_unread_reads_its_unread_lanes_from_remaining() -> None:
+    """Saved before `unread` existed, a lane not read yet was its one range under `remaining`."""
+    unread = LaneState(Window(T0 - DAY, T0), (Range(T0 - DAY, T0),), 0)
+    stored = dump_stream_state({"acct_p": LaneState(Window(T0, T0 + DAY), (), 3)}, tagged=True)
+    del stored["unread"]
+    stored["remaining"] = [
+        {"account": "acct_a", "gte": iso(from_unix(T0 - DAY)), "lt": iso(from_unix(T0)), "cursor": None}
+    ]
+    assert parse_stream_state(stored, platform_account="acct_p")["acct_a"] == unread
+
+
+@pytest.mark.parametrize(
+    ("unread", "named"),
+    [
+        ("acct_a", "`unread` must be a list of account ids"),
+        ([7], "`unread` must"),
+        (["acct_p"], "acct_p is unread"),
+    ],
+)
+def test_unread_names_accounts_with_nothing_else_stored(unread: object, named: str) -> None:
+    stored = {
+        **dump_stream_state({"acct_p": LaneState(Window(T0, T0 + DAY), (), 3)}, tagged=True),
+        "unread": unread,
+    }
+    with pytest.raises(StreamStateError, match=re.escape(named)):
+        parse_stream_state(stored, platform_account="acct_p")
 
 
 def test_a_finished_lane_over_its_accounts_whole_window_is_stored_as_its_count() -> None:

@@ -4,6 +4,7 @@ updated into the filter joins; a purge is recorded and forgets the account's pro
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from typing import Any
@@ -193,21 +194,30 @@ def test_a_purge_is_asked_for_only_when_opted_in_then_recorded_with_the_accounts
     assert status["accounts"][left] == {"status": "backfilling"}
 
 
-def test_forgetting_an_account_drops_its_unread_lanes_too() -> None:
-    """A lane not read yet is only under its stream's `remaining` (no `accounts` entry): purging a
-    departed account still removes it, so the next read does not list the account again."""
+@pytest.mark.parametrize("shape", ["unread", "before unread"])
+def test_forgetting_an_account_drops_its_unread_lanes_too(shape: str) -> None:
+    """A lane not read yet is named only under its stream's `unread` (before `unread` existed, it
+    was a range under `remaining` without an entry): purging a departed account still removes it,
+    so the next read does not list the account again."""
     window = {"gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"}
-    stream = {
+    stream: dict[str, Any] = {
         "accounted_range": window,
-        "remaining": [{"account": "acct_left", **window, "cursor": None}],
+        "remaining": [],
+        "unread": ["acct_left", "acct_new"],
         "listed": 4,
         "accounts": {"acct_kept": {"accounted_range": window, "listed": 4}},
     }
+    if shape == "before unread":
+        del stream["unread"]
+        stream["remaining"] = [{"account": "acct_left", **window, "cursor": None}]
     backfill = {"streams": {"customer": stream}, "global": {}}
+    stored = copy.deepcopy(backfill)
 
     forgotten = connect_departures.forget_accounts(backfill, {}, ["acct_left"])
 
-    assert forgotten["streams"]["customer"]["remaining"] == []
-    assert forgotten["streams"]["customer"]["accounts"] == stream["accounts"]
-    assert backfill["streams"]["customer"] is stream  # the stored state is not mutated
-    assert len(stream["remaining"]) == 1
+    kept = forgotten["streams"]["customer"]
+    assert kept["remaining"] == []
+    assert kept.get("unread") == (["acct_new"] if shape == "unread" else None)
+    assert kept["accounts"] == stream["accounts"]
+    assert kept["listed"] == 4
+    assert backfill == stored  # the stored state is not mutated
