@@ -35,7 +35,8 @@ count as its entry, ``"acct_…": 12``: at the end of a Connect backfill that is
 and the window the entry would repeat is a fact of the account (``StripeAccount.created``), so a
 reader that knows the accounts' creation resolves it (``parse_stream_state``). An entry object is
 ~105 bytes of JSON and ~100 of memory per account and stream, a count ~25 and nothing (small ints
-are shared): at 10,000 accounts a full save fell from ~11 MB to ~3.
+are shared): 10,000 accounts' finished stream checkpoints (10 streams) were 11.5 MB of JSON, now
+2.7.
 
 Checkpoints are built as new dicts every time they are emitted, so no emitted state shares a
 mutable object with the running backfill (reference bug #4).
