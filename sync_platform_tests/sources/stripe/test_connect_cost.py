@@ -22,7 +22,7 @@ from sync_platform.emulator import RunningEmulator
 from sync_platform.engine import ConnectorRegistry, Engine
 from sync_platform.engine.registry import BUILTIN_SOURCES
 from sync_platform.errors import ConfigError
-from sync_platform.protocol import OpenTimeRange, PipelineConfig, RunStatus, SyncState, from_unix
+from sync_platform.protocol import OpenTimeRange, PipelineConfig, RunStatus, SyncState, from_unix, iso
 from sync_platform.sources.stripe import stream_by_name
 from sync_platform.sources.stripe.accounts import KNOWN_ACCOUNTS, StripeAccount
 from sync_platform.sources.stripe.backfill_plan import StreamPlan, plan_stream
@@ -371,6 +371,45 @@ def test_a_plan_whose_window_moved_shares_nothing_it_does_not_repeat() -> None:
     checkpoint = plan.checkpoint(changed=())
     assert checkpoint == dump_stream_state(plan.lanes, tagged=True, since_creation=True)
     assert not any(checkpoint["accounts"][a] is stored["accounts"][a] for a in stored["accounts"])
+
+
+def test_a_checkpoint_saved_before_counts_and_unread_resumes_exactly_and_is_saved_in_the_new_shape() -> None:
+    """Saved by an earlier version, a finished lane is an entry object and an unread one its range
+    under `remaining`: the plan resumes from it exactly (nothing finished is read again, nothing
+    unread is skipped), and its next checkpoint has counts and `unread`."""
+    accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(3)]
+    now = 1_700_000_000
+
+    def window(account: StripeAccount) -> dict[str, str]:
+        return {"gte": iso(from_unix(account.created)), "lt": iso(from_unix(now))}
+
+    reading = {"gte": iso(from_unix(1_600_000_001)), "lt": iso(from_unix(1_650_000_000))}
+    old = {
+        "accounted_range": {"gte": iso(from_unix(1_600_000_000)), "lt": iso(from_unix(now))},
+        "remaining": [
+            {"account": "acct_1", **reading, "cursor": "cus_y"},
+            {"account": "acct_2", **window(accounts[2]), "cursor": None},
+        ],
+        "listed": 12,
+        "accounts": {
+            "acct_0": {"accounted_range": window(accounts[0]), "listed": 5},
+            "acct_1": {"accounted_range": window(accounts[1]), "listed": 7},
+        },
+    }
+    configured = catalog_for(["customer"]).streams[0]
+    plan, warnings = plan_stream(
+        stream_by_name("customer"), configured, old, accounts, now=now, backfill_limit=None
+    )
+
+    assert warnings == []
+    assert (plan.lanes["acct_0"].remaining, plan.lanes["acct_0"].listed) == ((), 5)
+    assert plan.lanes["acct_1"].remaining == (Range(1_600_000_001, 1_650_000_000, "cus_y"),)
+    assert plan.lanes["acct_2"].remaining == (Range(1_600_000_002, now),)
+    checkpoint = plan.checkpoint(changed=())
+    assert checkpoint["accounts"] == {"acct_0": 5, "acct_1": old["accounts"]["acct_1"]}
+    assert checkpoint["remaining"] == old["remaining"][:1]
+    assert checkpoint["unread"] == ["acct_2"]
+    assert checkpoint["listed"] == 12
 
 
 def _accounts_listing(emulator: RunningEmulator) -> list[dict[str, object]]:
