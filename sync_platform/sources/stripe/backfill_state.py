@@ -450,8 +450,9 @@ def _dump_lanes(lanes: Mapping[str, LaneState], *, tagged: bool, since_creation:
 
 
 def entry_listed(entry: Any) -> int:
-    """What an account's entry under ``accounts`` counts: a finished lane's entry is the count."""
-    return entry if type(entry) is int else entry["listed"]
+    """What an account's entry under ``accounts`` counts: a finished lane's entry is the count; an
+    object without a valid ``listed`` counts 0, as ``parse_stream_state`` reads it."""
+    return entry if type(entry) is int else _listed(entry.get("listed"))
 
 
 REMAINING_BLOCK = 64

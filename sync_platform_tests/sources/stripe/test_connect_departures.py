@@ -221,3 +221,21 @@ def test_forgetting_an_account_drops_its_unread_lanes_too(shape: str) -> None:
     assert kept["accounts"] == stream["accounts"]
     assert kept["listed"] == 4
     assert backfill == stored  # the stored state is not mutated
+
+
+def test_forgetting_an_account_counts_an_entry_without_listed_as_nothing() -> None:
+    """An entry without a valid `listed` reads as 0 when the checkpoint is planned; forgetting
+    another account sums it the same way instead of failing the purge."""
+    window = {"gte": "2024-01-01T00:00:00Z", "lt": "2024-02-01T00:00:00Z"}
+    stream = {
+        "accounted_range": window,
+        "remaining": [],
+        "unread": [],
+        "listed": 9,
+        "accounts": {"acct_kept": {"accounted_range": window}, "acct_counted": 3, "acct_left": 6},
+    }
+    forgotten = connect_departures.forget_accounts(
+        {"streams": {"customer": stream}, "global": {}}, {}, ["acct_left"]
+    )
+    assert forgotten["streams"]["customer"]["listed"] == 3
+    assert set(forgotten["streams"]["customer"]["accounts"]) == {"acct_kept", "acct_counted"}
