@@ -25,6 +25,12 @@ from sync_platform_tests.plugins.postgres import PgTestDatabase
 STREAMS = ["customer", "product", "price"]
 KILLS = 5
 MAX_CONCURRENCY = 8
+IN_FLIGHT_RANGES = 3 * MAX_CONCURRENCY
+"""The ranges a kill may catch with a page not yet saved: the fetches in flight, pages waiting for
+the destination's commit, and pages committed while the checkpoint writer rests after a save (ten
+times a save's duration past 5 ms, so longer on a loaded machine: quiet runs catch 8-13 ranges, runs
+beside a benchmark or the rest of the suite up to 18). Saving only at a batch's end, the bug this
+guards against, repeated 645 of 650 pages."""
 
 
 def page_key(entry: LoggedRequest) -> tuple[str, str, str | None]:
@@ -86,9 +92,8 @@ def test_killed_sync_batches_repeat_only_their_in_flight_pages_and_end_exact(
             answered_before = {page_key(entry) for entry in mine}
         # A range that was being read when the kill came repeats its one page that was fetched (or in
         # flight, or waiting for the destination's commit) but not yet saved: pages <= ranges + 1.
-        # Ranges in flight: the backfill's concurrent fetches, plus pages queued at the destination.
         assert all(repeated <= ranges + 1 for repeated, ranges in resumes), resumes
-        assert all(ranges <= 2 * MAX_CONCURRENCY for _, ranges in resumes), resumes
+        assert all(ranges <= IN_FLIGHT_RANGES for _, ranges in resumes), resumes
         assert store.get("shop").display_status is DisplayStatus.READY
         assert store.get_checkpoint("shop", CheckpointLane.BACKFILL).state is not None
         for stream in STREAMS:
