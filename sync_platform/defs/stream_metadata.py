@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import dagster as dg
 
+from sync_platform.backfill_progress import backfill_progress
 from sync_platform.engine.destination_kit import COUNTS, FlushReport
 
 FLUSH_STAT_KEYS = COUNTS
@@ -62,16 +63,15 @@ def summarize_cursor(state: Any) -> Any:
     number of ranges still to read (and of Connect accounts not read yet, ``unread``) and whether
     the stream is complete; other states are shown as they are, cut to a readable size.
     """
-    if isinstance(state, dict) and isinstance(state.get("remaining"), list):
-        remaining = state["remaining"]
-        unread = state["unread"] if isinstance(state.get("unread"), list) else []
+    progress = backfill_progress(state)
+    if progress is not None:
         summary: dict[str, Any] = {
             "accounted_range": state.get("accounted_range"),
-            "remaining_ranges": len(remaining),
-            "complete": not remaining and not unread,
+            "remaining_ranges": progress.ranges_left,
+            "complete": progress.complete,
         }
-        if unread:
-            summary["unread_accounts"] = len(unread)
+        if progress.accounts_not_started:
+            summary["unread_accounts"] = progress.accounts_not_started
         if "listed" in state:
             summary["listed"] = state["listed"]
         return summary

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sync_platform.backfill_progress import backfill_progress
 from sync_platform.pipelines import Pipeline
 from sync_platform.pipelines.run_log import RunRecord
 from sync_platform.redaction import redact_value
@@ -64,15 +65,14 @@ def ago(moment: datetime | str | None, now: datetime | None = None) -> str:
 def position_in_words(state: Any) -> str:
     """A stream's checkpoint in words (Stripe: objects listed, ranges and accounts left; else its
     JSON, short)."""
-    if isinstance(state, dict) and isinstance(state.get("remaining"), list):
-        left = len(state["remaining"])
-        unread = len(state["unread"]) if isinstance(state.get("unread"), list) else 0
-        listed = state.get("listed")
+    progress = backfill_progress(state)
+    if progress is not None:
+        left, unread = progress.ranges_left, progress.accounts_not_started
         to_read = [f"{left} range(s) to read"] * bool(left) + [f"{unread} account(s) not started"] * bool(
             unread
         )
         done = ", ".join(to_read) or "complete"
-        return f"{listed:,} listed, {done}" if isinstance(listed, int) else done
+        return f"{progress.listed:,} listed, {done}" if progress.listed is not None else done
     if state is None:
         return "not started"
     text = json.dumps(redact_value(state), default=str)

@@ -513,7 +513,7 @@ class TaggedRendering:
             self._listed -= entry_listed(previous)
         entry: dict[str, Any] | int | None
         if untouched(window, remaining, listed):
-            entry = None  # an unread lane has no entry: its range says it all
+            entry = None  # an unread lane has no entry: it is named under ``unread``
         elif not remaining and self._since_creation:
             entry = listed
         else:
