@@ -30,8 +30,6 @@ from sync_platform.sources.stripe.backfill_state import (
     LaneState,
     SharedParts,
     StreamStateError,
-    TaggedCheckpoint,
-    TaggedRendering,
     Window,
     created_filter_refused,
     dump_stream_state,
@@ -41,6 +39,7 @@ from sync_platform.sources.stripe.backfill_state import (
 from sync_platform.sources.stripe.catalog import StripeStreamDefinition
 from sync_platform.sources.stripe.lane_table import LaneTable
 from sync_platform.sources.stripe.subdivision import Range
+from sync_platform.sources.stripe.tagged_rendering import TaggedCheckpoint, TaggedRendering
 
 
 @dataclass
@@ -82,9 +81,7 @@ class StreamPlan:
         return self._rendering.snapshot(self._union, created_filter_refused=self.created_filter_refused)
 
     def compare_with(self, stored: Any) -> None:
-        """Set ``changed``: whether the checkpoint as planned differs from ``stored``. A Connect
-        checkpoint's rendering keeps the stored parts it repeats (``TaggedRendering.share``), so
-        the plan and the stored checkpoint it came from are not two copies of every lane.
+        """Set ``changed``: whether the checkpoint as planned differs from ``stored``.
 
         Only a plan with nothing left to read needs the answer (it checkpoints a re-aimed range
         before it completes, and only if that changed anything); any other checkpoints after its
@@ -92,8 +89,6 @@ class StreamPlan:
         whole checkpoint out and walks it, per stream and batch."""
         if self.tagged:
             self._rendering.render(self.lanes, None)
-            if stored is not None:
-                self._rendering.share(stored)
         if self.lanes.open_count():
             self.changed = True
             return

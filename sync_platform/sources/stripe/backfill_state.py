@@ -48,16 +48,12 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sync_platform.protocol import DeferredStateData, from_unix, iso
+from sync_platform.protocol import from_unix, iso
 from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.errors import StripeSourceError
 from sync_platform.sources.stripe.subdivision import Range
-
-if TYPE_CHECKING:  # the table is built on these lanes and windows
-    from sync_platform.sources.stripe.lane_table import LaneTable
 
 CREATED_FILTER_REFUSED = "created_filter_refused"
 _ISO = {"type": "string", "format": "date-time"}
@@ -213,17 +209,16 @@ class SharedParts:
     rendered: the same rule that lets successive checkpoints share rendered lanes), so sharing
     is safe. One instance lives as long as its read.
 
-    The pieces of a window are kept together (``_WindowParts``, by ``(gte, lt)``) and an account's
-    first range's JSON by account: a cache key per piece (a tuple naming its kind, per window and
-    account) cost more than most pieces, ~4 MiB at 10,000 accounts.
+    The pieces of a window are kept together (``_WindowParts``, by ``(gte, lt)``): a cache key per
+    piece (a tuple naming its kind, per window and account) cost more than most pieces, ~4 MiB at
+    10,000 accounts.
     """
 
-    __slots__ = ("_first_json", "_parts", "_windows")
+    __slots__ = ("_parts", "_windows")
 
     def __init__(self) -> None:
         self._parts: dict[tuple[Any, ...], Any] = {}  # pieces made once per read, not per account
         self._windows: dict[tuple[int, int], _WindowParts] = {}
-        self._first_json: dict[str, tuple[Range, tuple[dict[str, Any]]]] = {}  # account -> range, JSON
 
     def _made(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
         """The piece stored under ``key``, made by ``make`` the first time."""
@@ -256,7 +251,7 @@ class SharedParts:
         it cannot (nothing listed yet, or the lane is complete: ``final``). The streams of an
         account that finished with the same count then hold one entry, not one each (~100
         bytes). Only lanes whose window starts at a configured time get here once finished; the
-        others' entry is their count (``TaggedRendering``)."""
+        others' entry is their count (``tagged_rendering``)."""
         if listed and not final:
             return _entry(self.window_json(window), listed)
         entries = self._of(window.gte, window.lt).final_entries()
@@ -264,13 +259,6 @@ class SharedParts:
         if found is None:
             found = entries[listed] = _entry(self.window_json(window), listed)
         return found
-
-    def adopt_entry(self, window: Window, entry: dict[str, Any]) -> None:
-        """Make ``entry`` (equal to what ``entry(window, listed, final=True)`` gives, from an
-        earlier read of this process) the shared one, its window rendering with it."""
-        parts = self._of(window.gte, window.lt)
-        parts.final_entries()[entry["listed"]] = entry
-        parts.json = entry["accounted_range"]
 
     def order(self, accounts: Iterable[str]) -> tuple[tuple[str, ...], dict[str, int]]:
         """The accounts in checkpoint order and each one's position there; the streams read for
@@ -291,18 +279,8 @@ class SharedParts:
         )
 
     def ranges_json(self, account: str, remaining: tuple[Range, ...]) -> tuple[dict[str, Any], ...]:
-        """The account-tagged renderings of ``remaining``; a lane's one range without a cursor is
-        shared by the account's streams (kept for the account's last such range: within a read
-        an account's lanes all start from the same window)."""
-        if not remaining:
-            return ()
-        if len(remaining) != 1 or remaining[0].cursor is not None:
-            return tuple(_range_json(part, account) for part in remaining)
-        (part,) = remaining
-        found = self._first_json.get(account)
-        if found is None or (found[0] is not part and found[0] != part):
-            found = self._first_json[account] = (part, (_range_json(part, account),))
-        return found[1]
+        """The account-tagged renderings of ``remaining`` (a lane being read: few at a time)."""
+        return tuple(_range_json(part, account) for part in remaining)
 
 
 def fresh_lane(window: Window, shared: SharedParts | None = None) -> LaneState:
@@ -453,204 +431,6 @@ def entry_listed(entry: Any) -> int:
     """What an account's entry under ``accounts`` counts: a finished lane's entry is the count; an
     object without a valid ``listed`` counts 0, as ``parse_stream_state`` reads it."""
     return entry if type(entry) is int else _listed(entry.get("listed"))
-
-
-REMAINING_BLOCK = 64
-"""Accounts per block of a rendering's parts, rebuilt only when one of the block's lanes changes."""
-
-
-class TaggedRendering:
-    """A Connect stream's account-tagged checkpoint, kept rendered between pages.
-
-    A Connect stream has a lane per account and a checkpoint after every page; rendering every
-    lane each time made a page cost O(accounts) in Python (at 1,000 accounts, a fifth of the
-    client's CPU). Here a lane is rendered only when it changed, into columns by the lane's
-    position in its ``LaneTable`` (an entry, and its ranges), and both parts that name every
-    account (``remaining`` and ``accounts``) are kept in blocks of ``REMAINING_BLOCK`` accounts:
-    a changed lane's block is rebuilt as a new list and a new dict, and a page's checkpoint is a
-    ``TaggedCheckpoint``, the blocks as they stand (O(blocks): 157 at 10,000 accounts). Only a
-    checkpoint the engine commits is written out as one dict and one list (O(accounts)), about
-    one page in ten or fewer (``DeferredStateData``). Blocks are never mutated once built, so a snapshot
-    never changes afterwards and shares nothing the running backfill will write to (reference
-    bug #4). With ``since_creation`` (the plan's windows start at each account's creation) a
-    finished lane's entry is its count (see the module docstring).
-    """
-
-    def __init__(self, shared: SharedParts | None = None, *, since_creation: bool = False) -> None:
-        self._shared = shared or SharedParts()
-        self._since_creation = since_creation  # a finished lane's entry is its count (``dump_stream_state``)
-        self._table: LaneTable | None = None  # the lanes rendered
-        self._entries: list[dict[str, Any] | int | None] = []  # by position: an entry, or a count
-        self._ranges: list[tuple[dict[str, Any], ...]] = []  # by position: the lane's remaining ranges
-        self._listed = 0
-        self._blocks: list[list[dict[str, Any]]] = []  # ``remaining``, flat, by block of accounts
-        self._unread_blocks: list[list[str]] = []  # ``unread``, by block
-        self._entry_blocks: list[dict[str, dict[str, Any] | int]] = []  # ``accounts``, by block
-        self._stale: set[int] = set()  # blocks to build again
-
-    def render(self, lanes: LaneTable, changed: Iterable[str] | None) -> None:
-        """Re-render ``changed`` lanes (every lane when None, or when ``lanes`` is a new table)."""
-        if changed is None or lanes is not self._table:
-            self._table = lanes
-            count = len(lanes)
-            self._entries, self._ranges, self._listed = [None] * count, [()] * count, 0
-            for position in range(count):
-                self._render_lane(lanes, position)
-            self._reindex()
-            return
-        for account in changed:
-            position = lanes.position.get(account)
-            if position is not None:
-                self._render_lane(lanes, position)
-                self._stale.add(position // REMAINING_BLOCK)
-
-    def _render_lane(self, table: LaneTable, position: int) -> None:
-        """Render the lane's slots from the table's columns (no ``Lane`` view: a full render
-        walks every lane of the stream, per stream and batch)."""
-        window, remaining, listed = table.windows[position], table.remaining[position], table.listed[position]
-        previous = self._entries[position]
-        if previous is not None:
-            self._listed -= entry_listed(previous)
-        entry: dict[str, Any] | int | None
-        if untouched(window, remaining, listed):
-            entry = None  # an unread lane has no entry: it is named under ``unread``
-        elif not remaining and self._since_creation:
-            entry = listed
-        else:
-            entry = self._shared.entry(window, listed, final=not remaining)
-        self._entries[position] = entry
-        # an unread lane is named under ``unread``, its range implied
-        self._ranges[position] = (
-            () if entry is None else self._shared.ranges_json(table.accounts[position], remaining)
-        )
-        self._listed += listed
-
-    def _reindex(self) -> None:
-        """Every block to build again, for the lanes as they now are."""
-        count = -(-len(self._ranges) // REMAINING_BLOCK)
-        self._blocks = [[] for _ in range(count)]
-        self._unread_blocks = [[] for _ in range(count)]
-        self._entry_blocks = [{} for _ in range(count)]
-        self._stale = set(range(count))
-
-    def share(self, stored: Any) -> None:
-        """Keep the parts of ``stored`` (the checkpoint the lanes were planned from) that equal
-        their rendering, instead of the rendering: a batch plans from a checkpoint whose stream
-        states the engine holds anyway until each stream checkpoints again, and rendering every
-        lane anew kept a second copy of it alive (at 10,000 accounts ~60 MiB of the ~100 MiB the
-        stored checkpoint takes). States are never mutated once handed over, by the engine or
-        here (a changed lane gets new dicts), so a shared part is as safe as one shared between
-        two of our own checkpoints. Equal parts serialize to the same JSON: the format is unchanged.
-
-        An account's entry is kept only when it was rendered in this process (a run's later batch
-        starts from what the previous one saved, in memory): an entry parsed from stored JSON
-        holds its own window dict and strings (~500 bytes against ~180 rendered), and the parsed
-        checkpoint is released once each stream checkpoints again. A rendered window's strings
-        are the ones ``_iso`` caches, so they are the same objects as this rendering's. A kept
-        entry that this read shares between streams (``SharedParts.entry``) becomes the shared
-        one, so the streams planned next keep the same object, not a copy made by this read.
-
-        A lane's one range without a cursor keeps this read's rendering: that one is shared by
-        every stream of the account, the stored ones were a tuple per lane.
-        """
-        table = self._table
-        if not isinstance(stored, Mapping) or table is None:
-            return
-        accounts = table.accounts
-        entries = stored.get("accounts")
-        if isinstance(entries, Mapping):
-            for position, entry in enumerate(self._entries):
-                if type(entry) is not dict:  # none, or a count: nothing to share
-                    continue
-                kept = entries.get(accounts[position])
-                if (
-                    kept is entry
-                    or type(kept) is not dict
-                    or kept != entry
-                    or not _rendered_here(kept, entry)
-                ):
-                    continue
-                self._entries[position] = kept
-                lane = table.at(position)
-                if lane.complete or not lane.listed:
-                    self._shared.adopt_entry(lane.accounted, kept)
-        remaining = stored.get("remaining")
-        if isinstance(remaining, list):
-            ranges: dict[Any, list[dict[str, Any]]] = {}
-            for part in remaining:
-                if type(part) is dict:
-                    ranges.setdefault(part.get("account"), []).append(part)
-            for position, parts in enumerate(self._ranges):
-                if not parts or (len(parts) == 1 and parts[0]["cursor"] is None):  # shared already
-                    continue
-                kept_parts = ranges.get(accounts[position])
-                if kept_parts is not None and tuple(kept_parts) == parts:
-                    self._ranges[position] = tuple(kept_parts)
-        self._stale = set(range(len(self._blocks)))
-
-    def snapshot(self, union: Window, *, created_filter_refused: bool = False) -> TaggedCheckpoint:
-        """The checkpoint as it stands, cheap to take; ``render()`` writes it out."""
-        if self._stale and self._table is not None:
-            accounts, ranges, entries = self._table.accounts, self._ranges, self._entries
-            for block in self._stale:
-                start, end = block * REMAINING_BLOCK, (block + 1) * REMAINING_BLOCK
-                pairs = tuple(zip(accounts[start:end], entries[start:end], strict=True))
-                self._blocks[block] = list(chain.from_iterable(ranges[start:end]))
-                self._unread_blocks[block] = [account for account, entry in pairs if entry is None]
-                self._entry_blocks[block] = {account: entry for account, entry in pairs if entry is not None}
-            self._stale.clear()
-        return TaggedCheckpoint(
-            union,
-            tuple(self._blocks),
-            tuple(self._unread_blocks),
-            tuple(self._entry_blocks),
-            self._listed,
-            created_filter_refused,
-        )
-
-    def checkpoint(self, union: Window, *, created_filter_refused: bool = False) -> dict[str, Any]:
-        """The checkpoint, equal to ``dump_stream_state(lanes, tagged=True)``'s."""
-        return self.snapshot(union, created_filter_refused=created_filter_refused).render()
-
-
-class TaggedCheckpoint(DeferredStateData):
-    """A Connect stream's checkpoint at one page: the rendering's blocks as they stood then."""
-
-    __slots__ = ("_blocks", "_entry_blocks", "_listed", "_refused", "_union", "_unread_blocks")
-
-    def __init__(
-        self,
-        union: Window,
-        blocks: tuple[list[dict[str, Any]], ...],
-        unread_blocks: tuple[list[str], ...],
-        entry_blocks: tuple[dict[str, dict[str, Any] | int], ...],
-        listed: int,
-        created_filter_refused: bool,
-    ) -> None:
-        self._union, self._blocks, self._entry_blocks = union, blocks, entry_blocks
-        self._unread_blocks = unread_blocks
-        self._listed, self._refused = listed, created_filter_refused
-
-    def render(self) -> dict[str, Any]:
-        accounts: dict[str, dict[str, Any] | int] = {}
-        for block in self._entry_blocks:
-            accounts.update(block)
-        checkpoint: dict[str, Any] = {
-            "accounted_range": _window_json(self._union),
-            "remaining": list(chain.from_iterable(self._blocks)),
-            "unread": list(chain.from_iterable(self._unread_blocks)),
-            "listed": self._listed,
-            "accounts": accounts,
-        }
-        if self._refused:
-            checkpoint[CREATED_FILTER_REFUSED] = True
-        return checkpoint
-
-
-def _rendered_here(kept: dict[str, Any], entry: dict[str, Any]) -> bool:
-    """Whether ``kept`` (equal to ``entry``) was rendered in this process, not parsed from JSON."""
-    window, ours = kept["accounted_range"], entry["accounted_range"]
-    return window is ours or window["gte"] is ours["gte"]
 
 
 def parse_stream_state(

@@ -6,9 +6,9 @@ object (~90 bytes), and the checkpoint rendering mirrored every lane in two more
 account: ~11 MiB at 10,000 accounts, one of the parts of the client's memory that grew with
 accounts. Here a stream's lanes are three columns in checkpoint order (window, remaining ranges,
 listed count) beside the account order and positions that every stream of the read shares
-(``SharedParts.order``), and so are the rendering's (``TaggedRendering``): a lane costs a few
-8-byte slots. The windows column is shared too: a read gives each account's lanes of every stream
-the same window.
+(``SharedParts.order``), and the rendering keeps a status byte and a count per lane
+(``tagged_rendering``): a lane costs a few 8-byte slots. The windows column is shared too: a read
+gives each account's lanes of every stream the same window.
 
 ``LaneTable`` reads like the ``dict[str, LaneState]`` it replaces: ``table[account]`` is a
 ``Lane``, a view that reads and writes the lane's slots in place, so the backfill runner and the

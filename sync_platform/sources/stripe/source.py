@@ -260,7 +260,7 @@ class StripeSource:
                 yield stream_error(configured.name, str(error), failure_kind_of(error))
         global_state = GlobalState(state.global_ if state is not None else None)
         # Each backfilled stream's stored state is taken out once it is planned: a Connect
-        # platform's are megabytes; the plans keep only the parts they repeat (TaggedRendering.share).
+        # platform's are megabytes, and a plan keeps none of it (tagged_rendering).
         stored_streams = dict(state.streams) if state is not None else {}
         state = None
         discovery = None
