@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from sync_platform.errors import FailureKind, SyncPlatformError, did_you_mean
 from sync_platform.protocol import CatalogPayload
+from sync_platform.sources.stripe.json_schema import admitted_account_ids
 from sync_platform.sources.stripe.sdk_release import installed_version
 from sync_platform.sources.stripe.stream_definitions import (
     API_VERSION,
@@ -121,4 +122,5 @@ def catalog_payload(account_ids: list[str] | None, streams: Iterable[str] | None
     """The protocol catalog for the given accounts (``_account_id`` admits exactly those ids; any
     account when ``account_ids`` is None, for a catalog read before the account is known)."""
     definitions = [stream_by_name(name) for name in streams] if streams is not None else list(_catalog())
-    return CatalogPayload(streams=[definition.to_stream(account_ids) for definition in definitions])
+    admitted = admitted_account_ids(account_ids) if account_ids is not None else None
+    return CatalogPayload(streams=[definition.to_stream(admitted) for definition in definitions])

@@ -76,7 +76,14 @@ def record_schema(fields: Iterable[FieldDefinition], *, description: str | None 
     return schema
 
 
-def stamp_account_ids(schema: dict[str, Any], account_ids: Iterable[str]) -> dict[str, Any]:
-    """A copy of ``schema`` whose ``_account_id`` admits only ``account_ids`` (destinations may check it)."""
-    account_property = {**schema["properties"][ACCOUNT_ID_FIELD], "enum": sorted(set(account_ids))}
+def admitted_account_ids(account_ids: Iterable[str]) -> list[str]:
+    """The ``enum`` of ``_account_id`` for ``account_ids``: sorted, each once. Made once per
+    catalog and shared by its streams' schemas (a 10,000-account platform's was ~80 KB a stream)."""
+    return sorted(set(account_ids))
+
+
+def stamp_account_ids(schema: dict[str, Any], admitted: list[str]) -> dict[str, Any]:
+    """A copy of ``schema`` whose ``_account_id`` admits only ``admitted`` (``admitted_account_ids``;
+    destinations may check it)."""
+    account_property = {**schema["properties"][ACCOUNT_ID_FIELD], "enum": admitted}
     return {**schema, "properties": {**schema["properties"], ACCOUNT_ID_FIELD: account_property}}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,13 +131,14 @@ class StripeStreamDefinition:
             "description": self.description,
         }
 
-    def to_stream(self, account_ids: Iterable[str] | None) -> Stream:
-        """The protocol stream; ``account_ids`` None leaves ``_account_id`` open (no account known)."""
+    def to_stream(self, admitted: list[str] | None) -> Stream:
+        """The protocol stream; ``admitted`` (``admitted_account_ids``) are the only values of
+        ``_account_id``, and None leaves it open (no account known)."""
         schema = dict(self.json_schema)
         return Stream(
             name=self.name,
             primary_key=PRIMARY_KEY,
-            json_schema=schema if account_ids is None else stamp_account_ids(schema, account_ids),
+            json_schema=schema if admitted is None else stamp_account_ids(schema, admitted),
             metadata=self.metadata(),
             newer_than_field=UPDATED_AT_FIELD,
         )
