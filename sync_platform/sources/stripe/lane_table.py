@@ -29,7 +29,7 @@ from sync_platform.sources.stripe.subdivision import Range
 class LaneTable(Mapping[str, "Lane"]):
     """One stream's lanes of a read, by account (see the module docstring)."""
 
-    __slots__ = ("accounts", "listed", "position", "remaining", "windows")
+    __slots__ = ("accounts", "listed", "position", "remaining", "total", "windows")
 
     def __init__(
         self,
@@ -46,6 +46,7 @@ class LaneTable(Mapping[str, "Lane"]):
         self.windows = windows  # never written: a lane's window is fixed for the read
         self.remaining = remaining
         self.listed = array("q", listed)
+        self.total = sum(self.listed)  # of ``listed``, kept as lanes count (the checkpoint's ``listed``)
 
     @classmethod
     def of(cls, lanes: Mapping[str, LaneState]) -> LaneTable:
@@ -113,7 +114,9 @@ class Lane(LaneFacts):
 
     @listed.setter
     def listed(self, value: int) -> None:
-        self._table.listed[self._at] = value
+        table = self._table
+        table.total += value - table.listed[self._at]
+        table.listed[self._at] = value
 
     def state(self) -> LaneState:
         return LaneState(self.accounted, self.remaining, self.listed)

@@ -10,10 +10,10 @@ Most of a Connect backfill's lanes say nothing a byte cannot: a lane is unread (
 ``unread``) or finished (its entry is its count, or with a configured start an entry shared by
 every lane over the same window with the same count). Only the lanes being read, a few per stream
 at a time, need JSON of their own. So a rendering keeps, by the lane's position in its
-``LaneTable``, a status byte and the count as rendered, plus the entry and ranges of the lanes
-being read; a page re-renders only its lanes (O(1) each). A page's checkpoint is a
-``TaggedCheckpoint``: a copy of the bytes and counts (~90 KB at 10,000 accounts, a few
-microseconds of copying) and of the lanes being read. Only the checkpoints the engine commits
+``LaneTable``, a status byte, plus the entry and ranges of the lanes being read; a page
+re-renders only its lanes (O(1) each). A page's checkpoint is a ``TaggedCheckpoint``: a copy of
+the bytes and of the table's counts (~90 KB at 10,000 accounts, a few microseconds of copying)
+and of the lanes being read. Only the checkpoints the engine commits
 are written out (``DeferredStateData``), in C-level passes over the status bytes
 (``itertools.compress``): ~1 ms at 10,000 accounts.
 
@@ -58,17 +58,14 @@ class TaggedRendering:
         self._since_creation = since_creation
         self._table: LaneTable | None = None  # the lanes rendered
         self._status = bytearray()  # by position: UNREAD, READING or FINISHED
-        self._counts = array("q")  # by position: the lane's count as rendered
         self._reading: dict[int, _Reading] = {}  # by position: the lanes being read
-        self._listed = 0
 
     def render(self, lanes: LaneTable, changed: Iterable[str] | None) -> None:
         """Re-render ``changed`` lanes (every lane when None, or when ``lanes`` is a new table)."""
         if changed is None or lanes is not self._table:
             self._table = lanes
             count = len(lanes)
-            self._status, self._counts = bytearray(count), array("q", bytes(8 * count))
-            self._reading, self._listed = {}, 0
+            self._status, self._reading = bytearray(count), {}
             for position in range(count):
                 self._render_lane(lanes, position)
             return
@@ -81,8 +78,6 @@ class TaggedRendering:
         """Render the lane from the table's columns (no ``Lane`` view: a full render walks every
         lane of the stream, per stream and batch)."""
         window, remaining, listed = table.windows[position], table.remaining[position], table.listed[position]
-        self._listed += listed - self._counts[position]
-        self._counts[position] = listed
         if untouched(window, remaining, listed):
             self._status[position] = UNREAD
         elif not remaining:
@@ -95,17 +90,21 @@ class TaggedRendering:
         self._reading.pop(position, None)
 
     def snapshot(self, union: Window, *, created_filter_refused: bool = False) -> TaggedCheckpoint:
-        """The checkpoint as it stands, cheap to take; ``render()`` writes it out."""
+        """The checkpoint as it stands, cheap to take; ``render()`` writes it out. The lanes that
+        changed since the last ``render`` must have been rendered (a finished lane's count is read
+        from the table: it does not change once the lane is finished)."""
         table = self._table
+        if table is None:
+            table = LaneTable((), {}, [], [], [])
         return TaggedCheckpoint(
             self._shared,
             union,
-            table.accounts if table is not None else (),
-            table.windows if table is not None else (),
+            table.accounts,
+            table.windows,
             bytes(self._status),
-            array("q", self._counts),
+            array("q", table.listed),
             dict(self._reading),
-            self._listed,
+            table.total,
             since_creation=self._since_creation,
             created_filter_refused=created_filter_refused,
         )
