@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import json
 import math
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -287,6 +289,51 @@ def test_the_streams_of_an_account_share_their_unread_lanes_and_progress_apart()
     assert plans[1].checkpoint(changed=()) == dumped == emitted
     assert charges == emitted
     assert plans[1].lanes["acct_1"].remaining == (part,)
+
+
+LANE_BYTES = 132
+"""The most a Connect read may hold per lane (account x stream), planned and checkpointed, at
+2,000 accounts x 4 streams: 116 bytes now (the account's shared window pieces and the lane's
+columns), 148 unread and 164 finished while the rendering kept an entry and ranges per lane."""
+
+
+def test_a_connect_reads_memory_per_lane_stays_small_unread_and_finished() -> None:
+    """Memory grows with accounts x streams, so a lane's share is what keeps a 10,000-account
+    platform's run small: planned (every lane unread) and at the end of the read (every lane
+    finished, with its count), with each stream's latest page snapshot held as the engine holds
+    it, a lane costs at most ``LANE_BYTES``. Only lanes being read have JSON of their own."""
+    accounts = [StripeAccount("acct_platform", 1_500_000_000, None)] + [
+        StripeAccount(f"acct_{i:016d}", 1_600_000_000 + i, f"acct_{i:016d}") for i in range(2_000)
+    ]
+    names = ["customer", "charge", "invoice", "payment_intent"]
+    lanes = len(accounts) * len(names)
+    catalog = catalog_for(names).streams
+    gc.collect()
+    tracemalloc.start()
+    try:
+        shared = SharedParts()
+        plans = [
+            plan_stream(
+                stream_by_name(n), c, None, accounts, now=1_700_000_000, backfill_limit=None, shared=shared
+            )[0]
+            for n, c in zip(names, catalog, strict=True)
+        ]
+        held = [plan.snapshot() for plan in plans]
+        gc.collect()
+        unread = tracemalloc.get_traced_memory()[0]
+        for k, plan in enumerate(plans):
+            for i, lane in enumerate(plan.lanes.values()):
+                lane.remaining, lane.listed = (), (i * 7 + k) % 40
+            held[k] = plan.snapshot(changed=None)
+        gc.collect()
+        finished = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert unread / lanes < LANE_BYTES
+    assert finished / lanes < LANE_BYTES
+    written = held[0].render()
+    assert written["unread"] == []
+    assert len(written["accounts"]) == len(accounts)
 
 
 def test_an_account_named_twice_has_one_lane_per_stream() -> None:
