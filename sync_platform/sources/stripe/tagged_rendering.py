@@ -13,9 +13,9 @@ at a time, need JSON of their own. So a rendering keeps, by the lane's position 
 ``LaneTable``, a status byte, plus the entry and ranges of the lanes being read; a page
 re-renders only its lanes (O(1) each). A page's checkpoint is a ``TaggedCheckpoint``: a copy of
 the bytes and of the table's counts (~90 KB at 10,000 accounts, a few microseconds of copying)
-and of the lanes being read. Only the checkpoints the engine commits
-are written out (``DeferredStateData``), in C-level passes over the status bytes
-(``itertools.compress``): ~1 ms at 10,000 accounts.
+and of the lanes being read. Only the checkpoints the engine commits are written out
+(``DeferredStateData``), in C-level passes over the status bytes (``itertools.compress``): ~1 ms
+at 10,000 accounts.
 
 A snapshot shares nothing the running backfill writes to (reference bug #4): the bytes, the
 counts and the dict of lanes being read are copies, and the JSON parts they hold, like the
