@@ -281,10 +281,6 @@ class SharedParts:
             ("by_id", *(account.id for account in accounts)), lambda: {a.id: a for a in accounts}
         )
 
-    def ranges_json(self, account: str, remaining: tuple[Range, ...]) -> tuple[dict[str, Any], ...]:
-        """The account-tagged renderings of ``remaining`` (a lane being read: few at a time)."""
-        return tuple(_range_json(part, account) for part in remaining)
-
 
 def fresh_lane(window: Window, shared: SharedParts | None = None) -> LaneState:
     shared = shared or SharedParts()
@@ -349,6 +345,11 @@ def _seconds(value: Any, where: tuple[object, ...]) -> int:
 
 def _window_json(window: Window) -> dict[str, str]:
     return _sharing_keys(_WindowJson, gte=_iso(window.gte), lt=_iso(window.lt))
+
+
+def tagged_ranges_json(account: str, remaining: tuple[Range, ...]) -> tuple[dict[str, Any], ...]:
+    """The account-tagged renderings of a lane's ``remaining`` ranges, as under ``remaining``."""
+    return tuple(_range_json(part, account) for part in remaining)
 
 
 def _range_json(part: Range, account: str | None = None) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from sync_platform.sources.stripe.backfill_state import (
     CREATED_FILTER_REFUSED,
     SharedParts,
     Window,
+    tagged_ranges_json,
     untouched,
 )
 from sync_platform.sources.stripe.lane_table import LaneTable
@@ -85,7 +86,7 @@ class TaggedRendering:
         else:
             self._status[position] = READING
             entry = self._shared.entry(window, listed)
-            self._reading[position] = (entry, self._shared.ranges_json(table.accounts[position], remaining))
+            self._reading[position] = (entry, tagged_ranges_json(table.accounts[position], remaining))
             return
         self._reading.pop(position, None)
 
