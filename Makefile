@@ -19,7 +19,7 @@ export UV_COMPILE_BYTECODE := 1
 LOCK_DRIFT := uv.lock does not match pyproject.toml (a dependency was added, removed or re-bounded). \
 Run 'make lock' and commit uv.lock.
 
-.PHONY: demo dev test lint bench install lock check-lock clean
+.PHONY: demo dev test lint bench install bytecode lock check-lock clean
 
 $(UV):
 	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
@@ -34,7 +34,14 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --extra dev --python $(PYTHON) --quiet
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) bytecode
+
+## The project's own modules compiled to bytecode, as an installed wheel's are. The editable install
+## leaves them as sources, and where PYTHONDONTWRITEBYTECODE is set (this machine, many CI images) every
+## command compiled ~150 of them again: ~0.12 s of CPU in each CLI's start-up. Up to date it costs
+## ~0.04 s; a module edited since is compiled again here.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q sync_platform
 
 ## Re-resolve every dependency to its newest allowed version and install the result.
 lock: $(UV)
@@ -44,18 +51,18 @@ lock: $(UV)
 
 ## The main job on embedded defaults: no server, no key, no setup.
 ## Options go in ARGS, e.g. make demo ARGS="--destination google_sheets".
-demo: $(STAMP)
+demo: $(STAMP) bytecode
 	$(BIN)/sync-platform demo $(ARGS)
 
 ## The local platform: Dagster UI + daemon, webhook receiver, emulator, embedded PostgreSQL.
-dev: $(STAMP)
+dev: $(STAMP) bytecode
 	$(BIN)/sync-platform dev $(ARGS)
 
 ## The whole test suite, slow end-to-end tests included, on two workers (each with its own
 ## embedded PostgreSQL); PYTEST_ARGS adds options, e.g. make test PYTEST_ARGS="-k runner -n 0".
 ## Each run gets its own temporary directory: pytest's shared /tmp/pytest-of-<user> keeps only the
 ## last three runs' directories, so a second suite started meanwhile would delete this one's.
-test: $(STAMP)
+test: $(STAMP) bytecode
 	$(BIN)/ruff check .
 	@tmp=$$(mktemp -d -t sync-platform-tests.XXXXXX); \
 	$(BIN)/python -m pytest -n 2 --dist worksteal --basetemp="$$tmp" $(PYTEST_ARGS); \
@@ -65,7 +72,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(STAMP)
+bench: $(STAMP) bytecode
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
