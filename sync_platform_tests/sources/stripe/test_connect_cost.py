@@ -291,10 +291,11 @@ def test_the_streams_of_an_account_share_their_unread_lanes_and_progress_apart()
     assert plans[1].lanes["acct_1"].remaining == (part,)
 
 
-LANE_BYTES = 132
+LANE_BYTES = 114
 """The most a Connect read may hold per lane (account x stream), planned and checkpointed, at
-2,000 accounts x 4 streams: 116 bytes now (the account's shared window pieces and the lane's
-columns), 148 unread and 164 finished while the rendering kept an entry and ranges per lane."""
+2,000 accounts x 4 streams: 108 bytes now (the account's shared window pieces and the lane's
+columns), 116 while each page's snapshot copied the lanes' counts, 148 unread and 164 finished
+while the rendering kept an entry and ranges per lane."""
 
 
 def test_a_connect_reads_memory_per_lane_stays_small_unread_and_finished() -> None:
