@@ -185,13 +185,38 @@ def compile_project() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "sync_platform")], check=True)
 
 
+def _sample_cpu(pid: int, samples: list[tuple[float, float]], stop: threading.Event) -> None:
+    """The process's own CPU (user + sys, s) every 20 ms from ``/proc``, each with the monotonic
+    time it was read at (the emulator stamps requests with the same clock)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    while not stop.wait(0.02):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()  # fields 3 onwards: utime is 14, stime 15
+        except OSError:
+            return
+        samples.append((time.monotonic(), (int(fields[11]) + int(fields[12])) / tick))
+
+
+def cpu_at(samples: list[tuple[float, float]], at: float) -> float:
+    """The CPU a sampled process had used by ``at`` (the last sample before it; 10 ms ticks)."""
+    return max((cpu for when, cpu in samples if when <= at), default=0.0)
+
+
 def timed_cli(args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run one CLI command; its wall time, CPU (with children) and peak RSS."""
+    """Run one CLI command; its wall time, CPU (with children), peak RSS, and its CPU as it went
+    (``cpu_samples``: ``(monotonic time, CPU s)``, for the CPU spent before its first request)."""
     compile_project()
     started = time.perf_counter()
     process = subprocess.Popen([CLI, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    sampler = threading.Thread(target=_sample_cpu, args=(process.pid, samples, stop), daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
+    stop.set()
+    sampler.join()
     stderr = process.stderr.read().decode() if process.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"sync-platform {' '.join(args)} failed:\n{stderr[-3000:]}")
@@ -200,6 +225,7 @@ def timed_cli(args: list[str], env: dict[str, str]) -> dict[str, Any]:
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "rss_mib": usage.ru_maxrss / 1024,
         "waits": usage.ru_nvcsw,  # times the process slept and was woken: each costs CPU of its own
+        "cpu_samples": samples,
     }
 
 
@@ -233,6 +259,7 @@ def measure(
     launched = time.monotonic()  # the emulator stamps arrivals with the same system-wide clock
     with ServerCpuSplit(server_url, databases) as split:
         result = timed_cli(args, env)
+    del result["cpu_samples"]
     result["pg_cpu_s"] = server_cpu_seconds(server_url) - before
     result["pg_cpu_split_s"] = split.seconds()
     _admin(base_url, "faults", {}, method="POST")
