@@ -314,6 +314,9 @@ class StripeSource:
             updates[KNOWN_ACCOUNTS] = {**known_accounts(global_state.get(KNOWN_ACCOUNTS)), **resolved.learned}
         if updates:
             yield global_state.update(updates)
+        # What found the accounts (the config's ids, their creation times by id, the lookups'
+        # answers: ~0.7 MB at 10,000 accounts) is done with; this frame lives as long as the read.
+        del known, connected, resolved, discovery, updates
         now = to_unix(self.clock.now())
         backfills = [item for item in selected if item[1].sync_mode is SyncMode.FULL_REFRESH]
         if backfills:
