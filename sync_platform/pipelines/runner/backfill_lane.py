@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 def backfill(run: LaneRun, pipeline: Pipeline) -> Generator[RunEvent, None, None]:
     streams = yield from start_backfill(run, pipeline)
+    del pipeline  # each batch reads its own (see ``LaneRun.execute``)
     complete, reason = yield from backfill_batches(run, streams)
     pipeline = run.store.get_without_checkpoints(run.pipeline_id)
     covers_pipeline = set(run.streams(pipeline, None)) <= set(streams)
@@ -102,6 +103,7 @@ def backfill_batch(
     pipeline = run.store.get_without_checkpoints(run.pipeline_id)  # the checkpoint is read once, below
     config = run.engine_config(pipeline, SyncMode.FULL_REFRESH, streams)
     stored, state = backfill_checkpoint(run, pipeline, saved)
+    del pipeline  # the batch runs on ``config``; this frame lives as long as the batch
     eof = yield from run.batch(config, stored, checkpoint_lane=CheckpointLane.BACKFILL, state=state)
     yield BatchCommitted(run.lane, run.batches, eof)
     if failure := batch_failure(eof, stream_errors=False):

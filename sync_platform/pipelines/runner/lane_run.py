@@ -106,9 +106,12 @@ class LaneRun:
         first batch's own (on a Connect platform, an entry per account and stream)."""
         pipeline = self.store.get_without_checkpoints(self.pipeline_id)
         yield LaneStarted(self.lane, pipeline)
-        work = LANES[self.lane]
         try:
-            yield from work(self, pipeline)
+            work = LANES[self.lane](self, pipeline)
+            # Not kept here: a lane reads the pipeline again as it goes (a backfill at each batch),
+            # and this copy's config (a Connect platform's every account id) would live beside those.
+            del pipeline
+            yield from work
         except (PipelineBusyError, PipelineNotRunnableError):
             raise
         except LaneFailure as failure:
