@@ -4,8 +4,11 @@ the committed index and requests it sends through aiohttp)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+
+from sync_platform.cli.app import COMMAND_MODULES
 
 PROBE = """
 import sys
@@ -58,3 +61,35 @@ def test_a_stripe_sync_reads_its_catalog_without_importing_the_stripe_sdk() -> N
     sync path needs the SDK itself: not the catalog, the API version, nor the stream definitions."""
     probe = subprocess.run([sys.executable, "-c", SYNC_PROBE], capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == "False"
+
+
+HELP_PROBE = """
+import json, sys
+import click
+from click.testing import CliRunner
+from sync_platform.cli import cli
+from sync_platform.cli.app import COMMAND_MODULES
+listed = CliRunner().invoke(cli, ["--help"])
+loaded = sorted(m for m in sys.modules if m.removeprefix("sync_platform.cli.") in COMMAND_MODULES.values())
+heavy = sorted(m for m in ("fastapi", "uvicorn", "dagster", "sync_platform.emulator") if m in sys.modules)
+ctx = click.Context(cli)
+for name in COMMAND_MODULES:
+    cli.get_command(ctx, name)
+from_modules = CliRunner().invoke(cli, ["--help"])
+print(json.dumps({"same": listed.output == from_modules.output, "loaded": loaded, "heavy": heavy,
+                  "code": listed.exit_code, "text": listed.output}))
+"""
+
+
+def test_the_command_list_loads_no_command_and_reads_as_the_commands_would_list_themselves() -> None:
+    """``sync-platform --help`` prints each command's line from its summary, without importing the
+    command (the HTTP service, the demo, the dev stack: ~0.8 s of CPU for one screen), and the
+    screen is exactly what click makes once every command is loaded: a summary that drifts from
+    its command's help fails here."""
+    probe = subprocess.run([sys.executable, "-c", HELP_PROBE], capture_output=True, text=True, check=True)
+    found = json.loads(probe.stdout)
+    assert found["code"] == 0
+    assert found["loaded"] == []
+    assert found["heavy"] == []
+    assert all(f"  {name} " in found["text"] for name in COMMAND_MODULES)
+    assert found["same"], found["text"]
