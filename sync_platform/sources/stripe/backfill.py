@@ -251,7 +251,7 @@ class BackfillRunner:
             objects = objects[: max(0, plan.backfill_limit - lane.listed)]
         # Counted while the lane still has ranges: page snapshots read finished lanes' counts from
         # the table itself (``LaneTable.lend_counts``), which copies them first if a lane with no
-        # ranges left is given another count (80 KB a stream at 10,000 accounts, per lane finished).
+        # ranges left is given another count (80 KB a stream at 10,000 accounts, each time).
         lane.listed += len(objects)
         if capped:
             lane.remaining = ()

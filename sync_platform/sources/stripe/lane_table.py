@@ -125,7 +125,7 @@ class Lane(LaneFacts):
     @remaining.setter
     def remaining(self, value: tuple[Range, ...]) -> None:
         table = self._table
-        if value:  # a finished lane reopened would be read as open by the rendering from now on
+        if value:  # reopening a finished lane: its later counts would no longer copy, yet a snapshot reads it
             table._before_write(self._at)
         table.remaining[self._at] = value
 
