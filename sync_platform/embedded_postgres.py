@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import psutil
 import psycopg
 from psycopg import sql
 
@@ -209,6 +208,8 @@ class _Handles:
 
 
 def _start_time(pid: int) -> float | None:
+    import psutil  # here, not at the top: every command imports this module, few check processes
+
     try:
         return float(psutil.Process(pid).create_time())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -218,6 +219,8 @@ def _start_time(pid: int) -> float | None:
 def _still_running(pid: int, started: float | None) -> bool:
     """Whether the process that registered ``pid`` still runs: one with that pid exists, has not
     exited (a zombie waiting for its parent has), and started at ``started`` when that is known."""
+    import psutil
+
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:

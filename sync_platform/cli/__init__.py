@@ -1,9 +1,15 @@
 """The ``sync-platform`` command line. Commands register themselves on the ``cli`` group when
 their module is imported, which the group does on first use (``app.COMMAND_MODULES``)."""
 
-from sync_platform.cli.app import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_FAILED, EXIT_INTERRUPTED, cli
-from sync_platform.cli.context import CliContext
-from sync_platform.cli.dev_env import load_block
+from sync_platform.gc_policy import favour_throughput
+
+# Before any other import: the collector's default thresholds scan the ~700 modules a command
+# imports ~190 times while they load (~30 ms of a sync's CPU).
+favour_throughput()
+
+from sync_platform.cli.app import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_FAILED, EXIT_INTERRUPTED, cli  # noqa: E402
+from sync_platform.cli.context import CliContext  # noqa: E402
+from sync_platform.cli.dev_env import load_block  # noqa: E402
 
 
 def main() -> None:

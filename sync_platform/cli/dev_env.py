@@ -19,8 +19,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psutil
-
 BEGIN = "# >>> sync-platform dev: written while `make dev` runs, removed when it stops"
 END = "# <<< sync-platform dev"
 DEV_PID_ENV = "SYNC_PLATFORM_DEV_PID"
@@ -79,7 +77,11 @@ def read_block(path: Path) -> dict[str, str]:
             name, _, value = line.partition("=")
             variables[name.strip()] = value.strip()
     pid = variables.get(DEV_PID_ENV, "")
-    if not pid.isdigit() or not psutil.pid_exists(int(pid)):
+    if not pid.isdigit():
+        return {}
+    import psutil  # here, not at the top: every command reads this file, few find a block (~10 ms)
+
+    if not psutil.pid_exists(int(pid)):
         return {}  # left behind by a dev stack that was killed: its databases are gone
     return variables
 

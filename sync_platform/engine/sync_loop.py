@@ -17,7 +17,6 @@ from typing import Any
 
 from sync_platform.engine.catalog import exclude_terminal_streams, with_time_ranges
 from sync_platform.engine.clock import Clock
-from sync_platform.engine.gc_policy import favour_throughput
 from sync_platform.engine.operators import (
     END,
     TIMEOUT,
@@ -39,6 +38,7 @@ from sync_platform.engine.reducers import (
 from sync_platform.engine.resolve import ResolvedPipeline
 from sync_platform.engine.state_coalescing import STATE_INTERVAL, StateCoalescer
 from sync_platform.errors import failure_kind_of
+from sync_platform.gc_policy import favour_throughput
 from sync_platform.protocol import (
     EofMessage,
     EofPayload,

@@ -9,10 +9,14 @@ import subprocess
 import sys
 
 from sync_platform.cli.app import COMMAND_MODULES
+from sync_platform.gc_policy import OLDER_THRESHOLDS, YOUNG_THRESHOLD
 
 PROBE = """
 import sys
-HEAVY = ("fastapi", "jinja2", "uvicorn", "httpx", "sync_platform.cli.demo_flow", "sync_platform.cli.remote")
+HEAVY = (
+    "fastapi", "jinja2", "uvicorn", "httpx", "sync_platform.cli.demo_flow", "sync_platform.cli.remote",
+    "yaml", "psutil",  # a pipeline file in YAML, a process check: imported where they are used
+)
 from click.testing import CliRunner
 from sync_platform.cli import cli
 result = CliRunner().invoke(cli, [{command!r}, "--help"])
@@ -49,6 +53,7 @@ def _heavy_modules_loaded_by(command: str) -> str:
 
 
 def test_sync_batch_starts_without_loading_the_http_service_the_remote_client_or_the_demo() -> None:
+    """Nor YAML's parser or psutil, which only a pipeline file or the embedded server's checks use."""
     assert _heavy_modules_loaded_by("sync-batch") == ""
 
 
@@ -69,6 +74,7 @@ import click
 from click.testing import CliRunner
 from sync_platform.cli import cli
 from sync_platform.cli.app import COMMAND_MODULES
+from sync_platform.gc_policy import OLDER_THRESHOLDS, YOUNG_THRESHOLD
 listed = CliRunner().invoke(cli, ["--help"])
 loaded = sorted(m for m in sys.modules if m.removeprefix("sync_platform.cli.") in COMMAND_MODULES.values())
 heavy = sorted(m for m in ("fastapi", "uvicorn", "dagster", "sync_platform.emulator") if m in sys.modules)
@@ -93,3 +99,28 @@ def test_the_command_list_loads_no_command_and_reads_as_the_commands_would_list_
     assert found["heavy"] == []
     assert all(f"  {name} " in found["text"] for name in COMMAND_MODULES)
     assert found["same"], found["text"]
+
+
+# How often the collector ran while the command line loaded a sync's modules, in a fresh interpreter.
+COLLECTIONS_PROBE = """
+import gc
+before = sum(generation["collections"] for generation in gc.get_stats())  # the interpreter's own start
+from sync_platform.cli import cli  # first, as in the console script
+from click.testing import CliRunner
+from sync_platform.engine import default_registry
+assert CliRunner().invoke(cli, ["sync-batch", "--help"]).exit_code == 0
+default_registry().source("stripe")
+default_registry().destination("postgres")
+print(sum(generation["collections"] for generation in gc.get_stats()) - before, *gc.get_threshold())
+"""
+
+
+def test_the_command_line_loads_its_modules_without_the_collector_scanning_them_over_and_over() -> None:
+    """The thresholds are raised before the first import: with the defaults, loading what a sync
+    uses set off ~175 collections, each scanning the young objects the imports had just made."""
+    probe = subprocess.run(
+        [sys.executable, "-c", COLLECTIONS_PROBE], capture_output=True, text=True, check=True
+    )
+    collections, *thresholds = (int(word) for word in probe.stdout.split())
+    assert thresholds == [YOUNG_THRESHOLD, *OLDER_THRESHOLDS]
+    assert collections < 20

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sync_platform.engine.gc_policy import OLDER_THRESHOLDS, YOUNG_THRESHOLD, favour_throughput
+from sync_platform.gc_policy import OLDER_THRESHOLDS, YOUNG_THRESHOLD, favour_throughput
 
 
 @pytest.fixture
