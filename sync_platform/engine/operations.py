@@ -244,7 +244,9 @@ class Engine:
         ``on_checkpoint(state)`` is called with the folded ``SyncState`` each time the destination
         re-emitted a state (so everything before it is durable): a caller can persist it mid-batch,
         and a kill then repeats only what came after. States are never mutated, so keeping the
-        reference is safe; the call must be cheap (it runs on the event loop).
+        reference is safe; the call must be cheap (it runs on the event loop). Its stream states
+        may be deferred snapshots (``DeferredStateData``): serialized, they write out as their
+        rendering; ``rendered_stream_states`` gives them as Python data.
         """
         resolved = await resolve_pipeline(self.registry, pipeline, state)
         run = run_sync(

@@ -43,8 +43,8 @@ one turn of every stream reading them (10 streams: 2.5 s), on top of the page pe
 it always could.
 
 A state whose data is deferred (``DeferredStateData``: a Connect stream's checkpoint, which names
-every account) is rendered here as it leaves, never while held: only the states that will be
-committed are written out, and a replaced one is dropped as the cheap snapshot it is.
+every account) leaves as it came, a cheap snapshot: the engine writes it out only where it is read
+(``protocol.deferred_state``), and a replaced one is dropped unrendered.
 """
 
 from __future__ import annotations
@@ -65,7 +65,6 @@ from sync_platform.protocol import (
     StreamRangeComplete,
     StreamStatusMessage,
     merge_ranges,
-    rendered_state,
 )
 
 STATE_INTERVAL: Final = 1.0
@@ -157,7 +156,7 @@ class StateCoalescer:
         if stream not in self.left_at or self.since.get(stream, 0) >= self.records or self.interval <= 0:
             entry = self.held.pop(stream, None)
             self.since[stream], self.left_at[stream] = 0, now
-            return [rendered_state(message), *_merged(entry.ranges if entry is not None else [])]
+            return [message, *_merged(entry.ranges if entry is not None else [])]
         entry = self.held.get(stream)
         if entry is None:
             self.held[stream] = _Held(message)
@@ -187,7 +186,7 @@ class StateCoalescer:
         if entry is None:
             return []
         self.since[stream], self.left_at[stream] = 0, self.clock.monotonic()
-        return [rendered_state(entry.state), *_merged(entry.ranges)]
+        return [entry.state, *_merged(entry.ranges)]
 
 
 def _merged(ranges: list[StreamStatusMessage]) -> Iterator[StreamStatusMessage]:

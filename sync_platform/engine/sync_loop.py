@@ -55,6 +55,8 @@ from sync_platform.protocol import (
     StreamRunStatus,
     StreamStatusMessage,
     SyncState,
+    rendered_state,
+    rendered_stream_states,
 )
 
 logger = logging.getLogger("sync_platform.engine.operations")  # the name users' log filters know
@@ -190,12 +192,13 @@ async def run_sync(
                 message = message.model_copy(
                     update={"emitted_by": destination.tag, "ts": message.ts or clock.now()}
                 )
+            # The fold keeps a deferred checkpoint as its snapshot; what leaves the engine is rendered.
             fold.fold(message, message.ts or clock.now())
             if on_checkpoint is not None and isinstance(message, SourceStateMessage):
                 on_checkpoint(fold.state)
             _log_connector_message(message)
             if emit:
-                yield message
+                yield rendered_state(message)
                 if is_progress_trigger(message):
                     yield ProgressMessage(
                         progress=fold.state.sync_run.progress, emitted_by=ENGINE, ts=clock.now()
@@ -241,7 +244,7 @@ def end_of_request(
     payload = EofPayload(
         status=RunStatus.FAILED if failed else run_progress.derived.status,
         has_more=reason in (EofReason.STATE_LIMIT, EofReason.TIME_LIMIT, EofReason.ABORTED),
-        ending_state=fold.state,
+        ending_state=rendered_stream_states(fold.state),
         run_progress=run_progress,
         request_progress=fold.request,
         reason=reason,

@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from sync_platform.pipelines.errors import ConcurrentUpdateError, PipelineNotFoundError
 from sync_platform.pipelines.tables import Tables
-from sync_platform.protocol import SyncState
+from sync_platform.protocol import DeferredStateData, SyncState
 
 
 class CheckpointLane(StrEnum):
@@ -106,6 +106,8 @@ def state_json_pieces(state: BaseModel | dict[str, Any] | None) -> Iterator[byte
 
 
 def _value_json(value: Any) -> bytes:
+    if isinstance(value, DeferredStateData):  # the engine's fold keeps a Connect checkpoint unrendered
+        value = value.render()
     try:
         return orjson.dumps(value)
     except TypeError:

@@ -16,7 +16,7 @@ from sync_platform.protocol.catalog import (
     SyncMode,
     TimeRange,
 )
-from sync_platform.protocol.deferred_state import DeferredStateData, rendered_state
+from sync_platform.protocol.deferred_state import DeferredStateData, rendered_state, rendered_stream_states
 from sync_platform.protocol.eof import EofPayload, EofReason
 from sync_platform.protocol.errors import ProtocolError
 from sync_platform.protocol.factories import (
@@ -165,6 +165,7 @@ __all__ = [
     "parse_sync_state",
     "record",
     "rendered_state",
+    "rendered_stream_states",
     "source_config_control",
     "stream_complete",
     "stream_error",

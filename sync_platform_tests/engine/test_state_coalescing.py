@@ -20,11 +20,13 @@ from sync_platform.protocol import (
     RecordMessage,
     SourceStateMessage,
     StreamStatusMessage,
+    SyncState,
     global_state,
     stream_complete,
     stream_range_complete,
     stream_state,
 )
+from sync_platform.protocol.deferred_state import rendered_stream_states
 from sync_platform_tests.engine.conftest import collect, make_harness, rec, state
 
 
@@ -328,17 +330,43 @@ def deferred_pages(stream: str, count: int) -> tuple[list[Message], list[Counted
     return messages, taken
 
 
-def test_only_the_deferred_checkpoints_that_leave_the_coalescer_are_written_out() -> None:
+def test_only_the_committed_deferred_checkpoints_reach_the_destination_and_the_eof_writes_out_one() -> None:
     harness = make_harness()
     harness.source.script, taken = deferred_pages("customer", 30)
 
     result = asyncio.run(harness.engine.sync_batch(harness.pipeline(["customer"]), state_limit=10))
 
-    # the destination, the folded state and the saved one see plain data, never a snapshot
-    assert cursors(harness.destination.received) == [1, 30]
+    # the destination is handed the committed snapshots as they are (it never reads a state's data)
+    snapshots = [
+        m.source_state.data for m in harness.destination.received if isinstance(m, SourceStateMessage)
+    ]
+    assert snapshots == [taken[0], taken[29]]
+    assert snapshots[0] is taken[0]
+    assert snapshots[1] is taken[29]
+    # the eof's ending state is plain data, written out once; no other snapshot is ever rendered
     assert result.ending_state.source.streams["customer"] == {"cursor": 30}
-    assert [n for n, checkpoint in enumerate(taken, 1) if checkpoint.renders] == [1, 30]
-    assert {checkpoint.renders for checkpoint in taken} == {0, 1}
+    assert [checkpoint.renders for checkpoint in taken] == [0] * 29 + [1]
+
+
+def test_a_sync_yields_its_states_written_out_and_hands_its_checkpoints_over_as_snapshots() -> None:
+    """What leaves the engine as Python data is rendered (each committed state once); the folded
+    state a checkpoint writer is handed keeps the snapshots, and serializes as their rendering."""
+    harness = make_harness()
+    harness.source.script, taken = deferred_pages("customer", 30)
+    offered: list[SyncState] = []
+
+    async def go() -> list[Message]:
+        pipeline = harness.pipeline(["customer"])
+        return await collect(harness.engine.sync(pipeline, state_limit=10, on_checkpoint=offered.append))
+
+    output = asyncio.run(go())
+
+    assert cursors(output) == [1, 30]
+    assert output[-1].eof.ending_state.source.streams["customer"] == {"cursor": 30}
+    assert [checkpoint.renders for checkpoint in taken if checkpoint.renders] == [1, 2]  # yielded; the eof
+    assert [offered_state.source.streams["customer"] for offered_state in offered] == [taken[0], taken[29]]
+    assert offered[-1].to_wire()["source"]["streams"]["customer"] == {"cursor": 30}
+    assert offered[-1].model_dump_json() == rendered_stream_states(offered[-1]).model_dump_json()
 
 
 def test_reading_without_a_destination_writes_out_every_deferred_checkpoint() -> None:

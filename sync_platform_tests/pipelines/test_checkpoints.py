@@ -21,7 +21,7 @@ from sync_platform.pipelines import (
     StreamSelection,
     checkpoints,
 )
-from sync_platform.protocol import SourceState, SyncState
+from sync_platform.protocol import DeferredStateData, SourceState, SyncState, rendered_stream_states
 from sync_platform_tests.plugins.postgres import PgTestDatabase
 
 BACKFILL, LIVE = CheckpointLane.BACKFILL, CheckpointLane.LIVE
@@ -179,6 +179,39 @@ def test_a_saved_checkpoint_reads_back_exactly_as_the_state_it_was(
     stored = pipeline_store.get_checkpoint(pipeline_id).state
     assert stored == state.model_dump(mode="json", by_alias=True)
     assert SyncState.model_validate(stored) == state
+
+
+class Snapshot(DeferredStateData):
+    """A stream checkpoint as the engine's fold keeps a Connect one: written out when saved."""
+
+    __slots__ = ("data", "renders")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data, self.renders = data, 0
+
+    def render(self) -> dict[str, Any]:
+        self.renders += 1
+        return json.loads(json.dumps(self.data))
+
+
+@pytest.mark.parametrize("sent", ["as-a-parameter", "in-pieces"])
+def test_a_state_holding_checkpoint_snapshots_is_saved_as_their_rendering(
+    pipeline_store: PipelineStore, pipeline_id: str, sent: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine hands the checkpoint writer its folded state, in which a Connect stream's
+    checkpoint is a snapshot (``DeferredStateData``); a save writes each one out, a stream at a time."""
+    if sent == "in-pieces":
+        monkeypatch.setattr(checkpoints, "INLINE_STATE_BYTES", 0)
+    rendered = {"customer": {"listed": 3, "unread": ["acct_2"]}, "charge": {"listed": 0, HOSTILE_TEXT: 2**70}}
+    snapshots = {name: Snapshot(data) for name, data in rendered.items()}
+    state = SyncState(source=SourceState(streams={**snapshots, "invoice": {"offset": 4}}))
+
+    pipeline_store.save_checkpoint(pipeline_id, state)
+
+    assert {name: snapshot.renders for name, snapshot in snapshots.items()} == {"customer": 1, "charge": 1}
+    stored = pipeline_store.get_checkpoint(pipeline_id).state
+    assert stored["source"]["streams"] == {**rendered, "invoice": {"offset": 4}}
+    assert stored == rendered_stream_states(state).model_dump(mode="json", by_alias=True)
 
 
 def big_state(accounts: int, listed: int) -> SyncState:

@@ -68,7 +68,11 @@ class EngineMessage:
 
 @dataclass(frozen=True)
 class CheckpointSaved:
-    """A committed checkpoint was saved mid-batch: a kill now repeats only what came after it."""
+    """A committed checkpoint was saved mid-batch: a kill now repeats only what came after it.
+
+    ``state`` is the engine's folded state: a Connect stream's checkpoint in it may be a snapshot
+    (``DeferredStateData``), which serializes as its rendering (``rendered_stream_states`` gives
+    the data)."""
 
     lane: Lane
     batch: int
