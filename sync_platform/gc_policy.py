@@ -10,7 +10,7 @@ thresholds and 13–29 µs with the ones below, about what it costs with the col
 
 Starting is the same pattern: a command imports ~700 modules, whose classes, functions and
 constants live as long as the process, and with the default thresholds the collector scanned them
-~190 times while they were made (~10 % of a sync's start-up, ~30 ms of CPU), so the command line
+~175 times while they were made (~7 % of a sync's start-up, 30–40 ms of CPU), so the command line
 raises the thresholds before it imports anything (``sync_platform/cli/__init__.py``). This module
 is top-level, outside the engine's package, so that importing it imports nothing else.
 
