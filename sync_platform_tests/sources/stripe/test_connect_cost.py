@@ -25,7 +25,7 @@ from sync_platform.engine import ConnectorRegistry, Engine
 from sync_platform.engine.registry import BUILTIN_SOURCES
 from sync_platform.errors import ConfigError
 from sync_platform.protocol import OpenTimeRange, PipelineConfig, RunStatus, SyncState, from_unix, iso
-from sync_platform.sources.stripe import stream_by_name
+from sync_platform.sources.stripe import backfill_state, stream_by_name
 from sync_platform.sources.stripe.accounts import KNOWN_ACCOUNTS, StripeAccount
 from sync_platform.sources.stripe.backfill_plan import StreamPlan, plan_stream
 from sync_platform.sources.stripe.backfill_state import SharedParts, dump_stream_state
@@ -361,6 +361,51 @@ def test_a_connect_reads_memory_per_lane_stays_small_unread_and_finished() -> No
     written = held[0].render()
     assert written["unread"] == []
     assert len(written["accounts"]) == len(accounts)
+
+
+READ_LANE_BYTES = 48
+"""The most a Connect read may still hold per account once each of its lanes was read and
+finished, beyond what it held planned (and the date strings' bounded cache): 9 bytes now, 178
+while the read kept each window's JSON, made for its lanes' entries while they were being read."""
+
+
+def test_a_lane_read_since_its_accounts_creation_keeps_no_json_once_finished() -> None:
+    """A lane being read has JSON of its own (its entry, naming its window); finished, a lane read
+    from its account's creation is only its count. So after every lane was read and finished the
+    read holds about what it held planned: nothing made for a lane's reading outlives it."""
+    accounts = [StripeAccount("acct_platform", 1_500_000_000, None)] + [
+        StripeAccount(f"acct_{i:016d}", 1_600_000_000 + i, f"acct_{i:016d}") for i in range(2_000)
+    ]
+    names = ["customer", "charge"]
+    catalog = catalog_for(names).streams
+    gc.collect()
+    tracemalloc.start()
+    try:
+        shared = SharedParts()
+        plans = [
+            plan_stream(
+                stream_by_name(n), c, None, accounts, now=1_700_000_000, backfill_limit=None, shared=shared
+            )[0]
+            for n, c in zip(names, catalog, strict=True)
+        ]
+        held = [plan.snapshot() for plan in plans]
+        gc.collect()
+        planned = tracemalloc.get_traced_memory()[0]
+        for k, plan in enumerate(plans):
+            for account, lane in plan.lanes.items():
+                (part,) = lane.remaining
+                lane.remaining, lane.listed = (Range(part.gte, part.gte + 500, "cus_x"),), 100
+                held[k] = plan.snapshot(changed=(account,))
+                assert account in held[k].render()["accounts"] or k  # being read: an entry of its own
+                lane.remaining = ()
+                held[k] = plan.snapshot(changed=(account,))
+        backfill_state._iso.cache_clear()  # the date strings' cache: bounded, and apart from any lane
+        gc.collect()
+        read = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert (read - planned) / len(accounts) < READ_LANE_BYTES
+    assert held[0].render()["accounts"] == dict.fromkeys((a.id for a in accounts), 100)
 
 
 def test_an_account_named_twice_has_one_lane_per_stream() -> None:
