@@ -13,7 +13,7 @@ import math
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import httpx
@@ -24,7 +24,15 @@ from sync_platform.emulator import RunningEmulator
 from sync_platform.engine import ConnectorRegistry, Engine
 from sync_platform.engine.registry import BUILTIN_SOURCES
 from sync_platform.errors import ConfigError
-from sync_platform.protocol import OpenTimeRange, PipelineConfig, RunStatus, SyncState, from_unix, iso
+from sync_platform.protocol import (
+    ConfiguredStream,
+    OpenTimeRange,
+    PipelineConfig,
+    RunStatus,
+    SyncState,
+    from_unix,
+    iso,
+)
 from sync_platform.sources.stripe import backfill_state, stream_by_name
 from sync_platform.sources.stripe.accounts import KNOWN_ACCOUNTS, StripeAccount
 from sync_platform.sources.stripe.backfill_plan import StreamPlan, plan_stream
@@ -317,6 +325,27 @@ def test_the_streams_of_an_account_share_their_unread_lanes_and_progress_apart()
     assert plans[1].lanes["acct_1"].remaining == (part,)
 
 
+def _platform_with_accounts(count: int) -> list[StripeAccount]:
+    """The platform and ``count`` connected accounts, created a second apart."""
+    return [StripeAccount("acct_platform", 1_500_000_000, None)] + [
+        StripeAccount(f"acct_{i:016d}", 1_600_000_000 + i, f"acct_{i:016d}") for i in range(count)
+    ]
+
+
+def _planned(
+    accounts: list[StripeAccount], names: list[str], catalog: Sequence[ConfiguredStream]
+) -> list[StreamPlan]:
+    """One read's plans of ``names`` (their configured ``catalog``) for ``accounts``, sharing their
+    parts, as the source plans them."""
+    shared = SharedParts()
+    return [
+        plan_stream(
+            stream_by_name(n), c, None, accounts, now=1_700_000_000, backfill_limit=None, shared=shared
+        )[0]
+        for n, c in zip(names, catalog, strict=True)
+    ]
+
+
 LANE_BYTES = 114
 """The most a Connect read may hold per lane (account x stream), planned and checkpointed, at
 2,000 accounts x 4 streams: 108 bytes now (the account's shared window pieces and the lane's
@@ -329,22 +358,14 @@ def test_a_connect_reads_memory_per_lane_stays_small_unread_and_finished() -> No
     platform's run small: planned (every lane unread) and at the end of the read (every lane
     finished, with its count), with each stream's latest page snapshot held as the engine holds
     it, a lane costs at most ``LANE_BYTES``. Only lanes being read have JSON of their own."""
-    accounts = [StripeAccount("acct_platform", 1_500_000_000, None)] + [
-        StripeAccount(f"acct_{i:016d}", 1_600_000_000 + i, f"acct_{i:016d}") for i in range(2_000)
-    ]
+    accounts = _platform_with_accounts(2_000)
     names = ["customer", "charge", "invoice", "payment_intent"]
     lanes = len(accounts) * len(names)
-    catalog = catalog_for(names).streams
+    catalog = catalog_for(names).streams  # made before memory is traced: not the read's
     gc.collect()
     tracemalloc.start()
     try:
-        shared = SharedParts()
-        plans = [
-            plan_stream(
-                stream_by_name(n), c, None, accounts, now=1_700_000_000, backfill_limit=None, shared=shared
-            )[0]
-            for n, c in zip(names, catalog, strict=True)
-        ]
+        plans = _planned(accounts, names, catalog)
         held = [plan.snapshot() for plan in plans]
         gc.collect()
         unread = tracemalloc.get_traced_memory()[0]
@@ -373,21 +394,13 @@ def test_a_lane_read_since_its_accounts_creation_keeps_no_json_once_finished() -
     """A lane being read has JSON of its own (its entry, naming its window); finished, a lane read
     from its account's creation is only its count. So after every lane was read and finished the
     read holds about what it held planned: nothing made for a lane's reading outlives it."""
-    accounts = [StripeAccount("acct_platform", 1_500_000_000, None)] + [
-        StripeAccount(f"acct_{i:016d}", 1_600_000_000 + i, f"acct_{i:016d}") for i in range(2_000)
-    ]
+    accounts = _platform_with_accounts(2_000)
     names = ["customer", "charge"]
     catalog = catalog_for(names).streams
     gc.collect()
     tracemalloc.start()
     try:
-        shared = SharedParts()
-        plans = [
-            plan_stream(
-                stream_by_name(n), c, None, accounts, now=1_700_000_000, backfill_limit=None, shared=shared
-            )[0]
-            for n, c in zip(names, catalog, strict=True)
-        ]
+        plans = _planned(accounts, names, catalog)
         held = [plan.snapshot() for plan in plans]
         gc.collect()
         planned = tracemalloc.get_traced_memory()[0]
@@ -396,7 +409,7 @@ def test_a_lane_read_since_its_accounts_creation_keeps_no_json_once_finished() -
                 (part,) = lane.remaining
                 lane.remaining, lane.listed = (Range(part.gte, part.gte + 500, "cus_x"),), 100
                 held[k] = plan.snapshot(changed=(account,))
-                assert account in held[k].render()["accounts"] or k  # being read: an entry of its own
+                assert account in held[k].render()["accounts"]  # being read: an entry of its own
                 lane.remaining = ()
                 held[k] = plan.snapshot(changed=(account,))
         backfill_state._iso.cache_clear()  # the date strings' cache: bounded, and apart from any lane
