@@ -11,69 +11,36 @@ heap back (``MADV_DONTNEED``); called every few seconds while a run goes on
 (``trimming_freed_memory``), resident memory follows live memory. It costs well under a
 millisecond a call at these heap sizes.
 
-Trimming cannot give back a page that still holds one live block, and glibc spreads a run's
-blocks over more heaps than it needs: a thread that allocates while another holds the main heap's
-lock is given an arena of its own (up to eight per core), each with holes of its own. A sync has a
-few threads that allocate what grows with a Connect platform's accounts (the event loop's, the
-checkpoint writer's, PostgreSQL's writer queue). The command line keeps them to the main heap
-(``one_heap``, called at its entry before any thread starts): measured side by side on
-``benchmarks/connect.py`` at 10,000 accounts and 400 requests/s, the free space left in the heaps
-was 3.6 MiB instead of 12.8 while the run went on, and the peak RSS 106 MiB instead of 109, for the
-same CPU (the threads mostly wait on sockets, so one lock costs nothing measurable). Host processes
-(the Dagster code server, the HTTP service) keep glibc's default: they may run many busy threads.
-
-Elsewhere (macOS, musl) there is no ``malloc_trim`` or ``mallopt`` and this does nothing.
+Elsewhere (macOS, musl) there is no ``malloc_trim`` and this does nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 TRIM_EVERY_SECONDS = 1.0
-M_ARENA_MAX = -8
-"""``mallopt``'s parameter for the most arenas (heaps) glibc makes (``malloc.h``)."""
-
-
-@functools.cache
-def _glibc() -> ctypes.CDLL | None:
-    """The C library this process already runs on, if it is glibc (musl has neither call)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None)
-    except OSError:
-        return None
-    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
 
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim``, or None where the C library has none."""
-    if (libc := _glibc()) is None:
+    if not sys.platform.startswith("linux"):
         return None
-    trim = libc.malloc_trim
+    try:
+        libc = ctypes.CDLL(None)  # the C library this process already runs on
+    except OSError:
+        return None
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:  # musl
+        return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return trim
-
-
-def one_heap() -> bool:
-    """Keep every thread's blocks in glibc's main heap (see the module docstring); True if done.
-
-    Effective for threads that have not allocated yet, so a process calls it first thing. An
-    operator's ``MALLOC_ARENA_MAX`` wins."""
-    if "MALLOC_ARENA_MAX" in os.environ or (libc := _glibc()) is None:
-        return False
-    mallopt = libc.mallopt
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return mallopt(M_ARENA_MAX, 1) == 1
 
 
 def release_freed_memory() -> bool:

@@ -1,5 +1,4 @@
-"""Memory the process freed goes back to the system while a run goes on, and the command line's
-threads share one heap (glibc's).
+"""Memory the process freed goes back to the system while a run goes on (glibc's heaps).
 
 Each check runs in a fresh interpreter: a test process that already ran hundreds of tests has
 heaps full of other holes and threads of its own, so its resident memory says little about one
@@ -8,8 +7,6 @@ allocation."""
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import sys
 
@@ -75,41 +72,3 @@ def test_a_run_releases_freed_memory_every_interval_and_stops_with_the_block() -
     assert figures["allocated"] - figures["before"] > 40, figures
     assert figures["after"] < figures["allocated"] - 40, figures
     assert not figures["alive"]
-
-
-ARENAS_PROBE = """
-import ctypes, sys, threading
-{setup}
-def allocate():
-    kept = [bytes(4096) for _ in range(64)]  # past Python's small-object allocator: glibc's malloc
-    del kept
-threads = [threading.Thread(target=allocate) for _ in range(4)]
-for thread in threads: thread.start()
-for thread in threads: thread.join()
-sys.stderr.flush()
-ctypes.CDLL(None).malloc_stats()  # per arena, to the C library's stderr
-"""
-
-
-def _arenas_after_threads(setup: str, **env: str) -> int:
-    probe = subprocess.run(
-        [sys.executable, "-c", ARENAS_PROBE.format(setup=setup)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**{k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}, **env},
-    )
-    return len(re.findall(r"^Arena \d+:", probe.stderr, re.MULTILINE))
-
-
-def test_threads_of_a_plain_interpreter_get_arenas_of_their_own() -> None:
-    """The control: what the policy changes is there to change on this machine."""
-    assert _arenas_after_threads("") > 1
-
-
-def test_the_command_lines_threads_share_one_arena() -> None:
-    assert _arenas_after_threads("import sync_platform.cli") == 1
-
-
-def test_an_operators_malloc_arena_max_wins() -> None:
-    assert _arenas_after_threads("import sync_platform.cli", MALLOC_ARENA_MAX="3") > 1

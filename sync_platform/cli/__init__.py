@@ -2,13 +2,10 @@
 their module is imported, which the group does on first use (``app.COMMAND_MODULES``)."""
 
 from sync_platform.gc_policy import favour_throughput
-from sync_platform.native_memory import one_heap
 
 # Before any other import: the collector's default thresholds scan the ~700 modules a command
 # imports ~175 times while they load (~30-40 ms of a sync's CPU).
 favour_throughput()
-# Before any thread starts: glibc's per-thread heaps held ~9 MiB of holes at 10,000 Connect accounts.
-one_heap()
 
 from sync_platform.cli.app import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_FAILED, EXIT_INTERRUPTED, cli  # noqa: E402
 from sync_platform.cli.context import CliContext  # noqa: E402
