@@ -172,7 +172,7 @@ class RunReporter:
 
     def _row_check(self, tally: StreamTally, key: dg.AssetKey, rows: int | None) -> list[dg.AssetCheckResult]:
         """After a completed backfill: destination rows against the objects the backfill listed."""
-        listed = self.listed_count(tally.cursor) if tally.cursor is not None else None
+        listed = self.listed_count(tally.checkpoint) if tally.cursor is not None else None
         complete = tally.status == "completed"
         if self.lane is not Lane.BACKFILL or not complete or listed is None or rows is None:
             return []
@@ -217,7 +217,7 @@ class RunReporter:
                         batch,
                         progress.record_count,
                         progress.state_count,
-                        committed if committed is not None else self.tally(name).cursor,
+                        committed if committed is not None else self.tally(name).checkpoint,
                         status=progress.status.value,
                         has_more=eof.has_more,
                     ),

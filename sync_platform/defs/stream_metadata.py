@@ -18,6 +18,7 @@ import dagster as dg
 
 from sync_platform.backfill_progress import backfill_progress
 from sync_platform.engine.destination_kit import COUNTS, FlushReport
+from sync_platform.protocol import rendered_data
 
 FLUSH_STAT_KEYS = COUNTS
 CONSOLE_URL_ENV = "SYNC_PLATFORM_CONSOLE_URL"
@@ -37,12 +38,18 @@ class StreamTally:
     finished_at: float | None = None
     status: str = "not_started"
     message: str | None = None
-    cursor: Any = None
+    cursor: Any = None  # the latest checkpoint; a source's snapshot until read (``checkpoint``)
     reported: bool = False
 
     def add_flush(self, report: FlushReport) -> None:
         for key, value in report.counts().items():
             self.flush[key] += value
+
+    @property
+    def checkpoint(self) -> Any:
+        """The latest checkpoint as data: a Connect stream's snapshot is written out only here, when
+        a materialization or observation shows it, not for each of the states a run commits."""
+        return rendered_data(self.cursor)
 
     @property
     def duration_seconds(self) -> float:
@@ -102,7 +109,7 @@ def materialization_metadata(
         "sync/checkpoints": dg.MetadataValue.int(tally.checkpoints),
         "sync/duration_seconds": dg.MetadataValue.float(round(tally.duration_seconds, 3)),
         "sync/objects_per_second": dg.MetadataValue.float(round(tally.objects_per_second, 1)),
-        "sync/cursor": dg.MetadataValue.json(summarize_cursor(tally.cursor)),
+        "sync/cursor": dg.MetadataValue.json(summarize_cursor(tally.checkpoint)),
     }
     if row_count is not None:
         metadata["dagster/row_count"] = dg.MetadataValue.int(row_count)

@@ -246,7 +246,9 @@ class Engine:
         and a kill then repeats only what came after. States are never mutated, so keeping the
         reference is safe; the call must be cheap (it runs on the event loop). Its stream states
         may be deferred snapshots (``DeferredStateData``): serialized, they write out as their
-        rendering; ``rendered_stream_states`` gives them as Python data.
+        rendering; ``rendered_stream_states`` gives them as Python data. So may the data of the
+        ``source_state`` messages yielded (``rendered_data`` gives it as Python data); the eof's
+        ``ending_state`` is always plain data.
         """
         resolved = await resolve_pipeline(self.registry, pipeline, state)
         run = run_sync(

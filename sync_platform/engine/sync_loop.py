@@ -55,7 +55,6 @@ from sync_platform.protocol import (
     StreamRunStatus,
     StreamStatusMessage,
     SyncState,
-    rendered_state,
     rendered_stream_states,
 )
 
@@ -192,13 +191,14 @@ async def run_sync(
                 message = message.model_copy(
                     update={"emitted_by": destination.tag, "ts": message.ts or clock.now()}
                 )
-            # The fold keeps a deferred checkpoint as its snapshot; what leaves the engine is rendered.
+            # A deferred checkpoint stays a snapshot in the fold and in what the engine yields
+            # (``DeferredStateData``: written out where it is read); only the eof is rendered.
             fold.fold(message, message.ts or clock.now())
             if on_checkpoint is not None and isinstance(message, SourceStateMessage):
                 on_checkpoint(fold.state)
             _log_connector_message(message)
             if emit:
-                yield rendered_state(message)
+                yield message
                 if is_progress_trigger(message):
                     yield ProgressMessage(
                         progress=fold.state.sync_run.progress, emitted_by=ENGINE, ts=clock.now()

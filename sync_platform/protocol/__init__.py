@@ -16,7 +16,12 @@ from sync_platform.protocol.catalog import (
     SyncMode,
     TimeRange,
 )
-from sync_platform.protocol.deferred_state import DeferredStateData, rendered_state, rendered_stream_states
+from sync_platform.protocol.deferred_state import (
+    DeferredStateData,
+    rendered_data,
+    rendered_state,
+    rendered_stream_states,
+)
 from sync_platform.protocol.eof import EofPayload, EofReason
 from sync_platform.protocol.errors import ProtocolError
 from sync_platform.protocol.factories import (
@@ -164,6 +169,7 @@ __all__ = [
     "parse_message",
     "parse_sync_state",
     "record",
+    "rendered_data",
     "rendered_state",
     "rendered_stream_states",
     "source_config_control",

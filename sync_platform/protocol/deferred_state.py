@@ -19,11 +19,15 @@ The contract:
   a snapshot is its rendering, so a message or ``SyncState`` holding one writes out like the
   rendered one: a destination that sends messages to another process, a checkpoint save, the HTTP
   API's run stream.
-- The engine keeps a snapshot as it is through the destination and in the folded ``SyncState``
-  (the state a checkpoint writer is handed and saves, one stream's rendering at a time), and
-  renders it for whatever reads the data as Python objects: the state messages the engine
-  yields, the eof's ``ending_state`` (``rendered_stream_states``). Whoever reads a source's
-  messages without the engine calls ``rendered_state`` on its states.
+- The engine keeps a snapshot as it is through the destination, in the folded ``SyncState``
+  (the state a checkpoint writer is handed and saves, one stream's rendering at a time) and in
+  the state messages a sync yields, and renders the eof's ``ending_state``
+  (``rendered_stream_states``), which the next batch and every caller read as data. Whoever reads
+  a yielded state's data as Python objects calls ``rendered_data`` (or ``rendered_state`` on the
+  message): Dagster's reporting does, for the cursor it shows. Most readers never do: the command
+  line shows counts and writes messages out as JSON, and the HTTP API serializes them. At 10,000
+  accounts the engine commits a Connect stream's checkpoint four times a second, and writing out
+  each one it yielded (~3 ms) was ~6 % of the client's CPU at 100 requests/s, for nothing.
 
 Keeping the fold's checkpoints as snapshots is what keeps a Connect platform's memory from
 growing as its accounts finish: rendered, the fold's state and the one a save was writing held
@@ -62,6 +66,11 @@ class DeferredStateData(ABC):
     @abstractmethod
     def render(self) -> Any:
         """The checkpoint's data: JSON-ready, new on every call, as it stood at the snapshot."""
+
+
+def rendered_data(data: Any) -> Any:
+    """A stream state's data as Python objects: a snapshot rendered, anything else as it is."""
+    return data.render() if isinstance(data, DeferredStateData) else data
 
 
 def rendered_state(message: M) -> M:

@@ -311,6 +311,10 @@ def test_a_connect_backfill_materializes_account_counts_and_reads_the_checkpoint
         assert counts["accounts_ready"] + counts["accounts_backfilling"] == 4
         assert not [key for key in metadata if key.startswith("acct_")]
         ready.append(counts["accounts_ready"])
+        # the stream's last checkpoint, which the run yielded as a snapshot, written out to be shown
+        cursor = metadata["sync/cursor"].value
+        assert (cursor["complete"], cursor["remaining_ranges"]) == (True, 0)
+        assert cursor["listed"] == metadata["dagster/row_count"].value
     assert max(ready) == 4  # once the last stream is done, every account is ready
     assert set(whole_reads) == {"_account_counts"}
     assert len(whole_reads) <= len(materialized)
