@@ -83,10 +83,12 @@ def state_json_pieces(state: BaseModel | dict[str, Any] | None) -> Iterator[byte
     A Connect platform's state holds an entry per account and stream: at 10,000 accounts ~21 MB of
     JSON. Written as one ``bytes`` it was a 21 MB allocation per save, plus libpq's copy of it in
     a send buffer that grows to fit and is kept as long as the connection lives (32 MB on each
-    pooled connection that ever saved it). orjson writes the stream states ~5x faster than
-    pydantic, which infers the type of every value of an ``Any`` field (45 ms a save at 1,000
-    accounts); pydantic writes the typed rest (progress, times), and any stream state orjson
-    refuses (an integer beyond 64 bits, a non-string key), as it would inside the model.
+    pooled connection that ever saved it). orjson writes the stream states and the source's
+    ``global`` state ~5x faster than pydantic, which infers the type of every value of an ``Any``
+    field (45 ms a save at 1,000 accounts; a Connect platform's ``global`` names every account's
+    creation time, and written by pydantic it cost as much CPU as every stream's checkpoint);
+    pydantic writes the typed rest (progress, times), and any state orjson refuses (an integer
+    beyond 64 bits, a non-string key), as it would inside the model.
     """
     if not isinstance(state, SyncState):
         yield (
@@ -95,14 +97,14 @@ def state_json_pieces(state: BaseModel | dict[str, Any] | None) -> Iterator[byte
             else _value_json(state)
         )
         return
-    head = state.model_dump(mode="json", by_alias=True, exclude={"source": {"streams"}})
-    marker = f"streams-{uuid.uuid4().hex}"  # unique: nothing else in the head can contain it
-    head["source"]["streams"] = marker
+    head = state.model_dump(mode="json", by_alias=True, exclude={"source"})
+    marker = f"source-{uuid.uuid4().hex}"  # unique: nothing else in the head can contain it
+    head["source"] = marker
     before, after = orjson.dumps(head).split(orjson.dumps(marker))
-    yield before + b"{"
+    yield before + b'{"global":' + _value_json(state.source.global_) + b',"streams":{'
     for index, (name, value) in enumerate(state.source.streams.items()):
         yield (b"," if index else b"") + orjson.dumps(name) + b":" + _value_json(value)
-    yield b"}" + after
+    yield b"}}" + after
 
 
 def _value_json(value: Any) -> bytes:

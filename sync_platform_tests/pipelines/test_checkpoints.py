@@ -170,7 +170,11 @@ def test_a_saved_checkpoint_reads_back_exactly_as_the_state_it_was(
         monkeypatch.setattr(checkpoints, "INLINE_STATE_BYTES", 0)
     state = SyncState.model_validate(
         {
-            "source": {"streams": {"customer": stream_state}, "global": {"events_cursor": "evt_1"}},
+            # the global state is written like a stream's (a Connect platform's names every account)
+            "source": {
+                "streams": {"customer": stream_state},
+                "global": {"events_cursor": "evt_1", "of": stream_state},
+            },
             "sync_run": {"run_id": "run-1", "time_ceiling": "2026-12-06T10:00:00Z"},
         }
     )
