@@ -20,6 +20,16 @@ the wall time. A floor of a second between big saves was tried and not kept: the
 "big" only on a quiet machine, and on a loaded one a small state's 6 ms save rested a whole
 second, so a kill repeated many pages.
 
+A tenth of the time is not a tenth of the work, though: a Connect platform's backfill at 100
+requests/s keeps ~0.1 core busy besides the saves, and a save at 10,000 accounts writes out every
+account's entry or count (tens of milliseconds of CPU): paced by time alone, saves were 7 % of the
+client's CPU (``benchmarks/connect.py``, 1.27 against 1.18 ms per request without them). A big
+save also rests until it is at most ``SAVE_CPU_SHARE`` (a twentieth) of the process's CPU since
+the previous one ended (the writer measures its own thread's CPU and the process's), but never
+more than ``MAX_CPU_REST`` (5 s): a run killed then repeats at most that much of its pages, each
+an idempotent upsert. A busy process (one account's backfill at full speed) rests by time, as
+before (``rest_after``).
+
 The rest never delays a stream's end: the runner calls ``save_now`` when a stream reaches a
 terminal status, which saves the state offered last (the stream's final checkpoint) without
 resting and returns once it is stored. What reads the checkpoints on that status, such as
@@ -51,6 +61,26 @@ logger = logging.getLogger(__name__)
 LOCK_CHECK_SECONDS = 5.0
 WRITE_PACING = 10.0  # rest this many times a big save's duration (beyond SMALL_WRITE) before the next
 SMALL_WRITE = 0.005  # seconds: saves shorter than this are never paced
+SAVE_CPU_SHARE = 0.05  # a big state's saves take at most about this share of the process's CPU...
+MAX_CPU_REST = 5.0  # ...unless that would rest longer than this many seconds
+
+
+def rest_after(seconds: float, save_cpu: float, others_cpu_rate: float) -> float:
+    """How long to rest after a save that took ``seconds`` and ``save_cpu`` seconds of this
+    thread's CPU, while the rest of the process used ``others_cpu_rate`` CPU seconds a second.
+
+    A small save (under ``SMALL_WRITE``) never rests. A big one rests the longer of
+    ``WRITE_PACING`` times its duration (saves take at most about a tenth of the time) and what
+    keeps its CPU to ``SAVE_CPU_SHARE`` of the process's, at most ``MAX_CPU_REST``: the rest of
+    the run works ``others_cpu_rate x (seconds + rest)`` meanwhile, and ``save_cpu`` is to be at
+    most that share of it and itself."""
+    if seconds <= SMALL_WRITE:
+        return 0.0
+    by_time = WRITE_PACING * (seconds - SMALL_WRITE)
+    others_needed = save_cpu * (1 - SAVE_CPU_SHARE) / SAVE_CPU_SHARE
+    if others_needed >= others_cpu_rate * (seconds + MAX_CPU_REST):  # a quiet process: the longest rest
+        return max(by_time, MAX_CPU_REST)
+    return max(by_time, others_needed / others_cpu_rate - seconds)
 
 
 class CheckpointWriter:
@@ -65,6 +95,7 @@ class CheckpointWriter:
         *,
         lock: RunLock | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        cpu_clocks: tuple[Callable[[], float], Callable[[], float]] = (time.process_time, time.thread_time),
     ) -> None:
         self.store = store
         self.pipeline_id = pipeline_id
@@ -72,6 +103,7 @@ class CheckpointWriter:
         self.version = version
         self.lock = lock
         self._monotonic = monotonic
+        self._process_cpu, self._thread_cpu = cpu_clocks  # the process's CPU, and the calling thread's
         self._lock_checked = monotonic()
         self._changed = threading.Condition()
         self._pending: SyncState | None = None
@@ -129,6 +161,7 @@ class CheckpointWriter:
 
     def _loop(self) -> None:
         rest_until = 0.0
+        cycle_from, process_from = self._monotonic(), self._process_cpu()  # since the last save's end
         while True:
             with self._changed:
                 while not self._closing and (
@@ -138,12 +171,15 @@ class CheckpointWriter:
                 state, self._pending, number = self._pending, None, self._offered
                 if state is None:
                     return
-            started = self._monotonic()
+            started, thread_from = self._monotonic(), self._thread_cpu()
             if not self._save(state, number):
                 return
             del state  # not kept while this thread waits: the fold has newer stream checkpoints
-            finished = self._monotonic()
-            rest_until = finished + WRITE_PACING * max(0.0, finished - started - SMALL_WRITE)
+            finished, process_now = self._monotonic(), self._process_cpu()
+            save_cpu = self._thread_cpu() - thread_from
+            others_rate = max(0.0, process_now - process_from - save_cpu) / max(finished - cycle_from, 1e-3)
+            cycle_from, process_from = finished, process_now
+            rest_until = finished + rest_after(finished - started, save_cpu, others_rate)
 
     def _save(self, state: SyncState, number: int) -> bool:
         """Write ``state`` (offered as ``number``) and hand it to ``take_saved``; False if the

@@ -56,9 +56,10 @@ def live_copies(loaded: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_a_batch_keeps_no_copy_of_the_loaded_checkpoint_once_its_streams_checkpoint_again(
     store: PipelineStore, pg: PgTestDatabase, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Saves back to back, so a save of a state with every stream replaced is reported mid-batch
-    # as often as the machine allows (a loaded machine paces even small saves).
-    monkeypatch.setattr(checkpoint_writer, "WRITE_PACING", 0.0)
+    # Saves back to back (every one counts as small), so a save of a state with every stream
+    # replaced is reported mid-batch as often as the machine allows (a loaded machine paces even
+    # small saves).
+    monkeypatch.setattr(checkpoint_writer, "SMALL_WRITE", float("inf"))
     runner = PipelineRunner(store, Engine(state_interval=0), holder="pytest runner")
     pipeline_id = create_pipeline(
         store, emulator, pg, streams=["customer", "product"], connected_accounts="all"

@@ -13,7 +13,14 @@ import pytest
 
 from sync_platform.pipelines import CheckpointLane, PipelineCreate, PipelineStore
 from sync_platform.pipelines.runner import checkpoint_writer
-from sync_platform.pipelines.runner.checkpoint_writer import CheckpointWriter
+from sync_platform.pipelines.runner.checkpoint_writer import (
+    MAX_CPU_REST,
+    SAVE_CPU_SHARE,
+    SMALL_WRITE,
+    WRITE_PACING,
+    CheckpointWriter,
+    rest_after,
+)
 from sync_platform.protocol import SyncState
 
 ACCOUNTS = 1_000
@@ -44,8 +51,10 @@ def connect_state(listed: int) -> SyncState:
 def test_a_big_checkpoint_offered_continuously_is_saved_paced_and_the_newest_at_the_end(
     pipeline_store: PipelineStore, pipeline_id: str
 ) -> None:
+    states = [
+        connect_state(listed) for listed in range(2)
+    ]  # made first: the writer sees the CPU since it started
     writer = CheckpointWriter(pipeline_store, pipeline_id, CheckpointLane.BACKFILL, version=0)
-    states = [connect_state(listed) for listed in range(2)]
     offered = 0
     until = time.monotonic() + 1.5
     while time.monotonic() < until:  # about 10 offers a second per stream, as coalesced pages commit
@@ -56,8 +65,12 @@ def test_a_big_checkpoint_offered_continuously_is_saved_paced_and_the_newest_at_
     writer.finish(final)
 
     saved = writer.take_saved()
-    # each save rests ten times its own duration before the next: a tenth of the time at most
-    assert 1 <= len(saved) <= offered / 4
+    # The process does little else than offer (~0.2 % of a core), so keeping each save's CPU to a
+    # twentieth of the process's would rest longer than MAX_CPU_REST: the first save rests that
+    # long, and the state offered last is saved as the writer closes. (Ten times each save's
+    # duration, the rest was ~0.1-0.5 s: three to fifteen saves.)
+    assert MAX_CPU_REST > 1.5
+    assert 1 <= len(saved) <= 2
     stored = pipeline_store.get_checkpoint(pipeline_id, CheckpointLane.BACKFILL).state
     assert stored == final.model_dump(mode="json", by_alias=True)
 
@@ -128,3 +141,29 @@ def test_the_writer_keeps_no_saved_state_alive_and_writes_the_final_one_once(
         ]["listed"]
         == 3
     )
+
+
+def test_a_small_save_never_rests() -> None:
+    assert rest_after(SMALL_WRITE, save_cpu=SMALL_WRITE, others_cpu_rate=0.0) == 0.0
+
+
+def test_a_big_save_in_a_busy_process_rests_ten_times_its_duration() -> None:
+    """A single account's run at full speed: the rest of the process is a core's worth of work,
+    so a twentieth of the CPU would allow a shorter rest than a tenth of the time."""
+    seconds = SMALL_WRITE + 0.02
+    assert rest_after(seconds, save_cpu=0.01, others_cpu_rate=1.0) == pytest.approx(WRITE_PACING * 0.02)
+
+
+def test_a_big_save_in_a_process_that_works_little_rests_until_it_is_a_twentieth_of_the_cpu() -> None:
+    """A Connect platform's backfill at 100 requests/s: ~0.1 core of work besides the saves, and
+    each save's CPU (writing out every account's entry) is what would dominate."""
+    seconds, save_cpu, others = 0.03, 0.01, 0.1
+    rest = rest_after(seconds, save_cpu=save_cpu, others_cpu_rate=others)
+    assert WRITE_PACING * (seconds - SMALL_WRITE) < rest < MAX_CPU_REST
+    assert save_cpu / (save_cpu + others * (seconds + rest)) == pytest.approx(SAVE_CPU_SHARE)
+
+
+def test_a_big_save_in_a_quiet_process_rests_the_longest_allowed() -> None:
+    """Waiting out a rate limit, nothing else works: a twentieth would never come."""
+    assert rest_after(0.03, save_cpu=0.01, others_cpu_rate=0.0) == MAX_CPU_REST
+    assert rest_after(1.0, save_cpu=0.5, others_cpu_rate=0.0) == WRITE_PACING * (1.0 - SMALL_WRITE)
