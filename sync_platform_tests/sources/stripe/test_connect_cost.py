@@ -13,7 +13,8 @@ import math
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 import httpx
@@ -26,6 +27,7 @@ from sync_platform.engine.registry import BUILTIN_SOURCES
 from sync_platform.errors import ConfigError
 from sync_platform.protocol import (
     ConfiguredStream,
+    DeferredStateData,
     OpenTimeRange,
     PipelineConfig,
     RunStatus,
@@ -353,6 +355,27 @@ columns), 116 while each page's snapshot copied the lanes' counts, 148 unread an
 while the rendering kept an entry and ranges per lane."""
 
 
+@contextmanager
+def _traced_read(
+    accounts: list[StripeAccount], names: list[str]
+) -> Iterator[tuple[list[StreamPlan], list[DeferredStateData]]]:
+    """``names`` planned for ``accounts`` with each stream's first page snapshot held, under
+    ``tracemalloc`` (started after the catalog is made: it is not the read's) until the block ends."""
+    catalog = catalog_for(names).streams
+    gc.collect()
+    tracemalloc.start()
+    try:
+        plans = _planned(accounts, names, catalog)
+        yield plans, [plan.snapshot() for plan in plans]
+    finally:
+        tracemalloc.stop()
+
+
+def _traced_bytes() -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
 def test_a_connect_reads_memory_per_lane_stays_small_unread_and_finished() -> None:
     """Memory grows with accounts x streams, so a lane's share is what keeps a 10,000-account
     platform's run small: planned (every lane unread) and at the end of the read (every lane
@@ -361,22 +384,13 @@ def test_a_connect_reads_memory_per_lane_stays_small_unread_and_finished() -> No
     accounts = _platform_with_accounts(2_000)
     names = ["customer", "charge", "invoice", "payment_intent"]
     lanes = len(accounts) * len(names)
-    catalog = catalog_for(names).streams  # made before memory is traced: not the read's
-    gc.collect()
-    tracemalloc.start()
-    try:
-        plans = _planned(accounts, names, catalog)
-        held = [plan.snapshot() for plan in plans]
-        gc.collect()
-        unread = tracemalloc.get_traced_memory()[0]
+    with _traced_read(accounts, names) as (plans, held):
+        unread = _traced_bytes()
         for k, plan in enumerate(plans):
             for i, lane in enumerate(plan.lanes.values()):
                 lane.remaining, lane.listed = (), (i * 7 + k) % 40
             held[k] = plan.snapshot(changed=None)
-        gc.collect()
-        finished = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
+        finished = _traced_bytes()
     assert unread / lanes < LANE_BYTES
     assert finished / lanes < LANE_BYTES
     written = held[0].render()
@@ -395,15 +409,8 @@ def test_a_lane_read_since_its_accounts_creation_keeps_no_json_once_finished() -
     from its account's creation is only its count. So after every lane was read and finished the
     read holds about what it held planned: nothing made for a lane's reading outlives it."""
     accounts = _platform_with_accounts(2_000)
-    names = ["customer", "charge"]
-    catalog = catalog_for(names).streams
-    gc.collect()
-    tracemalloc.start()
-    try:
-        plans = _planned(accounts, names, catalog)
-        held = [plan.snapshot() for plan in plans]
-        gc.collect()
-        planned = tracemalloc.get_traced_memory()[0]
+    with _traced_read(accounts, ["customer", "charge"]) as (plans, held):
+        planned = _traced_bytes()
         for k, plan in enumerate(plans):
             for account, lane in plan.lanes.items():
                 (part,) = lane.remaining
@@ -413,10 +420,7 @@ def test_a_lane_read_since_its_accounts_creation_keeps_no_json_once_finished() -
                 lane.remaining = ()
                 held[k] = plan.snapshot(changed=(account,))
         backfill_state._iso.cache_clear()  # the date strings' cache: bounded, and apart from any lane
-        gc.collect()
-        read = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
+        read = _traced_bytes()
     assert (read - planned) / len(accounts) < READ_LANE_BYTES
     assert held[0].render()["accounts"] == dict.fromkeys((a.id for a in accounts), 100)
 
