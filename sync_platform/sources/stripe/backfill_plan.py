@@ -37,7 +37,7 @@ from sync_platform.sources.stripe.backfill_state import (
     reconcile,
 )
 from sync_platform.sources.stripe.catalog import StripeStreamDefinition
-from sync_platform.sources.stripe.lane_table import LaneTable
+from sync_platform.sources.stripe.lane_table import UNREAD_RANGES, LaneTable, Windows
 from sync_platform.sources.stripe.subdivision import Range
 from sync_platform.sources.stripe.tagged_rendering import TaggedCheckpoint, TaggedRendering
 
@@ -114,11 +114,15 @@ def _configured_bounds(configured: ConfiguredStream) -> tuple[int | None, int | 
     return gte, lt
 
 
-def _window_of(
-    bounds: tuple[int | None, int | None], account: StripeAccount, now: int, shared: SharedParts
-) -> Window:
+def _windows(bounds: tuple[int | None, int | None], accounts: Iterable[StripeAccount], now: int) -> Windows:
+    """Each account's window: from its creation (or the configured start) to ``now`` (or the
+    configured end)."""
     gte, lt = bounds
-    return shared.window(account.created if gte is None else gte, now if lt is None else lt)
+    listed = list(accounts)
+    return Windows(
+        (account.created if gte is None else gte for account in listed),
+        (now if lt is None else lt for _ in listed),
+    )
 
 
 def _lists_whole(definition: StripeStreamDefinition) -> bool:
@@ -162,22 +166,24 @@ def plan_stream(
             )
     bounds = _configured_bounds(configured)
     order, position = shared.order(by_id)
-    windows = shared.windows(
-        (bounds, now, order), lambda: [_window_of(bounds, account, now, shared) for account in by_id.values()]
-    )
-    remaining: list[tuple[Range, ...]] = []
+    windows = shared.windows((bounds, now, order), lambda: _windows(bounds, by_id.values(), now))
+    remaining: list[tuple[Range, ...] | None] = []
     listed: list[int] = []
     lists_whole = _lists_whole(definition)
-    for account, window in zip(order, windows, strict=True):
+    for at, (account, gte, lt) in enumerate(zip(order, windows.gte, windows.lt, strict=True)):
         lane = prior.get(account)
-        # A lane not read at all starts afresh on the shared parts, whatever its window was: the
-        # ranges parsed for it were a tuple and a range of its own per lane (~8 MiB at 10,000
-        # accounts in every batch after the first).
-        if lane is None or lane.untouched or (lists_whole and lane.complete and lane.accounted != window):
-            remaining.append(shared.first_ranges(window))
+        # A lane not read at all starts afresh, whatever its window was, and holds no ranges of
+        # its own until read: the ranges parsed for it were a tuple and a range per lane (~8 MiB
+        # at 10,000 accounts in every batch after the first).
+        afresh = lane is None or lane.untouched
+        if lane is not None and not afresh and lists_whole and lane.complete:
+            afresh = lane.accounted != windows[at]  # a new run's window: such a stream is listed whole
+        if afresh:
+            remaining.append(UNREAD_RANGES if gte < lt else ())
             listed.append(0)
         else:
-            lane = reconcile(lane, window)
+            assert lane is not None
+            lane = reconcile(lane, windows[at])
             remaining.append(lane.remaining)
             listed.append(lane.listed)
     prior.clear()  # the parsed checkpoint's lanes are not needed past here

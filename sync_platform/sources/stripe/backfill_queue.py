@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sync_platform.sources.stripe.backfill_plan import StreamPlan
+from sync_platform.sources.stripe.lane_table import UNREAD_RANGES
 from sync_platform.sources.stripe.subdivision import MIN_SPLIT_SECONDS, Range
 
 Entry = tuple[str, Range]
@@ -62,9 +63,11 @@ class StreamRun:
     def __post_init__(self) -> None:
         table = self.plan.lanes
         for account, parts in zip(table.accounts, table.remaining, strict=True):
-            if not parts:
+            if parts is UNREAD_RANGES:  # its whole window, no cursor: not a chain
+                self._undrawn_open += 1
+            elif not parts:
                 continue
-            if any(map(is_chain, parts)):
+            elif any(map(is_chain, parts)):
                 self._drawn_early.add(account)
                 self.open.add(account)
                 self._push(account, parts, self.drawn)
@@ -138,14 +141,14 @@ class StreamRun:
         """Queue the next open lane not drawn yet; False when there is none."""
         if not self._undrawn_open:
             return False
-        remaining = self.plan.lanes.remaining
+        table = self.plan.lanes
         for position, account in self._undrawn:
-            parts = remaining[position]
-            if not parts or account in self._drawn_early:
-                continue
+            parts = table.remaining[position]
+            if parts is not UNREAD_RANGES and (not parts or account in self._drawn_early):
+                continue  # finished, or drawn at the start (it had chains)
             self._undrawn_open -= 1
             self.open.add(account)
-            self._push(account, parts, self.drawn)
+            self._push(account, table.ranges(position), self.drawn)
             return True
         self._undrawn_open = 0  # unreachable while the count is right: never wait on a lane that is not there
         return False

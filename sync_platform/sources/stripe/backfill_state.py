@@ -48,12 +48,14 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sync_platform.protocol import from_unix, iso
 from sync_platform.sources.stripe.accounts import StripeAccount
 from sync_platform.sources.stripe.errors import StripeSourceError
 from sync_platform.sources.stripe.subdivision import Range
+
+T = TypeVar("T")
 
 CREATED_FILTER_REFUSED = "created_filter_refused"
 _ISO = {"type": "string", "format": "date-time"}
@@ -146,23 +148,9 @@ class LaneState(LaneFacts):
     listed: int = 0
 
 
-class _WindowParts:
-    """What a read shares for one window: the ``Window``, a lane's first ranges and the entries of
-    lanes finished over it, by count (``SharedParts``)."""
-
-    __slots__ = ("entries", "first", "window")
-
-    def __init__(self, gte: int, lt: int) -> None:
-        self.window = Window(gte, lt)
-        self.first: tuple[Range, ...] = (Range(gte, lt),) if gte < lt else ()
-        self.entries: dict[int, dict[str, Any]] | None = None  # listed -> a finished lane's entry
-
-    def final_entries(self) -> dict[int, dict[str, Any]]:
-        """The finished lanes' entries by count, made on first use (most windows are one
-        account's, and an empty dict for each would cost ~0.6 MiB at 10,000 accounts)."""
-        if self.entries is None:
-            self.entries = {}
-        return self.entries
+def first_ranges(window: Window) -> tuple[Range, ...]:
+    """A lane's ranges before its first page: the whole window, or nothing for an empty one."""
+    return (Range(window.gte, window.lt),) if window.gte < window.lt else ()
 
 
 class _Entry:
@@ -201,46 +189,31 @@ class SharedParts:
     """Immutable pieces that every stream of an account repeats, made once per read.
 
     A Connect read plans each account's lane of every stream from the same window, so the
-    window, a lane's first range and their JSON renderings are equal across streams (10 at the
-    default connected stream set). Each is made once and shared: at 10,000 accounts the plans of
-    a read started from nothing held ~900 bytes per lane, most of it these repeated pieces. Every
-    piece is immutable (frozen dataclasses, tuples, and JSON dicts that nothing mutates once
-    rendered: the same rule that lets successive checkpoints share rendered lanes), so sharing
-    is safe. One instance lives as long as its read.
+    accounts' order, the windows and the entries of lanes finished alike are equal across
+    streams (10 at the default connected stream set). Each is made once and shared: every piece
+    is immutable (tuples, int columns nothing writes to, and JSON dicts that nothing mutates once
+    rendered: the same rule that lets successive checkpoints share rendered lanes), so sharing is
+    safe. One instance lives as long as its read.
 
-    The pieces of a window are kept together (``_WindowParts``), by the window's end, then its
-    start: a cache key per piece (a tuple naming its kind, per window and account) cost more than
-    most pieces, ~4 MiB at 10,000 accounts, and a ``(gte, lt)`` key per window ~0.6 MiB (a read's
-    windows share a handful of ends, and each start is its account's creation, an int the account
-    holds anyway).
+    Nothing here is kept per account: the windows are int columns (``lane_table.Windows``), and a
+    lane's first range is made when asked for. A ``Window``, its first ``Range`` and their tuple
+    and holder per account were ~300 bytes an account, the biggest part of the client's memory
+    that grew with accounts (3 MB at 10,000). Only finished lanes' shared entries are kept by
+    window, and only for windows that start at a configured time (the others' entry is a count).
     """
 
-    __slots__ = ("_parts", "_windows")
+    __slots__ = ("_entries", "_parts")
 
     def __init__(self) -> None:
         self._parts: dict[tuple[Any, ...], Any] = {}  # pieces made once per read, not per account
-        self._windows: dict[int, dict[int, _WindowParts]] = {}  # lt -> gte -> the window's parts
+        # (gte, lt) -> listed -> a finished lane's entry, for windows whose lanes finish as entries
+        self._entries: dict[tuple[int, int], dict[int, dict[str, Any]]] = {}
 
     def _made(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
         """The piece stored under ``key``, made by ``make`` the first time."""
         if (found := self._parts.get(key)) is None:
             found = self._parts[key] = make()
         return found
-
-    def _of(self, gte: int, lt: int) -> _WindowParts:
-        if (starts := self._windows.get(lt)) is None:
-            starts = self._windows[lt] = {}
-        if (found := starts.get(gte)) is None:
-            found = starts[gte] = _WindowParts(gte, lt)
-        return found
-
-    def window(self, gte: int, lt: int) -> Window:
-        """Made once per distinct window (called per lane and batch)."""
-        return self._of(gte, lt).window
-
-    def first_ranges(self, window: Window) -> tuple[Range, ...]:
-        """A lane's ranges before its first page: the whole window, or nothing for an empty one."""
-        return self._of(window.gte, window.lt).first
 
     def window_json(self, window: Window) -> dict[str, str]:
         """The window's JSON, made anew: kept per window, it outlived the lanes that needed it.
@@ -258,9 +231,10 @@ class SharedParts:
         others' entry is their count (``tagged_rendering``)."""
         if listed and not final:
             return _entry(self.window_json(window), listed)
-        entries = self._of(window.gte, window.lt).final_entries()
-        found = entries.get(listed)
-        if found is None:
+        key = (window.gte, window.lt)
+        if (entries := self._entries.get(key)) is None:
+            entries = self._entries[key] = {}
+        if (found := entries.get(listed)) is None:
             found = entries[listed] = _entry(self.window_json(window), listed)
         return found
 
@@ -270,10 +244,10 @@ class SharedParts:
         order = tuple(accounts)
         return self._made(("order", order), lambda: (order, {account: i for i, account in enumerate(order)}))
 
-    def windows(self, key: tuple[Any, ...], make: Callable[[], list[Window]]) -> list[Window]:
+    def windows(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
         """The windows of a read's lanes by position, made by ``make`` once per ``key`` (the
         stream's configured bounds, the accounts' order and the read's time): the streams of a
-        read with the same bounds share one list, which nothing writes to."""
+        read with the same bounds share one column, which nothing writes to."""
         return self._made(("windows", *key), make)
 
     def by_id(self, accounts: Sequence[StripeAccount]) -> dict[str, StripeAccount]:
@@ -283,9 +257,8 @@ class SharedParts:
         )
 
 
-def fresh_lane(window: Window, shared: SharedParts | None = None) -> LaneState:
-    shared = shared or SharedParts()
-    return LaneState(window, shared.first_ranges(window), 0)
+def fresh_lane(window: Window) -> LaneState:
+    return LaneState(window, first_ranges(window), 0)
 
 
 def reconcile(lane: LaneState, window: Window) -> LaneState:

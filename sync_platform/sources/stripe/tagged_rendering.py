@@ -40,7 +40,7 @@ from sync_platform.sources.stripe.backfill_state import (
     tagged_ranges_json,
     untouched,
 )
-from sync_platform.sources.stripe.lane_table import LaneTable
+from sync_platform.sources.stripe.lane_table import UNREAD_RANGES, LaneTable, Windows
 
 UNREAD, READING, FINISHED = 0, 1, 2
 """A lane's status byte. Every lane but an unread one has an entry under ``accounts``."""
@@ -81,14 +81,14 @@ class TaggedRendering:
     def _render_lane(self, table: LaneTable, position: int) -> None:
         """Render the lane from the table's columns (no ``Lane`` view: a full render walks every
         lane of the stream, per stream and batch)."""
-        window, remaining, listed = table.windows[position], table.remaining[position], table.listed[position]
-        if untouched(window, remaining, listed):
+        remaining, listed = table.remaining[position], table.listed[position]
+        if remaining is UNREAD_RANGES or untouched(table.windows[position], remaining, listed):
             self._status[position] = UNREAD
         elif not remaining:
             self._status[position] = FINISHED
         else:
             self._status[position] = READING
-            entry = self._shared.entry(window, listed)
+            entry = self._shared.entry(table.windows[position], listed)
             self._reading[position] = (entry, tagged_ranges_json(table.accounts[position], remaining))
             return
         self._reading.pop(position, None)
@@ -99,7 +99,7 @@ class TaggedRendering:
         from the table when written out: it does not change once the lane is finished)."""
         table = self._table
         if table is None:
-            table = LaneTable((), {}, [], [], [])
+            table = LaneTable((), {}, Windows((), ()), [], [])
         return TaggedCheckpoint(
             self._shared,
             union,

@@ -40,7 +40,7 @@ from sync_platform.sources.stripe.accounts import KNOWN_ACCOUNTS, StripeAccount
 from sync_platform.sources.stripe.backfill_plan import StreamPlan, plan_stream
 from sync_platform.sources.stripe.backfill_state import SharedParts, dump_stream_state
 from sync_platform.sources.stripe.config import parse_config
-from sync_platform.sources.stripe.lane_table import LaneTable
+from sync_platform.sources.stripe.lane_table import UNREAD_RANGES, LaneTable
 from sync_platform.sources.stripe.subdivision import Range
 from sync_platform_tests.sources.stripe.conftest import catalog_for, list_calls, live_ids, source_config
 
@@ -301,7 +301,8 @@ def _read_plans(
 
 def test_the_streams_of_an_account_share_their_unread_lanes_and_progress_apart() -> None:
     """One read's plans share what every stream of an account repeats before its first page (the
-    window, the first range, their JSON: ~900 -> ~300 bytes a lane at 10,000 accounts); a page of
+    accounts, the windows; an unread lane holds nothing of its own: ~900 -> ~60 bytes a lane at
+    10,000 accounts); a page of
     one stream changes only that stream's checkpoint, never one already emitted (bug #4)."""
     accounts = [StripeAccount(f"acct_{i}", 1_600_000_000 + i, f"acct_{i}" if i else None) for i in range(3)]
     plans = _read_plans(accounts, [None, None], SharedParts())
@@ -310,7 +311,13 @@ def test_the_streams_of_an_account_share_their_unread_lanes_and_progress_apart()
     assert customers["accounts"] == charges["accounts"] == {}  # no lane read yet: only their accounts
     assert customers["remaining"] == charges["remaining"] == []
     assert customers["unread"] == charges["unread"] == ["acct_0", "acct_1", "acct_2"]
-    assert plans[0].lanes["acct_1"].remaining is plans[1].lanes["acct_1"].remaining
+    # an unread lane holds no ranges of its own: they are its window's, made when asked for
+    assert [plan.lanes.remaining for plan in plans] == [[UNREAD_RANGES] * 3] * 2
+    assert (
+        plans[0].lanes["acct_1"].remaining
+        == plans[1].lanes["acct_1"].remaining
+        == (Range(1_600_000_001, 1_700_000_000),)
+    )
     # a read's lanes are columns, and its streams share the accounts' order and windows
     assert plans[0].lanes.accounts is plans[1].lanes.accounts
     assert plans[0].lanes.windows is plans[1].lanes.windows
@@ -348,11 +355,12 @@ def _planned(
     ]
 
 
-LANE_BYTES = 114
+LANE_BYTES = 52
 """The most a Connect read may hold per lane (account x stream), planned and checkpointed, at
-2,000 accounts x 4 streams: 108 bytes now (the account's shared window pieces and the lane's
-columns), 116 while each page's snapshot copied the lanes' counts, 148 unread and 164 finished
-while the rendering kept an entry and ranges per lane."""
+2,000 accounts x 4 streams: 47 bytes now (the lane's columns and its share of the account's),
+106 while each account had a ``Window``, a first ``Range`` and their tuple and holder, 116 while
+each page's snapshot copied the lanes' counts, 148 unread and 164 finished while the rendering
+kept an entry and ranges per lane."""
 
 
 @contextmanager
@@ -481,7 +489,7 @@ def test_a_later_batch_shares_the_unread_lanes_again(saved: str) -> None:
         checkpoints = json.loads(json.dumps(checkpoints))
     shared = SharedParts()
     later = _read_plans(accounts, checkpoints, shared, start=START)
-    assert later[0].lanes["acct_3"].remaining is later[1].lanes["acct_3"].remaining
+    assert [plan.lanes.remaining[plan.lanes.position["acct_3"]] for plan in later] == [UNREAD_RANGES] * 2
     finished = [plan.checkpoint(changed=())["accounts"]["acct_2"] for plan in later]
     assert finished[0] is finished[1]
     window = later[0].lanes["acct_2"].accounted
