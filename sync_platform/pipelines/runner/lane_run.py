@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sync_platform.engine import Engine, blocking, offline_catalog
 from sync_platform.errors import ConfigError, FailureKind, SyncPlatformError, did_you_mean, failure_kind_of
+from sync_platform.gc_policy import collect_after_batch
 from sync_platform.pipelines.checkpoints import Checkpoint, CheckpointLane
 from sync_platform.pipelines.inbox import InboxEvent
 from sync_platform.pipelines.model import Pipeline
@@ -178,6 +179,7 @@ class LaneRun:
         ``checkpoint.state``; ``checkpoint.version`` is what the saves expect."""
         self.batches += 1
         number = self.batches
+        started = self.runner.monotonic()
         yield BatchStarted(self.lane, number)
         writer = (
             CheckpointWriter(
@@ -236,6 +238,9 @@ class LaneRun:
         if writer is not None:
             writer.finish(eof.ending_state)
             self.saved_version = writer.version
+        # What the batch held in reference cycles became garbage as it ended: collected now, not
+        # beside the next batch's own (``gc_policy``).
+        collect_after_batch(self.runner.monotonic() - started)
         return eof
 
     # --- the engine's view of the pipeline ----------------------------------------------------
