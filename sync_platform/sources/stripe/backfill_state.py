@@ -148,9 +148,10 @@ class LaneState(LaneFacts):
     listed: int = 0
 
 
-def first_ranges(window: Window) -> tuple[Range, ...]:
-    """A lane's ranges before its first page: the whole window, or nothing for an empty one."""
-    return (Range(window.gte, window.lt),) if window.gte < window.lt else ()
+def first_ranges(gte: int, lt: int) -> tuple[Range, ...]:
+    """A lane's ranges before its first page: its whole window ``[gte, lt)``, or nothing for an
+    empty one."""
+    return (Range(gte, lt),) if gte < lt else ()
 
 
 class _Entry:
@@ -258,7 +259,7 @@ class SharedParts:
 
 
 def fresh_lane(window: Window) -> LaneState:
-    return LaneState(window, first_ranges(window), 0)
+    return LaneState(window, first_ranges(window.gte, window.lt), 0)
 
 
 def reconcile(lane: LaneState, window: Window) -> LaneState:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
 
-from sync_platform.sources.stripe.backfill_state import LaneFacts, LaneState, Window
+from sync_platform.sources.stripe.backfill_state import LaneFacts, LaneState, Window, first_ranges
 from sync_platform.sources.stripe.subdivision import Range
 
 UNREAD_RANGES = None
@@ -62,8 +62,7 @@ class Windows:
 
     def first_ranges(self, position: int) -> tuple[Range, ...]:
         """The lane's ranges before its first page: its whole window (nothing for an empty one)."""
-        gte, lt = self.gte[position], self.lt[position]
-        return (Range(gte, lt),) if gte < lt else ()
+        return first_ranges(self.gte[position], self.lt[position])
 
     def union(self) -> Window:
         """The smallest window holding every lane's."""
