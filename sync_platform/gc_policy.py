@@ -18,14 +18,15 @@ The collector stays on (a reference cycle is still collected, just less eagerly)
 are only ever raised, never lowered, so a host process that chose its own keeps them.
 
 Less eagerly is too late for what a batch held from its start to its end. Objects that live that
-long are promoted to the oldest generation, which the raised thresholds collect about once per
-100 million net allocations (and CPython waits, besides, until a quarter of the objects there are
-new). Whatever of a batch sits in a reference cycle (a Connect read's accounts and the parts its
-streams share, the destination's column layouts and composed statements) then outlived the
-batch, next to the next batch's own: on a 10,000-account backfill each batch boundary raised the
-peak RSS by 3–4 MiB, and a 1,000-account run in batches of 40 checkpoints kept ~2,000 more
-statement objects per batch. So the pipeline runner collects every generation once a long batch has ended
-(``collect_after_batch``), when that batch's structures have just become garbage: one full
+long are promoted to the oldest generation, which the raised thresholds collect about once per 100
+million net allocations (and CPython waits, besides, until a quarter of the objects there are new).
+Whatever of a batch sits in a reference cycle (a Connect read's accounts and the parts its streams
+share, exceptions' tracebacks and their frames, pydantic's schema generators; the PostgreSQL
+writer's layouts and statements, until its commit fence stopped holding the writer) then outlived
+the batch, next to the next batch's own: on a 10,000-account backfill each batch boundary raised
+the peak RSS by 3–4 MiB, and a 1,000-account run in batches of 40 checkpoints kept ~2,000 more
+statement objects per batch. So the pipeline runner collects every generation once a long batch has
+ended (``collect_after_batch``), when that batch's structures have just become garbage: one full
 collection (~50 ms of CPU with a sync's modules loaded) after a batch of at least ``LONG_BATCH``
 seconds is at most ~2.5 % of its time, and a short batch's objects are young, which the young
 generations' collections still reach.

@@ -90,10 +90,12 @@ class StreamWriter:
         self.config = config
         self.schema = config.schema_name
         self.queue = WriterQueue(config)
-        self.fence = CommitFence(on_stream_failed=self._discard)
+        self.streams: dict[str, _Stream] = {}
+        # Not a bound method of this writer: the fence would hold the writer that holds it, and
+        # that cycle kept every stream's layout, encoder and statements until a full collection.
+        self.fence = CommitFence(on_stream_failed=functools.partial(_discard, self.streams))
         self._encoded = 0
         self._batch_size = config.batch_size  # read per record: a plain attribute is cheaper
-        self.streams: dict[str, _Stream] = {}
         for configured in catalog.streams:
             try:
                 self.streams[configured.name] = _Stream(configured.name, stream_layout(configured.stream))
@@ -197,12 +199,6 @@ class StreamWriter:
         for note in [*report.type_conflicts, *prepared.notes]:
             self.fence.add(reports.table_note(stream.name, where, note))
 
-    def _discard(self, name: str) -> None:
-        """The fence failed the stream: forget its buffer (the fence dropped its records)."""
-        stream = self.streams.get(name)
-        if stream is not None:
-            stream.take_buffer()
-
     # --- flushing ------------------------------------------------------------------------------
 
     async def _submit(self, stream: _Stream) -> None:
@@ -270,3 +266,10 @@ class StreamWriter:
         self, stream: _Stream, column: TypedColumn, value: object, key: tuple[str, ...]
     ) -> None:
         self.fence.add(reports.mismatch(stream.name, column, value, key))
+
+
+def _discard(streams: dict[str, _Stream], name: str) -> None:
+    """The fence failed the stream: forget its buffer (the fence dropped its records)."""
+    stream = streams.get(name)
+    if stream is not None:
+        stream.take_buffer()
